@@ -1,0 +1,1 @@
+"""cnndsl: a small language for convolutional networks."""

@@ -1,0 +1,47 @@
+"""The front end's public functions: source text or file -> checked networks.
+
+These import neither torch nor graphviz; :mod:`cnndsl.cli` is a thin layer over them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import ir
+from .elaborate import Program, elaborate
+from .errors import Warnings
+from .parser import parse, parse_file
+from .shapes import Analysis, infer_shapes
+
+
+def load_program(path: str | Path | None = None, source: str | None = None,
+                 filename: str = "<string>") -> Program:
+    """Parse a file (or source text) and resolve its imports."""
+    tree = parse(source, filename) if source is not None else parse_file(str(path))
+    return Program.from_file(tree)
+
+
+def load_networks(path: str | Path | None = None, source: str | None = None,
+                  network: str | None = None, overrides: dict[str, Any] | None = None,
+                  warnings: Warnings | None = None, filename: str = "<string>"
+                  ) -> list[ir.Network]:
+    """Parse, elaborate and shape-check; raises :class:`cnndsl.errors.CnnError`."""
+    program = load_program(path, source, filename)
+    return elaborate(program, network, overrides, warnings)
+
+
+def analyze(path: str | Path | None = None, source: str | None = None,
+            network: str | None = None, overrides: dict[str, Any] | None = None,
+            warnings: Warnings | None = None, filename: str = "<string>") -> list[Analysis]:
+    """:func:`load_networks` plus the side table of every network."""
+    nets = load_networks(path, source, network, overrides, warnings, filename)
+    return [infer_shapes(n) for n in nets]
+
+
+def summary_json(path: str | Path | None = None, source: str | None = None,
+                 network: str | None = None, filename: str = "<string>") -> dict[str, Any]:
+    """The ``cnndsl summary --format json`` document as a dict."""
+    from .summary import to_json
+
+    return to_json(analyze(path, source, network, filename=filename))

@@ -1,0 +1,222 @@
+"""The command line: ``cnndsl check|summary|ir|render|compile|train|eval|predict``.
+
+Each command is a thin wrapper over a stage's public function. User mistakes print as
+``file:line:col: error: …`` with the source line, a caret and a hint, and exit 1; bad
+command-line usage exits 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import CnnError, Diagnostic, Warnings
+
+_SOURCES: dict[str, str] = {}
+
+
+def _source_of(file: str) -> str | None:
+    if file in _SOURCES:
+        return _SOURCES[file]
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def report(diag: Diagnostic) -> None:
+    """Print a diagnostic to stderr with its source line and caret."""
+    print(diag.format(_source_of(diag.span.file)), file=sys.stderr)
+
+
+def _read_input(path: str) -> tuple[str | None, str]:
+    """For ``-`` read stdin; returns (source or None for a file path, name)."""
+    if path == "-":
+        text = sys.stdin.read()
+        _SOURCES["<stdin>"] = text
+        return text, "<stdin>"
+    return None, path
+
+
+def _parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CnnError(f"--param expects NAME=VALUE, got {item!r}")
+        out[key] = _literal(value)
+    return out
+
+
+def _literal(text: str) -> Any:
+    from .parser import parse
+
+    from . import syntax as s
+
+    try:
+        tree = parse(f"network N(p = {text}) {{ input 1 }}")
+    except CnnError:
+        return text
+    default = tree.items[0].params[0].default  # type: ignore[union-attr]
+    if isinstance(default, s.Lit):
+        return default.value
+    if isinstance(default, s.Unary) and isinstance(default.operand, s.Lit):
+        return -default.operand.value  # type: ignore[operator]
+    return text
+
+
+def _analyses(args: argparse.Namespace, path: str, warnings: Warnings) -> list[Any]:
+    from .api import analyze
+
+    source, name = _read_input(path)
+    return analyze(path if source is None else None, source, getattr(args, "network", None),
+                   _parse_overrides(getattr(args, "param", None)), warnings, filename=name)
+
+
+# ---------------------------------------------------------------- commands
+def cmd_check(args: argparse.Namespace) -> int:
+    from .summary import human, shape_text
+
+    status = 0
+    for path in args.files:
+        warnings = Warnings()
+        try:
+            analyses = _analyses(args, path, warnings)
+        except CnnError as exc:
+            for w in warnings.items:
+                report(w)
+            report(exc.diagnostic)
+            status = 1
+            continue
+        for w in warnings.items:
+            report(w)
+        for a in analyses:
+            net = a.network
+            side = "".join(f", {n} {shape_text(sh)}" for n, sh in a.outputs.items())
+            print(f"{path}: {net.name} ok: {shape_text(net.input_shape)} -> "
+                  f"{shape_text(net.output_shape)}{side}; {a.params:,} params, "
+                  f"{human(a.macs)} MACs")
+    return status
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .summary import FORMATS
+
+    warnings = Warnings()
+    analyses = _analyses(args, args.file, warnings)
+    for w in warnings.items:
+        report(w)
+    text = FORMATS[args.format](analyses, args.depth)
+    _write(text, args.out)
+    return 0
+
+
+def cmd_ir(args: argparse.Namespace) -> int:
+    from .summary import shape_text
+
+    warnings = Warnings()
+    analyses = _analyses(args, args.file, warnings)
+    lines = []
+    for a in analyses:
+        lines.append(f"network {a.network.name} input {shape_text(a.network.input_shape)}")
+        for path, node in a.network.modules():
+            indent = "  " * (path.count(".") + 1)
+            what = getattr(node, "op", None) or getattr(node, "title", "") or \
+                getattr(node, "kind", "")
+            args_text = ""
+            if hasattr(node, "args"):
+                args_text = " " + " ".join(f"{k}={v}" for k, v in node.args.items())
+            lines.append(f"{indent}{path}: {what}{args_text} -> {shape_text(node.out_shape)}")
+    _write("\n".join(lines) + "\n", args.out)
+    return 0
+
+
+def _write(text: str, out: str | None) -> None:
+    if out in (None, "-"):
+        sys.stdout.write(text)
+        return
+    from .fileutil import write_atomic
+
+    write_atomic(Path(out), text)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnndsl", description="Check, render, compile and train .cnn network files.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str
+            ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    def net_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--network", metavar="NAME", help="the network to use (default: all)")
+        p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE",
+                       help="override a network parameter, e.g. -p num_classes=10")
+
+    p = add("check", cmd_check, "check files: exit 0 when valid, 1 on errors")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".cnn files (- for stdin)")
+    net_opts(p)
+
+    p = add("summary", cmd_summary, "print the layer table of a file's networks")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", "-f", choices=("table", "markdown", "latex", "csv", "json"),
+                   default="table")
+    p.add_argument("--depth", "-d", type=_positive, default=None,
+                   help="show module paths of at most N parts (blocks fold their children)")
+    p.add_argument("--out", "-o", metavar="OUT", help="write to OUT instead of stdout")
+    net_opts(p)
+
+    p = add("ir", cmd_ir, "print the elaborated module tree (every module path)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--out", "-o", metavar="OUT")
+    net_opts(p)
+
+    for extra in _EXTRA_COMMANDS:
+        extra(add)
+    return parser
+
+
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 1 errors in the input, 2 bad usage)."""
+    parser = get_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args))
+    except CnnError as exc:
+        report(exc.diagnostic)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug in cnndsl, not in the user's file
+        if os.environ.get("CNNDSL_DEBUG"):
+            raise
+        print(f"cnndsl: internal error: {type(exc).__name__}: {exc}\n"
+              "this is a bug in cnndsl; rerun with CNNDSL_DEBUG=1 for the traceback and "
+              "report it", file=sys.stderr)
+        return 3

@@ -1,0 +1,1002 @@
+"""Stage 2: syntax tree -> elaborated networks (:mod:`cnndsl.ir`).
+
+Evaluates expressions, instantiates blocks, unrolls repeats, applies the naming rules of
+the language reference (§5) and tracks the shape of the current tensor as it goes: ``in``
+(the input shape of a block) is a compile-time value, so shapes are known during elaboration.
+
+>>> from cnndsl.parser import parse
+>>> prog = Program.from_file(parse("network N { input 3x8x8; conv 4 3x3 -> relu }"))
+>>> net = elaborate(prog)[0]
+>>> [path for path, _ in net.modules()], net.output_shape
+(['conv1', 'relu1'], (4, 6, 6))
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import ir
+from . import syntax as s
+from .errors import CnnError, Span, Warnings, did_you_mean
+from .ops import REGISTRY, Op, ShapeError, lookup
+from .parser import parse_file
+
+MAX_REPEAT = 100_000
+MAX_STEPS = 200_000
+MAX_BLOCK_DEPTH = 64
+MERGE_KINDS = ("concat", "add", "mul")
+FUNCTIONS = ("min", "max", "round", "floor", "ceil", "int", "float", "abs", "make_divisible")
+
+# Attributes of torch.nn.Module (checked against torch by tests/test_ir.py); a module name
+# may not shadow them, nor be a Python keyword or a dunder.
+NN_MODULE_ATTRS = frozenset("""
+T_destination _apply _call_impl _compiled_call_impl _get_backward_hooks
+_get_backward_pre_hooks _get_name _load_from_state_dict _maybe_warn_non_full_backward_hook
+_named_members _register_load_state_dict_pre_hook _register_state_dict_hook
+_replicate_for_data_parallel _save_to_state_dict _slow_forward _version _wrapped_call_impl
+add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
+dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+get_submodule half ipu load_state_dict modules mtia named_buffers named_children
+named_modules named_parameters parameters register_backward_hook register_buffer
+register_forward_hook register_forward_pre_hook register_full_backward_hook
+register_full_backward_pre_hook register_load_state_dict_post_hook
+register_load_state_dict_pre_hook register_module register_parameter
+register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+set_submodule share_memory state_dict to to_empty train type xpu zero_grad
+training _parameters _buffers _modules _non_persistent_buffers_set _backward_hooks
+_backward_pre_hooks _forward_hooks _forward_pre_hooks _state_dict_hooks
+_load_state_dict_pre_hooks _load_state_dict_post_hooks _is_full_backward_hook
+""".split())
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_name(name: str, span: Span, what: str = "module name") -> None:
+    """A label, template result or output name must be a safe Python attribute name."""
+    if not _IDENT.match(name):
+        raise CnnError(f"invalid {what} {name!r}", span,
+                       "names are ASCII identifiers: letters, digits and _")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise CnnError(f"invalid {what} {name!r}: it is a Python keyword", span,
+                       f"choose another name, e.g. {name}_")
+    if name.startswith("__") and name.endswith("__"):
+        raise CnnError(f"invalid {what} {name!r}: dunder names are reserved", span)
+    if name in NN_MODULE_ATTRS:
+        raise CnnError(f"invalid {what} {name!r}: it would shadow nn.Module.{name}", span,
+                       f"choose another name, e.g. {name}_")
+
+
+def snake(name: str) -> str:
+    """``BasicBlock`` -> ``basic_block``, ``SE`` -> ``se``, ``SEBlock`` -> ``se_block``.
+
+    >>> snake("BasicConv2d"), snake("InceptionAux"), snake("SE"), snake("SEBlock")
+    ('basic_conv2d', 'inception_aux', 'se', 'se_block')
+    """
+    out = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    out = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", out)
+    return out.lower()
+
+
+# ---------------------------------------------------------------- programs (files + imports)
+@dataclass(slots=True)
+class Program:
+    """A file with its imports resolved: every block definition and the file's networks."""
+
+    path: str
+    blocks: dict[str, s.BlockDef]
+    networks: list[s.NetworkDef]
+    train: s.TrainDef | None
+
+    @classmethod
+    def from_file(cls, tree: s.File) -> Program:
+        blocks: dict[str, s.BlockDef] = {}
+        _collect(tree, blocks, [Path(tree.path).resolve()], set())
+        networks = [i for i in tree.items if isinstance(i, s.NetworkDef)]
+        trains = [i for i in tree.items if isinstance(i, s.TrainDef)]
+        if len(trains) > 1:
+            raise CnnError("a file holds at most one train section", trains[1].span)
+        names: dict[str, s.NetworkDef] = {}
+        for net in networks:
+            if net.name in names:
+                raise CnnError(f"network {net.name!r} is defined twice", net.span,
+                               f"first defined at line {names[net.name].span.line}")
+            names[net.name] = net
+        if trains and not networks:
+            raise CnnError("a train section needs a network in the same file", trains[0].span)
+        return cls(tree.path, blocks, networks, trains[0] if trains else None)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Program:
+        return cls.from_file(parse_file(path))
+
+
+def _collect(tree: s.File, blocks: dict[str, s.BlockDef], stack: list[Path],
+             done: set[Path]) -> None:
+    for item in tree.items:
+        if isinstance(item, s.BlockDef):
+            if item.name in blocks and blocks[item.name] is not item:
+                prev = blocks[item.name]
+                raise CnnError(f"block {item.name!r} is defined twice", item.span,
+                               f"first defined at {prev.span}")
+            if lookup(item.name) is not None or item.name in MERGE_KINDS:
+                raise CnnError(f"block name {item.name!r} is the name of an op", item.span)
+            blocks[item.name] = item
+        elif isinstance(item, s.Import):
+            target = (stack[-1].parent / item.path).resolve()
+            if target in stack:
+                cycle = " → ".join(p.name for p in stack[stack.index(target):] + [target])
+                raise CnnError(f"import cycle: {cycle}", item.span,
+                               "move the shared blocks into a file both can import")
+            if target in done:
+                continue
+            if not target.is_file():
+                raise CnnError(f"cannot import {item.path!r}: no such file ({target})",
+                               item.span, "import paths are relative to the importing file")
+            done.add(target)
+            _collect(parse_file(target), blocks, stack + [target], done)
+
+
+# ---------------------------------------------------------------- scopes and naming
+class Scope:
+    """Compile-time values (parameters, lets, repeat variables), chained to the outer body."""
+
+    __slots__ = ("vars", "parent")
+
+    def __init__(self, parent: Scope | None = None, values: dict[str, Any] | None = None):
+        self.vars: dict[str, Any] = values or {}
+        self.parent = parent
+
+    def get(self, name: str) -> tuple[bool, Any]:
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.vars:
+                return True, scope.vars[name]
+            scope = scope.parent
+        return False, None
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        scope: Scope | None = self
+        while scope is not None:
+            out |= scope.vars.keys()
+            scope = scope.parent
+        return out
+
+
+@dataclass(slots=True)
+class _Entry:
+    node: ir.Node
+    label: str | None
+    prefix: str
+    span: Span
+
+
+class Namer:
+    """Names the members of one container, by the rules of the language reference §5.
+
+    ``module`` context: labels are attribute names; unlabelled steps get ``prefix{n}``,
+    counted per prefix from 1, skipping names any label uses. ``sequential`` context:
+    elements are keyed by label or by their position.
+    """
+
+    def __init__(self, sequential: bool):
+        self.sequential = sequential
+        self.entries: list[_Entry] = []
+
+    def add(self, node: ir.Node, label: str | None, prefix: str, span: Span) -> None:
+        self.entries.append(_Entry(node, label, prefix, span))
+
+    def finish(self) -> tuple[tuple[str, ir.Node], ...]:
+        first: dict[str, Span] = {}
+        for e in self.entries:
+            if e.label is None:
+                continue
+            if e.label in first:
+                raise CnnError(f"duplicate module name {e.label!r}", e.span,
+                               f"first used at line {first[e.label].line}; labels inside a "
+                               "repeat need a template such as name{i}")
+            first[e.label] = e.span
+        if self.sequential:
+            return tuple((e.label or str(i), e.node) for i, e in enumerate(self.entries))
+        used = set(first)
+        counters: dict[str, int] = {}
+        out = []
+        for e in self.entries:
+            name = e.label
+            if name is None:
+                n = counters.get(e.prefix, 1)
+                while f"{e.prefix}{n}" in used:
+                    n += 1
+                name = f"{e.prefix}{n}"
+                counters[e.prefix] = n + 1
+                used.add(name)
+            out.append((name, e.node))
+        return tuple(out)
+
+
+@dataclass(slots=True)
+class Ctx:
+    """Where elaboration is: the flow being built, its namer and the visible names."""
+
+    flow: list[ir.Node]
+    namer: Namer
+    values: Scope
+    tensors: dict[str, ir.Shape] | None  # None where bound tensors are not allowed
+    in_shape: ir.Shape
+    blocks: tuple[str, ...]
+    top: bool = False
+    where: str = "network"
+
+    @property
+    def sequential(self) -> bool:
+        return self.namer.sequential
+
+    def child(self, **changes: Any) -> Ctx:
+        values = changes.pop("values", Scope(self.values))
+        tensors = changes.pop("tensors", dict(self.tensors) if self.tensors is not None else None)
+        base = dict(flow=self.flow, namer=self.namer, values=values, tensors=tensors,
+                    in_shape=self.in_shape, blocks=self.blocks, top=False, where=self.where)
+        base.update(changes)
+        return Ctx(**base)
+
+
+# ---------------------------------------------------------------- the elaborator
+@dataclass(slots=True)
+class Elaborator:
+    program: Program
+    warnings: Warnings = field(default_factory=Warnings)
+    uid: int = 0
+    steps: int = 0
+    outputs: list[tuple[str, ir.Shape, float]] = field(default_factory=list)
+
+    def next_uid(self) -> int:
+        self.uid += 1
+        return self.uid
+
+    # ---------------------------------------------------------------- networks
+    def network(self, net: s.NetworkDef, overrides: dict[str, Any] | None = None) -> ir.Network:
+        self.uid = 0
+        self.steps = 0
+        values = self.bind_params(net.name, net.params, (), (), net.span, Scope(), "network",
+                                  overrides or {})
+        stmts = list(net.body.body)
+        first = stmts[0] if stmts else None
+        shape, input_stmt = self.input_of(net, first)
+        ctx = Ctx(flow=[], namer=Namer(sequential=False), values=Scope(None, dict(values)),
+                  tensors={}, in_shape=shape, blocks=(), top=True, where="network")
+        node = ir.Input(self.next_uid(), shape, input_stmt.span)
+        ctx.flow.append(node)
+        if isinstance(input_stmt, s.Bind):
+            self.check_binding_name(input_stmt.name, input_stmt.span, ctx)
+            assert ctx.tensors is not None
+            ctx.tensors[input_stmt.name] = shape
+            ctx.flow.append(ir.Bind(self.next_uid(), input_stmt.name, shape, input_stmt.span))
+        self.outputs = []
+        cur = self.statements(stmts[1:], ctx, shape)
+        root = ir.Module(self.next_uid(), "network", net.name, None, tuple(values.items()),
+                         ctx.namer.finish(), tuple(ctx.flow), shape, cur, net.span)
+        return ir.Network(net.name, tuple(values.items()), shape, root, tuple(self.outputs),
+                          None, net.span)
+
+    def input_of(self, net: s.NetworkDef, first: s.Stmt | None) -> tuple[ir.Shape, Any]:
+        step = None
+        if isinstance(first, s.Chain) and len(first.steps) == 1:
+            step = first.steps[0]
+        elif isinstance(first, s.Bind) and len(first.chain.steps) == 1:
+            step = first.chain.steps[0]
+        if not isinstance(step, s.Input):
+            where = first.span if first is not None else net.span
+            raise CnnError(f"network {net.name!r} must start with `input`", where,
+                           "write e.g. `input 3x224x224` (channels first) as its first line")
+        value = self.eval(step.shape, Scope(), (1,))
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = s.Size((value,))
+        if not isinstance(value, s.Size) or not 1 <= len(value) <= 4 or min(value) < 1:
+            raise CnnError(f"input shape must be a size like 3x224x224, got {value}",
+                           step.shape.span, "channels first: CxL, CxHxW or CxDxHxW")
+        dims = tuple(value)
+        if len(dims) >= 3 and dims[-1] in (1, 3, 4) and dims[0] > 4 and dims[0] == dims[-2]:
+            fixed = "x".join(str(d) for d in (dims[-1], *dims[:-1]))
+            raise CnnError(f"input {value} looks like H×W×C; cnndsl shapes are channels first",
+                           step.shape.span, f"write `input {fixed}`")
+        return dims, first
+
+    # ---------------------------------------------------------------- parameters
+    def bind_params(self, what: str, params: tuple[s.Param, ...], args: tuple[Any, ...],
+                    kwargs: tuple[tuple[str, Any, Span], ...], span: Span, scope: Scope,
+                    kind: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        names = [p.name for p in params]
+        for p in params:
+            if p.name in ("self", "in_channels") or keyword.iskeyword(p.name):
+                raise CnnError(f"a {kind} parameter may not be called {p.name!r}", p.span)
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise CnnError(f"parameter {dup!r} is declared twice", span)
+        if len(args) > len(params):
+            raise CnnError(f"{what}() takes {len(params)} argument"
+                           f"{'s' if len(params) != 1 else ''}, got {len(args)}", span,
+                           f"parameters: {', '.join(names) or 'none'}")
+        values: dict[str, Any] = dict(zip(names, args, strict=False))
+        for key, value, kspan in kwargs:
+            if key not in names:
+                raise CnnError(f"{kind} {what!r} has no parameter {key!r}", kspan,
+                               did_you_mean(key, names) or f"parameters: {', '.join(names)}")
+            if key in values:
+                raise CnnError(f"parameter {key!r} given twice", kspan)
+            values[key] = value
+        for key, value in (overrides or {}).items():
+            if key not in names:
+                raise CnnError(f"network {what!r} has no parameter {key!r}", span,
+                               did_you_mean(key, names))
+            values[key] = value
+        out: dict[str, Any] = {}
+        defaults = Scope()
+        for p in params:
+            if p.name in values:
+                out[p.name] = values[p.name]
+            elif p.default is not None:
+                out[p.name] = self.eval(p.default, Scope(defaults), (0,))
+            else:
+                raise CnnError(f"{what}() is missing argument {p.name!r}", span,
+                               f"call it as {what}({', '.join(names)})")
+            defaults.vars[p.name] = out[p.name]
+        return out
+
+    # ---------------------------------------------------------------- statements
+    def statements(self, stmts: Any, ctx: Ctx, cur: ir.Shape) -> ir.Shape:
+        for stmt in stmts:
+            cur = self.statement(stmt, ctx, cur)
+        return cur
+
+    def statement(self, stmt: s.Stmt, ctx: Ctx, cur: ir.Shape) -> ir.Shape:
+        if isinstance(stmt, s.Chain):
+            return self.chain(stmt, ctx, cur)
+        if isinstance(stmt, s.Let):
+            self.check_value_name(stmt.name, stmt.span, ctx)
+            ctx.values.vars[stmt.name] = self.eval(stmt.value, ctx.values, ctx.in_shape)
+            return cur
+        if isinstance(stmt, s.Bind):
+            return self.bind(stmt, ctx, cur)
+        assert isinstance(stmt, s.Output)
+        return self.output(stmt, ctx, cur)
+
+    def check_value_name(self, name: str, span: Span, ctx: Ctx) -> None:
+        if ctx.tensors and name in ctx.tensors:
+            raise CnnError(f"{name!r} is already a bound tensor", span)
+        if keyword.iskeyword(name):
+            raise CnnError(f"{name!r} is a Python keyword and cannot be a name", span)
+
+    def check_binding_name(self, name: str, span: Span, ctx: Ctx) -> None:
+        if lookup(name) is not None or name in self.program.blocks:
+            kind = "an op" if lookup(name) is not None else "a block"
+            raise CnnError(f"cannot bind {name!r}: it is the name of {kind}", span,
+                           "choose another name for the tensor")
+        found, _ = ctx.values.get(name)
+        if found:
+            raise CnnError(f"cannot bind {name!r}: it is a parameter or `let`", span)
+        check_name(name, span, "tensor name")
+
+    def bind(self, stmt: s.Bind, ctx: Ctx, cur: ir.Shape) -> ir.Shape:
+        if ctx.tensors is None:
+            raise CnnError("a tensor binding is not allowed inside a labelled group", stmt.span,
+                           "a labelled group is an nn.Sequential: move the binding outside")
+        if stmt.chain.steps and isinstance(stmt.chain.steps[0], s.Input):
+            raise CnnError("`input` comes first in the network", stmt.span)
+        self.check_binding_name(stmt.name, stmt.span, ctx)
+        cur = self.chain(stmt.chain, ctx, cur)
+        ctx.tensors[stmt.name] = cur
+        ctx.flow.append(ir.Bind(self.next_uid(), stmt.name, cur, stmt.span))
+        return cur
+
+    def output(self, stmt: s.Output, ctx: Ctx, cur: ir.Shape) -> ir.Shape:
+        if not ctx.top:
+            raise CnnError("`output` is allowed only at the top level of a network body",
+                           stmt.span)
+        weight = 1.0
+        for kw in stmt.kwargs:
+            if kw.key != "weight":
+                raise CnnError(f"output has no keyword {kw.key!r}", kw.span,
+                               "only weight=W (the loss weight) is allowed")
+            weight = self.eval(kw.value, ctx.values, ctx.in_shape)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                raise CnnError(f"output weight must be a non-negative number, got {weight}",
+                               kw.value.span)
+            weight = float(weight)
+        check_name(stmt.name, stmt.span, "output name")
+        if any(name == stmt.name for name, _, _ in self.outputs):
+            raise CnnError(f"duplicate output name {stmt.name!r}", stmt.span)
+        flow: list[ir.Node] = []
+        sub = ctx.child(flow=flow, tensors=None)
+        steps = stmt.chain.steps
+        label = s.Label((stmt.name,), stmt.span)
+        single = len(steps) == 1 and isinstance(steps[0], (s.Layer, s.Call, s.Merge,
+                                                              s.Residual, s.Group))
+        if single:
+            out = self.step(steps[0], sub, cur, label)
+        else:
+            out = self.labelled_group(stmt.chain, sub, cur, label, stmt.span)
+        self.outputs.append((stmt.name, out, weight))
+        ctx.flow.append(ir.Output(self.next_uid(), stmt.name, weight, tuple(flow), cur, out,
+                                  stmt.span))
+        return cur
+
+    def chain(self, chain: s.Chain, ctx: Ctx, cur: ir.Shape) -> ir.Shape:
+        for i, step in enumerate(chain.steps):
+            if i and self.starts_from_tensor(step, ctx):
+                raise CnnError("a bound tensor (or a merge of bound tensors) can only start a "
+                               "chain", step.span, "start a new line with it")
+            cur = self.step(step, ctx, cur, None)
+        return cur
+
+    def starts_from_tensor(self, step: s.Step, ctx: Ctx) -> bool:
+        if isinstance(step, s.Layer):
+            return bool(ctx.tensors) and step.op in ctx.tensors  # type: ignore[operator]
+        return isinstance(step, s.Call) and step.func in MERGE_KINDS
+
+    # ---------------------------------------------------------------- steps
+    def step(self, step: s.Step, ctx: Ctx, cur: ir.Shape, label: s.Label | None) -> ir.Shape:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise CnnError(f"the network has more than {MAX_STEPS:,} steps", step.span,
+                           "this is the limit of one network")
+        method: Callable[..., ir.Shape] = getattr(self, f"step_{type(step).__name__}")
+        return method(step, ctx, cur, label)
+
+    def step_Labelled(self, step: s.Labelled, ctx: Ctx, cur: ir.Shape,
+                      label: s.Label | None) -> ir.Shape:
+        if label is not None:
+            raise CnnError("a step has two labels", step.label.span)
+        return self.step(step.step, ctx, cur, step.label)
+
+    def label_name(self, label: s.Label | None, ctx: Ctx) -> str | None:
+        if label is None:
+            return None
+        parts = []
+        for part in label.parts:
+            if isinstance(part, str):
+                parts.append(part)
+                continue
+            value = self.eval(part, ctx.values, ctx.in_shape)
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise CnnError(f"a label template part must be an integer or a string, got "
+                               f"{value!r}", part.span)
+            parts.append(str(value))
+        name = "".join(parts)
+        check_name(name, label.span)
+        return name
+
+    def step_Input(self, step: s.Input, ctx: Ctx, cur: ir.Shape, label: Any) -> ir.Shape:
+        raise CnnError("`input` may appear only once, as the first line of a network",
+                       step.span)
+
+    def step_Layer(self, step: s.Layer, ctx: Ctx, cur: ir.Shape,
+                   label: s.Label | None) -> ir.Shape:
+        if ctx.tensors and step.op in ctx.tensors:
+            if step.args or step.kwargs or label is not None:
+                raise CnnError(f"{step.op!r} is a bound tensor, not an op", step.span,
+                               "a bound tensor stands alone at the start of a chain")
+            shape = ctx.tensors[step.op]
+            ctx.flow.append(ir.Use(self.next_uid(), step.op, shape, step.span))
+            return shape
+        op = lookup(step.op)
+        if op is None:
+            raise self.unknown_op(step, ctx)
+        name = self.label_name(label, ctx)
+        args = tuple(self.eval(a, ctx.values, ctx.in_shape) for a in step.args)
+        kwargs = {kw.key: self.kwarg_value(op, kw, ctx) for kw in step.kwargs}
+        try:
+            a = op.bind(args, kwargs, cur)
+            out = op.shape(cur, a)
+        except ShapeError as exc:
+            raise self.located(exc, step, op) from None
+        node = ir.Layer(self.next_uid(), op.name, a, cur, out, step.span)
+        ctx.flow.append(node)
+        ctx.namer.add(node, name, op.prefix, label.span if label else step.span)
+        self.layer_warnings(op, node)
+        return out
+
+    def located(self, exc: ShapeError, step: s.Layer, op: Op) -> CnnError:
+        span = step.span
+        if exc.arg is not None:
+            for kw in step.kwargs:
+                if kw.key == exc.arg:
+                    span = kw.span
+            for p, arg in zip(op.positional, step.args, strict=False):
+                if p.name == exc.arg:
+                    span = arg.span
+        return CnnError(exc.message, span, exc.hint)
+
+    def unknown_op(self, step: s.Layer, ctx: Ctx) -> CnnError:
+        if step.op in self.program.blocks:
+            return CnnError(f"{step.op!r} is a block: call it with parentheses", step.span,
+                            f"write {step.op}(…) with no space before '('")
+        found, _ = ctx.values.get(step.op)
+        if found:
+            return CnnError(f"{step.op!r} is a value, not an op", step.span)
+        choices = list(REGISTRY) + list(self.program.blocks) + list(ctx.tensors or ())
+        hint = did_you_mean(step.op, choices)
+        if hint is None and step.op in MERGE_KINDS:
+            hint = f"write `{step.op} {{ … }}` or {step.op}(a, b) for bound tensors"
+        return CnnError(f"unknown op {step.op!r}", step.span,
+                        hint or "see docs/language.md for the list of ops")
+
+    def kwarg_value(self, op: Op, kw: s.Kwarg, ctx: Ctx) -> Any:
+        spec = op.keywords.get(kw.key)
+        if spec is not None and isinstance(kw.value, s.Name):
+            words = spec.words or {"pad": ("same", "valid", "full"),
+                                   "dim": ("channels",)}.get(spec.kind, ())
+            if kw.value.id in words:
+                found, _ = ctx.values.get(kw.value.id)
+                if found:
+                    self.warnings.warn(
+                        f"'{kw.value.id}' is both a word of '{kw.key}' and a value in scope; "
+                        "the word is used", kw.value.span, "rename the parameter or `let`")
+                return kw.value.id
+        return self.eval(kw.value, ctx.values, ctx.in_shape)
+
+    def layer_warnings(self, op: Op, node: ir.Layer) -> None:
+        a = node.args
+        if op.category in ("conv", "pool") and "padding" in a and op.name != "deconv" \
+                and a.get("pad") != "same":
+            from .ops.spatial import dropped_rows
+
+            dil = a.get("dilation") or tuple(1 for _ in a["kernel"])
+            if dropped_rows(node.in_shape[1:], a["kernel"], a["stride"], dil, a["padding"]):
+                self.warnings.warn(
+                    f"stride {'x'.join(map(str, a['stride']))} of '{op.name}' drops input "
+                    f"rows or columns of {'×'.join(map(str, node.in_shape[1:]))}",
+                    node.span, "pad=same keeps every row; or adjust the padding")
+
+    # ---------------------------------------------------------------- calls and blocks
+    def step_Call(self, step: s.Call, ctx: Ctx, cur: ir.Shape,
+                  label: s.Label | None) -> ir.Shape:
+        if step.func in MERGE_KINDS:
+            return self.merge_refs(step, ctx, label)
+        block = self.program.blocks.get(step.func)
+        if block is None:
+            if lookup(step.func) is not None:
+                raise CnnError(f"{step.func!r} is an op: write its arguments after it, "
+                               "separated by spaces", step.span,
+                               f"e.g. `{step.func} …` (a call is for blocks)")
+            raise CnnError(f"unknown block {step.func!r}", step.span,
+                           did_you_mean(step.func, self.program.blocks) or
+                           "define it with `block Name(…) { … }` or import it")
+        if step.func in ctx.blocks:
+            chain = " → ".join((*ctx.blocks[ctx.blocks.index(step.func):], step.func))
+            raise CnnError(f"recursion between blocks: {chain}", step.span,
+                           "blocks cannot call themselves; use `repeat` instead")
+        if len(ctx.blocks) >= MAX_BLOCK_DEPTH:
+            raise CnnError(f"blocks nest deeper than {MAX_BLOCK_DEPTH}", step.span)
+        name = self.label_name(label, ctx)
+        args = tuple(self.eval(a, ctx.values, ctx.in_shape) for a in step.args)
+        kwargs = tuple((kw.key, self.eval(kw.value, ctx.values, ctx.in_shape), kw.span)
+                       for kw in step.kwargs)
+        values = self.bind_params(block.name, block.params, args, kwargs, step.span, Scope(),
+                                  "block")
+        inner = Ctx(flow=[], namer=Namer(sequential=False), values=Scope(None, dict(values)),
+                    tensors={}, in_shape=cur, blocks=(*ctx.blocks, block.name),
+                    where=f"block {block.name}")
+        out = self.statements(block.body.body, inner, cur)
+        title = _call_title(block, values)
+        node = ir.Module(self.next_uid(), "block", title, block.name, tuple(values.items()),
+                         inner.namer.finish(), tuple(inner.flow), cur, out, step.span)
+        ctx.flow.append(node)
+        ctx.namer.add(node, name, snake(block.name), label.span if label else step.span)
+        return out
+
+    def merge_refs(self, step: s.Call, ctx: Ctx, label: s.Label | None) -> ir.Shape:
+        if label is not None:
+            raise CnnError(f"a merge of bound tensors is not a module and takes no label",
+                           label.span)
+        if ctx.tensors is None:
+            raise CnnError("bound tensors are not visible inside a labelled group", step.span)
+        if step.kwargs or len(step.args) < 2:
+            raise CnnError(f"{step.func}(…) takes two or more bound tensors", step.span,
+                           f"e.g. {step.func}(a, b)")
+        names, shapes = [], []
+        for arg in step.args:
+            if not isinstance(arg, s.Name) or arg.id not in ctx.tensors:
+                text = arg.id if isinstance(arg, s.Name) else "this"
+                hint = did_you_mean(text, ctx.tensors) if isinstance(arg, s.Name) else None
+                raise CnnError(f"{text!r} is not a bound tensor", arg.span,
+                               hint or "bind one with `name = …` first")
+            names.append(arg.id)
+            shapes.append(ctx.tensors[arg.id])
+        out = self.merge_shape(step.func, [(n, sh) for n, sh in zip(names, shapes, strict=True)],
+                               step.span, residual=False)
+        ctx.flow.append(ir.MergeRefs(self.next_uid(), step.func, tuple(names), tuple(shapes),
+                                     out, step.span))
+        return out
+
+    # ---------------------------------------------------------------- groups and control
+    def step_Group(self, step: s.Group, ctx: Ctx, cur: ir.Shape,
+                   label: s.Label | None) -> ir.Shape:
+        if label is not None:
+            return self.labelled_group(step, ctx, cur, label, step.span)
+        if not ctx.sequential:
+            return self.statements(step.body, ctx.child(), cur)
+        if not step.body:
+            return cur
+        return self.labelled_group(step, ctx, cur, None, step.span)
+
+    def labelled_group(self, body: s.Group | s.Chain | s.Step, ctx: Ctx, cur: ir.Shape,
+                       label: s.Label | None, span: Span) -> ir.Shape:
+        """A group that becomes an nn.Sequential (its steps are elements 0, 1, …)."""
+        name = self.label_name(label, ctx)
+        inner = ctx.child(flow=[], namer=Namer(sequential=True), tensors=None)
+        if isinstance(body, s.Group):
+            out = self.statements(body.body, inner, cur)
+        elif isinstance(body, s.Chain):
+            out = self.chain(body, inner, cur)
+        else:
+            out = self.step(body, inner, cur, None)
+        node = ir.Module(self.next_uid(), "sequential", name or "", None, (),
+                         inner.namer.finish(), tuple(inner.flow), cur, out, span)
+        ctx.flow.append(node)
+        ctx.namer.add(node, name, "seq", label.span if label else span)
+        return out
+
+    def count(self, expr: s.Expr, ctx: Ctx, what: str) -> int:
+        n = self.eval(expr, ctx.values, ctx.in_shape)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise CnnError(f"{what} count must be a non-negative integer, got {n!r}", expr.span)
+        if n > MAX_REPEAT:
+            raise CnnError(f"{what} count {n:,} exceeds the limit of {MAX_REPEAT:,}", expr.span)
+        return n
+
+    def step_Repetition(self, step: s.Repetition, ctx: Ctx, cur: ir.Shape,
+                        label: s.Label | None) -> ir.Shape:
+        if label is not None:
+            return self.labelled_group(step, ctx, cur, label, step.span)
+        n = self.count(step.count, ctx, "repetition")
+        for _ in range(n):
+            if isinstance(step.target, s.Group):
+                cur = self.statements(step.target.body, ctx.child(), cur)
+            else:
+                cur = self.step(step.target, ctx, cur, None)
+        return cur
+
+    def step_Repeat(self, step: s.Repeat, ctx: Ctx, cur: ir.Shape,
+                    label: s.Label | None) -> ir.Shape:
+        if label is not None:
+            return self.labelled_group(step, ctx, cur, label, step.span)
+        n = self.count(step.count, ctx, "repeat")
+        if step.var is not None:
+            self.check_value_name(step.var, step.span, ctx)
+        for i in range(n):
+            inner = ctx.child()
+            if step.var is not None:
+                inner.values.vars[step.var] = i
+            cur = self.statements(step.body.body, inner, cur)
+        return cur
+
+    def step_If(self, step: s.If, ctx: Ctx, cur: ir.Shape, label: s.Label | None) -> ir.Shape:
+        if label is not None:
+            return self.labelled_group(step, ctx, cur, label, step.span)
+        if self.eval(step.cond, ctx.values, ctx.in_shape):
+            return self.statements(step.then.body, ctx.child(), cur)
+        if isinstance(step.orelse, s.If):
+            return self.step_If(step.orelse, ctx, cur, None)
+        if step.orelse is not None:
+            return self.statements(step.orelse.body, ctx.child(), cur)
+        return cur
+
+    # ---------------------------------------------------------------- merges
+    def step_Merge(self, step: s.Merge, ctx: Ctx, cur: ir.Shape,
+                   label: s.Label | None) -> ir.Shape:
+        return self.merge(step.kind, [(None, b) for b in step.branches], ctx, cur, label,
+                          step.span, None)
+
+    def step_Residual(self, step: s.Residual, ctx: Ctx, cur: ir.Shape,
+                      label: s.Label | None) -> ir.Shape:
+        if step.cond is not None and not self.eval(step.cond, ctx.values, ctx.in_shape):
+            return self.step_Group(step.body, ctx, cur, label)
+        shortcut = step.shortcut
+        if shortcut is not None and step.shortcut_cond is not None and \
+                not self.eval(step.shortcut_cond, ctx.values, ctx.in_shape):
+            shortcut = None
+        branches: list[tuple[str | None, s.Stmt]] = [
+            ("the residual body", s.Chain((step.body,), step.body.span))]
+        branches.append(("the shortcut",
+                         s.Chain((shortcut,), shortcut.span) if shortcut is not None
+                         else s.Chain((), step.span)))
+        kind = "projection" if shortcut is not None else "identity"
+        return self.merge("add", branches, ctx, cur, label, step.span, kind)
+
+    def merge(self, kind: str, branches: list[tuple[str | None, s.Stmt]], ctx: Ctx,
+              cur: ir.Shape, label: s.Label | None, span: Span, residual: str | None
+              ) -> ir.Shape:
+        container = label is not None or ctx.sequential
+        name = self.label_name(label, ctx)
+        namer = Namer(sequential=False) if container else ctx.namer
+        tensors = None if container else ctx.tensors
+        flows: list[tuple[ir.Node, ...]] = []
+        shapes: list[tuple[str, ir.Shape]] = []
+        values = Scope(ctx.values)
+        for i, (what, stmt) in enumerate(branches):
+            if isinstance(stmt, s.Let):
+                self.statement(stmt, ctx.child(values=values), cur)
+                continue
+            if isinstance(stmt, (s.Bind, s.Output)):
+                raise CnnError("a branch of a merge is a chain; bindings and outputs are not "
+                               "allowed here", stmt.span)
+            flow: list[ir.Node] = []
+            sub = ctx.child(flow=flow, namer=namer, values=Scope(values),
+                            tensors=dict(tensors) if tensors is not None else None)
+            sub.sequential  # noqa: B018
+            out = self.chain(stmt, sub, cur) if isinstance(stmt, s.Chain) else cur
+            flows.append(tuple(flow))
+            shapes.append((what or f"branch {len(shapes) + 1} (line {stmt.span.line})", out))
+        out = self.merge_shape(kind, shapes, span, residual is not None)
+        node = ir.Merge(self.next_uid(), kind, tuple(flows), container,
+                        namer.finish() if container else (), residual, cur, out, span)
+        ctx.flow.append(node)
+        if container:
+            ctx.namer.add(node, name, kind, label.span if label else span)
+        return out
+
+    def merge_shape(self, kind: str, shapes: list[tuple[str, ir.Shape]], span: Span,
+                    residual: bool) -> ir.Shape:
+        if not shapes:
+            raise CnnError(f"`{kind}` needs at least one branch", span)
+        listing = "; ".join(f"{what} gives {_fmt(shape)}" for what, shape in shapes)
+        first = shapes[0][1]
+        if kind == "concat":
+            if any(len(sh) != len(first) or sh[1:] != first[1:] for _, sh in shapes):
+                raise CnnError(f"concat: branch shapes differ outside channels: {listing}",
+                               span, "concat joins along channels; the spatial sizes must "
+                               "match (check strides and padding, e.g. pad=same)")
+            return (sum(sh[0] for _, sh in shapes), *first[1:])
+        if kind == "add":
+            if any(sh != first for _, sh in shapes):
+                hint = "every branch of `add` must give the same shape"
+                if residual:
+                    body, short = shapes[0][1], shapes[-1][1]
+                    stride = max(1, short[1] // body[1]) if len(body) > 1 and body[1] else 1
+                    hint = (f"add a projection shortcut: `shortcut {{ conv {body[0]} 1x1"
+                            f"{f' stride={stride}' if stride > 1 else ''} bias=false -> bn }}`")
+                raise CnnError(f"add: branch shapes differ: {listing}", span, hint)
+            return first
+        out = list(first)
+        for _, sh in shapes[1:]:
+            if len(sh) != len(out):
+                raise CnnError(f"mul: branch ranks differ: {listing}", span)
+            for d, (a, b) in enumerate(zip(out, sh, strict=True)):
+                if a != b and 1 not in (a, b):
+                    raise CnnError(f"mul: shapes do not broadcast in dimension {d + 1}: "
+                                   f"{listing}", span,
+                                   "mul broadcasts sizes of 1, e.g. a C×1×1 gate times C×H×W")
+                out[d] = max(a, b)
+        return tuple(out)
+
+    # ---------------------------------------------------------------- expressions
+    def eval(self, e: s.Expr, scope: Scope, in_shape: ir.Shape) -> Any:
+        try:
+            return _Eval(scope, in_shape, self.program.blocks).run(e)
+        except RecursionError:
+            raise CnnError("expression nests too deeply", e.span) from None
+
+
+def _fmt(shape: ir.Shape) -> str:
+    return "×".join(str(v) for v in shape)
+
+
+def _show_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    return str(v)
+
+
+def _call_title(block: s.BlockDef, values: dict[str, Any]) -> str:
+    """``Bottleneck(128, stride=2)``: required parameters by position, changed defaults by key."""
+    shown = []
+    for p in block.params:
+        v = values[p.name]
+        if p.default is None:
+            shown.append(_show_value(v))
+            continue
+        default = p.default.value if isinstance(p.default, s.Lit) else None
+        if v == default and type(v) is type(default):
+            continue
+        shown.append(f"{p.name}={_show_value(v)}")
+    return f"{block.name}({', '.join(shown)})"
+
+
+def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's ``_make_divisible``."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+_BIN: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b, "//": lambda a, b: a // b, "%": lambda a, b: a % b,
+}
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+_FUNCS: dict[str, Callable[..., Any]] = {
+    "min": min, "max": max, "round": round, "floor": math.floor, "ceil": math.ceil,
+    "int": int, "float": float, "abs": abs, "make_divisible": _make_divisible,
+}
+_IN_ATTRS = {1: ("channels", "length"), 2: ("channels", "height", "width"),
+             3: ("channels", "depth", "height", "width"), 0: ("channels",)}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+@dataclass(slots=True)
+class _Eval:
+    """Evaluates one expression with Python's semantics; mistakes are CnnErrors."""
+
+    scope: Scope
+    in_shape: ir.Shape
+    blocks: dict[str, s.BlockDef]
+
+    def run(self, e: s.Expr) -> Any:
+        method: Callable[[Any], Any] = getattr(self, type(e).__name__)
+        return method(e)
+
+    def Lit(self, e: s.Lit) -> Any:
+        return e.value
+
+    def Name(self, e: s.Name) -> Any:
+        found, value = self.scope.get(e.id)
+        if found:
+            return value
+        hint = did_you_mean(e.id, self.scope.names())
+        if e.id in self.blocks:
+            hint = f"{e.id} is a block; call it as a step: {e.id}(…)"
+        raise CnnError(f"undefined name {e.id!r}", e.span,
+                       hint or "define it with `let`, or as a block or network parameter")
+
+    def InAttr(self, e: s.InAttr) -> Any:
+        rank = len(self.in_shape) - 1
+        attrs = _IN_ATTRS.get(rank, ("channels",))
+        if e.attr not in attrs:
+            raise CnnError(f"in.{e.attr} is not defined for a {rank}-D input "
+                           f"({_fmt(self.in_shape)})", e.span,
+                           f"available: {', '.join('in.' + a for a in attrs)}")
+        return self.in_shape[attrs.index(e.attr)]
+
+    def BinOp(self, e: s.BinOp) -> Any:
+        a, b = self.run(e.left), self.run(e.right)
+        if isinstance(a, s.Size) or isinstance(b, s.Size):
+            raise CnnError(f"arithmetic on sizes is not allowed ({_show_value(a)} {e.op} "
+                           f"{_show_value(b)})", e.span, "sizes like 3x3 are values, not numbers")
+        ok = _is_number(a) and _is_number(b) or (e.op == "+" and isinstance(a, str)
+                                                 and isinstance(b, str))
+        if not ok:
+            raise CnnError(f"cannot apply '{e.op}' to {_show_value(a)} and {_show_value(b)}",
+                           e.span, "arithmetic needs numbers")
+        try:
+            return _BIN[e.op](a, b)
+        except ZeroDivisionError:
+            raise CnnError("division by zero", e.span) from None
+        except OverflowError:
+            raise CnnError("number too large", e.span) from None
+
+    def Unary(self, e: s.Unary) -> Any:
+        v = self.run(e.operand)
+        if e.op == "not":
+            return not v
+        if not _is_number(v):
+            raise CnnError(f"cannot apply '{e.op}' to {_show_value(v)}", e.span)
+        return -v if e.op == "-" else v
+
+    def Compare(self, e: s.Compare) -> Any:
+        values = [self.run(x) for x in e.operands]
+        for op, a, b in zip(e.ops, values, values[1:], strict=False):
+            if op not in ("==", "!=") and not (_is_number(a) and _is_number(b)):
+                raise CnnError(f"cannot compare {_show_value(a)} {op} {_show_value(b)}",
+                               e.span)
+            if not _CMP[op](a, b):
+                return False
+        return True
+
+    def BoolOp(self, e: s.BoolOp) -> Any:
+        left = self.run(e.left)
+        if e.op == "and":
+            return self.run(e.right) if left else left
+        return left if left else self.run(e.right)
+
+    def IfExp(self, e: s.IfExp) -> Any:
+        return self.run(e.body) if self.run(e.test) else self.run(e.orelse)
+
+    def Call(self, e: s.Call) -> Any:
+        fn = _FUNCS.get(e.func)
+        if fn is None:
+            hint = did_you_mean(e.func, _FUNCS)
+            if e.func in self.blocks:
+                hint = "a block call is a step, not a value"
+            raise CnnError(f"unknown function {e.func!r}", e.span,
+                           hint or f"functions: {', '.join(FUNCTIONS)}")
+        args = [self.run(a) for a in e.args]
+        kwargs = {kw.key: self.run(kw.value) for kw in e.kwargs}
+        if not all(_is_number(a) for a in [*args, *kwargs.values()]):
+            raise CnnError(f"{e.func}() takes numbers", e.span)
+        try:
+            return fn(*args, **kwargs)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CnnError(f"bad call {e.func}(…): {exc}", e.span) from None
+
+
+def elaborate(program: Program, network: str | None = None,
+              overrides: dict[str, Any] | None = None,
+              warnings: Warnings | None = None) -> list[ir.Network]:
+    """Elaborate the program's networks (all of them, or the one called ``network``)."""
+    nets = program.networks
+    if network is not None:
+        nets = [n for n in nets if n.name == network]
+        if not nets:
+            names = [n.name for n in program.networks]
+            raise CnnError(f"no network {network!r} in {program.path}", None,
+                           did_you_mean(network, names) or f"networks: {', '.join(names)}")
+    if not nets:
+        raise CnnError(f"{program.path} defines no network", Span(program.path, 1, 1, 1, 1),
+                       "add `network Name { input … }`")
+    el = Elaborator(program, warnings or Warnings())
+    out = []
+    from .train_config import train_config
+
+    for net in nets:
+        result = el.network(net, overrides)
+        if program.train is not None and net is program.networks[-1]:
+            cfg = train_config(program.train)
+            result = ir.Network(result.name, result.values, result.input_shape, result.root,
+                                result.outputs, cfg, result.span)
+        network_warnings(result, el.warnings)
+        out.append(result)
+    return out
+
+
+def network_warnings(net: ir.Network, warnings: Warnings) -> None:
+    """Warnings that need the whole network: conv bias before bn, softmax before the loss."""
+    for flow in _flows(net.root.body):
+        for prev, node in zip(flow, flow[1:], strict=False):
+            if isinstance(prev, ir.Layer) and isinstance(node, ir.Layer) and node.op == "bn" \
+                    and prev.args.get("bias") is True and "groups" in prev.args:
+                warnings.warn(f"'{prev.op}' has a bias right before 'bn', which cancels it",
+                              prev.span, "add bias=false to the convolution")
+    last = _last_layer(net.root.body)
+    loss = net.train["loss"]["name"] if isinstance(net.train, dict) else "cross_entropy"
+    if last is not None and last.op == "softmax" and loss == "cross_entropy":
+        warnings.warn("the network ends in softmax, but cross-entropy applies log-softmax "
+                      "itself", last.span, "drop the softmax: the model should output logits")
+
+
+def _flows(body: tuple[ir.Node, ...]) -> Iterator[tuple[ir.Node, ...]]:
+    yield body
+    for node in body:
+        if isinstance(node, ir.Module):
+            yield from _flows(node.body)
+        elif isinstance(node, ir.Merge):
+            for branch in node.branches:
+                yield from _flows(branch)
+        elif isinstance(node, ir.Output):
+            yield from _flows(node.body)
+
+
+def _last_layer(body: tuple[ir.Node, ...]) -> ir.Layer | None:
+    for node in reversed(body):
+        if isinstance(node, ir.Layer):
+            return node
+        if isinstance(node, ir.Module):
+            return _last_layer(node.body)
+        if isinstance(node, (ir.Merge, ir.MergeRefs)):
+            return None
+    return None

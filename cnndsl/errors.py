@@ -1,0 +1,103 @@
+"""Diagnostics: errors and warnings that carry a source position.
+
+A user mistake is a :class:`CnnError`; it is printed as ``file:line:col: error: message``,
+followed by the source line with a caret under the span and, where one helps, a hint.
+
+>>> span = Span("net.cnn", 2, 5, 2, 9)
+>>> print(Diagnostic("error", "unknown op 'cnov'", span, "did you mean 'conv'?").format(
+...     "network N {\\n    cnov 8 3x3\\n}"))
+net.cnn:2:5: error: unknown op 'cnov'
+    cnov 8 3x3
+    ^^^^
+hint: did you mean 'conv'?
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A source range: 1-based line and column of the first and one past the last character."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+NOWHERE = Span("<unknown>", 1, 1, 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One error or warning, with its position and an optional hint."""
+
+    severity: str  # "error" or "warning"
+    message: str
+    span: Span
+    hint: str | None = None
+
+    def format(self, source: str | None = None) -> str:
+        """Render as ``file:line:col: severity: message`` + source line + caret + hint."""
+        out = [f"{self.span}: {self.severity}: {self.message}"]
+        if source is not None:
+            lines = source.splitlines()
+            if 1 <= self.span.line <= len(lines):
+                text = lines[self.span.line - 1].expandtabs(1)
+                col = max(self.span.column, 1)
+                if self.span.end_line == self.span.line and self.span.end_column > col:
+                    width = self.span.end_column - col
+                else:
+                    width = max(len(text) - col + 1, 1)
+                out.append(text)
+                out.append(" " * (col - 1) + "^" * max(min(width, len(text) - col + 1), 1))
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return "\n".join(out)
+
+
+class CnnError(Exception):
+    """A mistake in a ``.cnn`` file (or in the options given for it), with its position."""
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span or NOWHERE
+        self.hint = hint
+
+    @property
+    def diagnostic(self) -> Diagnostic:
+        return Diagnostic("error", self.message, self.span, self.hint)
+
+    def __str__(self) -> str:
+        return self.diagnostic.format()
+
+
+@dataclass(slots=True)
+class Warnings:
+    """Collects warnings (suspicious but legal things) during elaboration."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def warn(self, message: str, span: Span, hint: str | None = None) -> None:
+        diag = Diagnostic("warning", message, span, hint)
+        if diag not in self.items:
+            self.items.append(diag)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A hint naming the closest choice, if any is close.
+
+    >>> did_you_mean("cnov", ["conv", "bn", "relu"])
+    "did you mean 'conv'?"
+    """
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

@@ -1,0 +1,328 @@
+"""The op registry: every layer kind of the language is defined once, here.
+
+An :class:`Op` knows its signature (positional and keyword arguments with defaults),
+how to check and resolve its arguments for an input shape, its output shape, parameter
+and multiply-add counts, its receptive-field window and its category for diagrams.
+Families live in one module each (``conv``, ``pool``, ``norm``, ``activation``, ``misc``).
+
+>>> op = lookup("conv")
+>>> a = op.bind((64, 3), {"stride": 2, "pad": "same"}, (3, 224, 224))
+>>> op.shape((3, 224, 224), a)
+(64, 112, 112)
+>>> a["padding"]
+((0, 1), (0, 1))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..syntax import Size
+
+Shape = tuple[int, ...]
+REQUIRED = object()
+
+
+class ShapeError(Exception):
+    """A bad argument or shape; the elaborator turns it into a positioned CnnError.
+
+    ``arg`` names the argument at fault (the error then points at it), if any.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, arg: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.arg = arg
+
+
+@dataclass(frozen=True, slots=True)
+class P:
+    """One argument of an op: name, kind, default and (for enums) its words.
+
+    Kinds: ``int``, ``count`` (int >= 1), ``float``, ``prob`` (0..1), ``bool``,
+    ``size`` (int or size, one value per spatial dim), ``pad`` (int, size, same/valid/full),
+    ``scale`` (number or size), ``enum`` (one of ``words``), ``dim`` (``channels`` or int).
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    positional: bool = False
+    words: tuple[str, ...] = ()
+
+
+class Args(Mapping[str, Any]):
+    """Resolved arguments of one layer: an immutable, hashable mapping."""
+
+    __slots__ = ("_items", "_dict")
+
+    def __init__(self, items: Mapping[str, Any]):
+        self._items = tuple(items.items())
+        self._dict = dict(self._items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._dict[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Args) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return "Args(" + ", ".join(f"{k}={v!r}" for k, v in self._items) + ")"
+
+    def replace(self, **changes: Any) -> Args:
+        return Args({**self._dict, **changes})
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, Size):
+        return "size"
+    return {int: "int", float: "float", str: "string"}.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value) if not value.isidentifier() else value
+    return str(value)
+
+
+class Op:
+    """Base class of all ops; subclasses override the rules that differ from these."""
+
+    name: str = ""
+    aliases: tuple[str, ...] = ()
+    prefix: str = ""
+    category: str = "other"
+    signature: tuple[P, ...] = ()
+    ranks: tuple[int, ...] = (0, 1, 2, 3)  # spatial ranks accepted (0: a flat C vector)
+    stateless: bool = True
+
+    # ---------------------------------------------------------------- arguments
+    @property
+    def positional(self) -> tuple[P, ...]:
+        return tuple(p for p in self.signature if p.positional)
+
+    @property
+    def keywords(self) -> dict[str, P]:
+        return {p.name: p for p in self.signature}
+
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any], x: Shape) -> Args:
+        """Check types and defaults of the given arguments for input ``x``; resolve them."""
+        self.check_rank(x)
+        pos = self.positional
+        if len(args) > len(pos):
+            raise ShapeError(
+                f"'{self.name}' takes {len(pos)} positional argument"
+                f"{'s' if len(pos) != 1 else ''} ({_names(pos)}), got {len(args)}",
+                self.usage())
+        values: dict[str, Any] = {}
+        for p, v in zip(pos, args, strict=False):
+            values[p.name] = v
+        known = self.keywords
+        for key, v in kwargs.items():
+            if key not in known:
+                from ..errors import did_you_mean
+
+                raise ShapeError(f"'{self.name}' has no keyword '{key}'",
+                                 did_you_mean(key, known) or self.usage(), arg=key)
+            if key in values:
+                raise ShapeError(f"'{key}' given twice", arg=key)
+            values[key] = v
+        rank = len(x) - 1
+        out: dict[str, Any] = {}
+        for p in self.signature:
+            if p.name not in values:
+                if p.default is REQUIRED:
+                    raise ShapeError(f"'{self.name}' is missing argument '{p.name}'",
+                                     self.usage())
+                if p.default is None:
+                    out[p.name] = None
+                    continue
+                out[p.name] = _convert(p, p.default, rank, self.name)
+            else:
+                out[p.name] = _convert(p, values[p.name], rank, self.name)
+        return self.resolve(x, Args(out))
+
+    def usage(self) -> str:
+        parts = [self.name] + [f"<{p.name}>" for p in self.positional]
+        parts += [f"{p.name}={_show(p.default)}" for p in self.signature
+                  if not p.positional and p.default is not REQUIRED and p.default is not None]
+        return "usage: " + " ".join(parts)
+
+    def check_rank(self, x: Shape) -> None:
+        rank = len(x) - 1
+        if rank in self.ranks:
+            return
+        if rank == 0:
+            raise ShapeError(f"'{self.name}' needs a tensor with spatial dimensions, "
+                             f"got a flat vector of {x[0]}",
+                             "apply it before `flatten`, or use `linear`")
+        if rank > 3 or 0 not in self.ranks:
+            raise ShapeError(f"'{self.name}' does not support {rank}-D input "
+                             f"({_fmt_shape(x)})")
+        raise ShapeError(f"'{self.name}' takes a flat input (C), got {_fmt_shape(x)}",
+                         "add `flatten` (or `gap` then `flatten`) before it")
+
+    def resolve(self, x: Shape, a: Args) -> Args:
+        """Derive values that depend on the input (padding, groups…) and validate them."""
+        return a
+
+    # ---------------------------------------------------------------- rules
+    def shape(self, x: Shape, a: Args) -> Shape:
+        return x
+
+    def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
+        """(parameters, buffer elements) as PyTorch counts them."""
+        return 0, 0
+
+    def count_macs(self, x: Shape, y: Shape, a: Args) -> int:
+        return 0
+
+    def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
+        """Per spatial dim, (effective kernel, stride) for the receptive field.
+
+        A stride below 1 (transposed convolution, upsampling) divides the jump.
+        """
+        return tuple((1.0, 1.0) for _ in x[1:])
+
+    def describe(self, a: Args) -> str:
+        """A short paper-style description: ``conv 3×3, 64, /2``."""
+        return self.name
+
+
+def _names(ps: tuple[P, ...]) -> str:
+    return ", ".join(p.name for p in ps) or "none"
+
+
+def _fmt_shape(x: Shape) -> str:
+    return "×".join(str(v) for v in x)
+
+
+def _convert(p: P, v: Any, rank: int, op: str) -> Any:
+    kind = p.kind
+    bad = ShapeError(f"'{p.name}' of '{op}' expects {_KIND_TEXT[kind]}, "
+                     f"got {_show(v)} ({_type_name(v)})", arg=p.name)
+    if kind in ("int", "count"):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise bad
+        if kind == "count" and v < 1:
+            raise ShapeError(f"'{p.name}' of '{op}' must be at least 1, got {v}", arg=p.name)
+        return v
+    if kind in ("float", "prob"):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad
+        if kind == "prob" and not 0.0 <= v <= 1.0:
+            raise ShapeError(f"'{p.name}' of '{op}' must be between 0 and 1, got {v}",
+                             arg=p.name)
+        return float(v)
+    if kind == "bool":
+        if not isinstance(v, bool):
+            raise bad
+        return v
+    if kind in ("size", "size0"):
+        return _as_size(p, v, rank, op, bad, minimum=1 if kind == "size" else 0)
+    if kind == "pad":
+        if isinstance(v, str):
+            if v not in ("same", "valid", "full"):
+                raise ShapeError(f"'pad' must be an integer, a size or one of same, valid, "
+                                 f"full; got {_show(v)}", arg=p.name)
+            return v
+        size = _as_size(p, v, rank, op, bad, minimum=0)
+        return size
+    if kind == "scale":
+        if isinstance(v, Size):
+            return _as_size(p, v, rank, op, bad)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise bad
+        return tuple(v for _ in range(rank))
+    if kind == "enum":
+        if not isinstance(v, str) or v not in p.words:
+            raise ShapeError(f"'{p.name}' of '{op}' must be one of {', '.join(p.words)}; "
+                             f"got {_show(v)}", arg=p.name)
+        return v
+    if kind == "dim":
+        if v == "channels":
+            return 1
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ShapeError(f"'{p.name}' must be `channels` or an integer dimension",
+                             arg=p.name)
+        return v
+    raise AssertionError(kind)
+
+
+def _as_size(p: P, v: Any, rank: int, op: str, bad: ShapeError,
+             minimum: int = 1) -> tuple[int, ...]:
+    if isinstance(v, Size):
+        if len(v) != rank:
+            raise ShapeError(f"'{p.name}' of '{op}' has {len(v)} dimensions but the input has "
+                             f"{rank} spatial dimension{'s' if rank != 1 else ''}",
+                             f"write a single number or a {rank}-D size", arg=p.name)
+        vals = tuple(v)
+    elif isinstance(v, int) and not isinstance(v, bool):
+        vals = (v,) * rank
+    else:
+        raise bad
+    if any(x < minimum for x in vals):
+        raise ShapeError(f"'{p.name}' of '{op}' must be at least {minimum}, got {_show(v)}",
+                         arg=p.name)
+    return vals
+
+
+_KIND_TEXT = {
+    "int": "an integer", "count": "a positive integer", "float": "a number",
+    "prob": "a probability", "bool": "true or false", "size": "an integer or a size",
+    "size0": "an integer or a size",
+    "pad": "an integer, a size, same, valid or full", "scale": "a number or a size",
+    "enum": "a word", "dim": "`channels` or an integer",
+}
+
+
+def prod(values: tuple[int, ...] | list[int]) -> int:
+    return math.prod(values)
+
+
+# ---------------------------------------------------------------- registry
+REGISTRY: dict[str, Op] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    """Class decorator: instantiate the op and register it under its name and aliases."""
+    op = cls()
+    for key in (op.name, *op.aliases):
+        if key in REGISTRY:
+            raise AssertionError(f"op {key} registered twice")
+        REGISTRY[key] = op
+    return cls
+
+
+def lookup(name: str) -> Op | None:
+    """The op called ``name`` (or an alias of it), or None."""
+    return REGISTRY.get(name)
+
+
+def all_ops() -> list[Op]:
+    """Every op once, in registration order."""
+    seen: list[Op] = []
+    for op in REGISTRY.values():
+        if op not in seen:
+            seen.append(op)
+    return seen
+
+
+from . import activation, conv, misc, norm, pool  # noqa: E402,F401  (fill the registry)

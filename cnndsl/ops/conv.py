@@ -1,0 +1,199 @@
+"""Convolutions: ``conv``, ``deconv`` (transposed), ``dwconv`` (depthwise), ``sepconv``."""
+
+from __future__ import annotations
+
+from . import Args, Op, P, Shape, ShapeError, prod, register
+from .spatial import fmt_size, kernel_volume, resolve_padding, stride_text, window_out
+
+PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+
+_WINDOW = (
+    P("stride", "size", 1),
+    P("pad", "pad", 0),
+    P("dilation", "size", 1),
+)
+
+
+class _Conv(Op):
+    category = "conv"
+    ranks = (1, 2, 3)
+    stateless = False
+
+    def groups(self, x: Shape, a: Args) -> int:
+        return int(a["groups"])
+
+    def out_channels(self, x: Shape, a: Args) -> int:
+        return int(a["out"])
+
+    def resolve(self, x: Shape, a: Args) -> Args:
+        sizes = x[1:]
+        pads = resolve_padding(a["pad"], a["kernel"], a["stride"], a["dilation"], sizes)
+        a = a.replace(padding=pads)
+        g = self.groups(x, a)
+        cin, cout = x[0], self.out_channels(x, a)
+        if g < 1:
+            raise ShapeError(f"groups must be at least 1, got {g}", arg="groups")
+        if cin % g or cout % g:
+            which = "input" if cin % g else "output"
+            n = cin if cin % g else cout
+            raise ShapeError(f"groups={g} does not divide the {n} {which} channels",
+                             f"choose groups that divide both {cin} and {cout}", arg="groups")
+        mode = a.get("pad_mode", "zeros")
+        for (pb, pa), i in zip(pads, sizes, strict=True):
+            limit = i - 1 if mode == "reflect" else i
+            if mode != "zeros" and max(pb, pa) > limit:
+                raise ShapeError(f"pad_mode={mode} needs padding of at most {limit} for an "
+                                 f"input of size {i}, got {max(pb, pa)}", arg="pad")
+        return a
+
+    def shape(self, x: Shape, a: Args) -> Shape:
+        out = window_out(x[1:], a["kernel"], a["stride"], a["dilation"], a["padding"])
+        return (self.out_channels(x, a), *out)
+
+    def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
+        cout = self.out_channels(x, a)
+        w = cout * (x[0] // self.groups(x, a)) * kernel_volume(a["kernel"])
+        return w + (cout if a["bias"] else 0), 0
+
+    def count_macs(self, x: Shape, y: Shape, a: Args) -> int:
+        return prod(y) * (x[0] // self.groups(x, a)) * kernel_volume(a["kernel"])
+
+    def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
+        return tuple((float(d * (k - 1) + 1), float(s))
+                     for k, s, d in zip(a["kernel"], a["stride"], a["dilation"], strict=True))
+
+    def describe(self, a: Args) -> str:
+        extra = ""
+        if any(d > 1 for d in a["dilation"]):
+            extra += f", dilation {fmt_size(a['dilation'])}"
+        if a.get("groups", 1) > 1:
+            extra += f", groups {a['groups']}"
+        return f"{self.name} {fmt_size(a['kernel'])}, {a['out']}{stride_text(a['stride'])}{extra}"
+
+
+@register
+class Conv(_Conv):
+    name = "conv"
+    prefix = "conv"
+    signature = (
+        P("out", "count", positional=True),
+        P("kernel", "size", positional=True),
+        *_WINDOW,
+        P("groups", "int", 1),
+        P("bias", "bool", True),
+        P("pad_mode", "enum", "zeros", words=PAD_MODES),
+    )
+
+
+@register
+class Deconv(_Conv):
+    name = "deconv"
+    prefix = "deconv"
+    signature = (
+        P("out", "count", positional=True),
+        P("kernel", "size", positional=True),
+        P("stride", "size", 1),
+        P("pad", "pad", 0),
+        P("output_pad", "size0", 0),
+        P("dilation", "size", 1),
+        P("groups", "int", 1),
+        P("bias", "bool", True),
+    )
+
+    def resolve(self, x: Shape, a: Args) -> Args:
+        pad = a["pad"]
+        if pad in ("valid", "full"):
+            raise ShapeError(f"deconv takes integer or size padding or `same`, got {pad}",
+                             arg="pad")
+        outpad = a["output_pad"] if a["output_pad"] else tuple(0 for _ in x[1:])
+        if pad == "same":
+            pads, outs = [], []
+            for k, s, d in zip(a["kernel"], a["stride"], a["dilation"], strict=True):
+                t = d * (k - 1) + 1 - s
+                p = -(-t // 2) if t > 0 else 0
+                op = 2 * p - t
+                if op >= max(s, d):
+                    raise ShapeError(f"pad=same is impossible for deconv kernel {k} stride {s}",
+                                     "use explicit pad and output_pad", arg="pad")
+                pads.append(p)
+                outs.append(op)
+            pad, outpad = tuple(pads), tuple(outs)
+        for o, s, d in zip(outpad, a["stride"], a["dilation"], strict=True):
+            if o >= max(s, d):
+                raise ShapeError(f"output_pad {o} must be smaller than the stride or dilation",
+                                 arg="output_pad")
+        a = a.replace(padding=tuple((p, p) for p in pad), output_pad=outpad)
+        g = a["groups"]
+        if g < 1 or x[0] % g or a["out"] % g:
+            raise ShapeError(f"groups={g} does not divide {x[0]} input and {a['out']} output "
+                             "channels", arg="groups")
+        return a
+
+    def shape(self, x: Shape, a: Args) -> Shape:
+        out = []
+        for dim, (i, k, s, d, (p, _), o) in enumerate(zip(
+                x[1:], a["kernel"], a["stride"], a["dilation"], a["padding"], a["output_pad"],
+                strict=True)):
+            v = (i - 1) * s - 2 * p + d * (k - 1) + o + 1
+            if v <= 0:
+                raise ShapeError(f"non-positive output size {v} in dimension {dim + 1}",
+                                 "reduce the padding", arg="pad")
+            out.append(v)
+        return (a["out"], *out)
+
+    def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
+        w = x[0] * (a["out"] // a["groups"]) * kernel_volume(a["kernel"])
+        return w + (a["out"] if a["bias"] else 0), 0
+
+    def count_macs(self, x: Shape, y: Shape, a: Args) -> int:
+        return prod(x) * (a["out"] // a["groups"]) * kernel_volume(a["kernel"])
+
+    def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
+        return tuple((float(d * (k - 1) + 1), 1.0 / s)
+                     for k, s, d in zip(a["kernel"], a["stride"], a["dilation"], strict=True))
+
+
+@register
+class DepthwiseConv(_Conv):
+    name = "dwconv"
+    prefix = "dwconv"
+    signature = (
+        P("kernel", "size", positional=True),
+        *_WINDOW,
+        P("mult", "count", 1),
+        P("bias", "bool", True),
+    )
+
+    def groups(self, x: Shape, a: Args) -> int:
+        return x[0]
+
+    def out_channels(self, x: Shape, a: Args) -> int:
+        return x[0] * int(a["mult"])
+
+    def describe(self, a: Args) -> str:
+        mult = f", ×{a['mult']}" if a["mult"] > 1 else ""
+        return f"dwconv {fmt_size(a['kernel'])}{mult}{stride_text(a['stride'])}"
+
+
+@register
+class SeparableConv(_Conv):
+    name = "sepconv"
+    prefix = "sepconv"
+    signature = (
+        P("out", "count", positional=True),
+        P("kernel", "size", positional=True),
+        *_WINDOW,
+        P("bias", "bool", True),
+    )
+
+    def groups(self, x: Shape, a: Args) -> int:
+        return 1
+
+    def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
+        depthwise = x[0] * kernel_volume(a["kernel"])
+        pointwise = x[0] * a["out"] + (a["out"] if a["bias"] else 0)
+        return depthwise + pointwise, 0
+
+    def count_macs(self, x: Shape, y: Shape, a: Args) -> int:
+        positions = prod(y[1:])
+        return positions * x[0] * kernel_volume(a["kernel"]) + positions * x[0] * a["out"]

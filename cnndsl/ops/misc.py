@@ -1,0 +1,94 @@
+"""Reshaping and the rest: flatten, linear, dropout, upsample, channel shuffle."""
+
+from __future__ import annotations
+
+from . import Args, Op, P, Shape, ShapeError, prod, register
+from .spatial import fmt_size
+
+
+@register
+class Flatten(Op):
+    name = "flatten"
+    prefix = "flatten"
+    category = "reshape"
+
+    def shape(self, x: Shape, a: Args) -> Shape:
+        return (prod(x),)
+
+
+@register
+class Linear(Op):
+    name = "linear"
+    aliases = ("fc",)
+    prefix = "fc"
+    category = "linear"
+    ranks = (0,)
+    stateless = False
+    signature = (P("out", "count", positional=True), P("bias", "bool", True))
+
+    def shape(self, x: Shape, a: Args) -> Shape:
+        return (a["out"],)
+
+    def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
+        return x[0] * a["out"] + (a["out"] if a["bias"] else 0), 0
+
+    def count_macs(self, x: Shape, y: Shape, a: Args) -> int:
+        return x[0] * a["out"]
+
+    def describe(self, a: Args) -> str:
+        return f"fc {a['out']}"
+
+
+@register
+class Dropout(Op):
+    name = "dropout"
+    prefix = "dropout"
+    category = "dropout"
+    signature = (P("p", "prob", 0.5, positional=True),)
+
+    def describe(self, a: Args) -> str:
+        return f"{self.name} {a['p']:g}"
+
+
+@register
+class Dropout2d(Dropout):
+    name = "dropout2d"
+    prefix = "dropout"
+    ranks = (1, 2, 3)
+
+
+@register
+class Upsample(Op):
+    name = "upsample"
+    prefix = "upsample"
+    category = "pool"
+    ranks = (1, 2, 3)
+    signature = (P("scale", "scale", positional=True),
+                 P("mode", "enum", "nearest", words=("nearest", "bilinear")))
+
+    def shape(self, x: Shape, a: Args) -> Shape:
+        return (x[0], *(int(i * s) for i, s in zip(x[1:], a["scale"], strict=True)))
+
+    def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
+        return tuple((1.0, 1.0 / s) for s in a["scale"])
+
+    def describe(self, a: Args) -> str:
+        return f"upsample ×{fmt_size(a['scale'])}"
+
+
+@register
+class ChannelShuffle(Op):
+    name = "shuffle"
+    prefix = "shuffle"
+    category = "reshape"
+    ranks = (1, 2, 3)
+    signature = (P("groups", "count", positional=True),)
+
+    def resolve(self, x: Shape, a: Args) -> Args:
+        if x[0] % a["groups"]:
+            raise ShapeError(f"groups={a['groups']} does not divide the {x[0]} channels",
+                             arg="groups")
+        return a
+
+    def describe(self, a: Args) -> str:
+        return f"shuffle {a['groups']}"

@@ -1,0 +1,142 @@
+"""Pooling: max/avg/min/L2 (Lp) pools, adaptive pools, global pools."""
+
+from __future__ import annotations
+
+from . import Args, Op, P, Shape, ShapeError, register
+from .spatial import fmt_size, resolve_padding, stride_text, window_out
+
+
+class _Pool(Op):
+    category = "pool"
+    ranks = (1, 2, 3)
+    signature = (
+        P("kernel", "size", positional=True),
+        P("stride", "size", None),
+        P("pad", "pad", 0),
+        P("ceil", "bool", False),
+    )
+
+    def resolve(self, x: Shape, a: Args) -> Args:
+        stride = a["stride"] or a["kernel"]
+        ones = tuple(1 for _ in a["kernel"])
+        pads = resolve_padding(a["pad"], a["kernel"], stride, ones, x[1:])
+        if a["pad"] not in ("same", "valid", "full"):
+            for (p, _), k in zip(pads, a["kernel"], strict=True):
+                if p > k // 2:
+                    raise ShapeError(f"pool padding {p} is more than half the kernel {k}",
+                                     "PyTorch pools allow at most kernel // 2; use pad=same "
+                                     "or a larger kernel", arg="pad")
+        return a.replace(stride=stride, padding=pads)
+
+    def shape(self, x: Shape, a: Args) -> Shape:
+        ones = tuple(1 for _ in a["kernel"])
+        return (x[0], *window_out(x[1:], a["kernel"], a["stride"], ones, a["padding"],
+                                  a.get("ceil", False)))
+
+    def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
+        return tuple((float(k), float(s)) for k, s in zip(a["kernel"], a["stride"], strict=True))
+
+    def describe(self, a: Args) -> str:
+        return f"{self.name} {fmt_size(a['kernel'])}{stride_text(a['stride'])}"
+
+
+@register
+class MaxPool(_Pool):
+    name = "maxpool"
+    prefix = "maxpool"
+
+
+@register
+class MinPool(_Pool):
+    name = "minpool"
+    prefix = "minpool"
+
+
+@register
+class AvgPool(_Pool):
+    name = "avgpool"
+    prefix = "avgpool"
+    signature = (*_Pool.signature, P("count_pad", "bool", True))
+
+
+@register
+class LpPool(_Pool):
+    name = "lppool"
+    prefix = "lppool"
+    signature = (
+        P("kernel", "size", positional=True),
+        P("p", "float", 2.0),
+        P("stride", "size", None),
+        P("ceil", "bool", False),
+    )
+
+    def resolve(self, x: Shape, a: Args) -> Args:
+        if a["p"] <= 0:
+            raise ShapeError(f"lppool needs p > 0, got {a['p']:g}", arg="p")
+        return a.replace(stride=a["stride"] or a["kernel"],
+                         padding=tuple((0, 0) for _ in a["kernel"]))
+
+    def describe(self, a: Args) -> str:
+        return f"L{a['p']:g} pool {fmt_size(a['kernel'])}{stride_text(a['stride'])}"
+
+
+def _adaptive_window(i: int, o: int) -> tuple[float, float]:
+    """Largest window and mean stride of PyTorch's adaptive pooling from i to o cells."""
+    k = max(-(-((j + 1) * i) // o) - (j * i) // o for j in range(o))
+    return float(k), i / o
+
+
+class _Adaptive(Op):
+    category = "pool"
+    ranks = (1, 2, 3)
+    signature = (P("size", "size", positional=True),)
+
+    def shape(self, x: Shape, a: Args) -> Shape:
+        return (x[0], *a["size"])
+
+    def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
+        return tuple(_adaptive_window(i, o) for i, o in zip(x[1:], y[1:], strict=True))
+
+    def describe(self, a: Args) -> str:
+        return f"{self.name} → {fmt_size(a['size'])}"
+
+
+@register
+class AdaptiveAvgPool(_Adaptive):
+    name = "adaptive_avgpool"
+    prefix = "avgpool"
+
+
+@register
+class AdaptiveMaxPool(_Adaptive):
+    name = "adaptive_maxpool"
+    prefix = "maxpool"
+
+
+class _Global(Op):
+    category = "pool"
+    ranks = (1, 2, 3)
+
+    def shape(self, x: Shape, a: Args) -> Shape:
+        return (x[0], *(1 for _ in x[1:]))
+
+    def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
+        return tuple((float(i), float(i)) for i in x[1:])
+
+
+@register
+class GlobalAvgPool(_Global):
+    name = "gap"
+    prefix = "gap"
+
+    def describe(self, a: Args) -> str:
+        return "global avgpool"
+
+
+@register
+class GlobalMaxPool(_Global):
+    name = "gmp"
+    prefix = "gmp"
+
+    def describe(self, a: Args) -> str:
+        return "global maxpool"

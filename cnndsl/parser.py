@@ -1,0 +1,409 @@
+"""Stage 1: text -> syntax tree (:mod:`cnndsl.syntax`), every node with its span.
+
+>>> tree = parse("network N { input 1x8x8; conv 4 3x3 pad=same }")
+>>> tree.items[0].name
+'N'
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
+
+from . import syntax as s
+from .errors import CnnError, Span
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_NESTING = 64
+
+_OPEN = {"(", "{"}
+_CLOSE = {")", "}"}
+
+# How the parser's expectations read in a message.
+_PRETTY = {
+    "_NL": "a newline",
+    "NAME": "a name",
+    "CALLNAME": "a call",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "SIZE": "a size like 3x3",
+    "STRING": "a string",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COLON": "':'",
+    "SEMICOLON": "';'",
+    "EQUAL": "'='",
+    "COMMA": "','",
+    "STAR": "'*'",
+    "DOT": "'.'",
+    "COMP_OP": "a comparison",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'/', '//' or '%'",
+    "$END": "the end of the file",
+}
+
+
+class _PostLex:
+    """Drops newlines inside ``( )`` and after a trailing ``->``; bounds nesting depth."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        parens = 0
+        depth = 0
+        after_arrow = False
+        for tok in stream:
+            if tok.type == "_NL":
+                if parens or after_arrow:
+                    continue
+                yield tok
+                continue
+            value = tok.value
+            after_arrow = value == "->"
+            if tok.type == "CALLNAME" or value == "(":
+                parens += 1
+            elif value == ")":
+                parens = max(parens - 1, 0)
+            if value in _OPEN or tok.type == "CALLNAME":
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise _TooDeep(tok)
+            elif value in _CLOSE:
+                depth = max(depth - 1, 0)
+            yield tok
+
+
+class _TooDeep(Exception):
+    def __init__(self, tok: Token):
+        super().__init__("too deep")
+        self.tok = tok
+
+
+def grammar_text() -> str:
+    """The grammar: inside the installed package, or in ``grammars/`` beside a checkout."""
+    packaged = resources.files("cnndsl").joinpath("grammars").joinpath("cnn.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "grammars" / "cnn.lark").read_text("utf-8")
+
+
+@cache
+def _lark() -> Lark:
+    text = grammar_text()
+    try:
+        return Lark(text, parser="lalr", propagate_positions=True, postlex=_PostLex(),
+                    maybe_placeholders=False, cache=True)
+    except OSError:  # unwritable temp dir: build without the cache
+        return Lark(text, parser="lalr", propagate_positions=True, postlex=_PostLex(),
+                    maybe_placeholders=False)
+
+
+def build_strict() -> Lark:
+    """Build the parser with ``strict=True`` (used by the tests: no conflicts, no collisions)."""
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, postlex=_PostLex(),
+                maybe_placeholders=False, strict=True)
+
+
+def parse(text: str, path: str = "<string>") -> s.File:
+    """Parse ``.cnn`` source text into a :class:`cnndsl.syntax.File`.
+
+    Raises :class:`CnnError` with a position for every syntax error.
+    """
+    if len(text) > MAX_FILE_BYTES:
+        raise CnnError(f"file is larger than the limit of {MAX_FILE_BYTES // 2**20} MiB",
+                       Span(path, 1, 1, 1, 1))
+    try:
+        tree = _lark().parse(text)
+    except _TooDeep as exc:
+        tok = exc.tok
+        raise CnnError(f"nesting deeper than the limit of {MAX_NESTING} levels",
+                       _tok_span(path, tok), "split the network into blocks") from None
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text, path) from None
+    try:
+        result = _ToSyntax(path).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, CnnError):
+            raise exc.orig_exc from None
+        raise
+    except RecursionError:
+        raise CnnError("expression nests too deeply", Span(path, 1, 1, 1, 1),
+                       "break it up with `let`") from None
+    assert isinstance(result, s.File)
+    return result
+
+
+def parse_file(path: str | Path) -> s.File:
+    """Read and parse a file; a missing or unreadable file is a :class:`CnnError`."""
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise CnnError(f"file is larger than the limit of {MAX_FILE_BYTES // 2**20} MiB",
+                           Span(str(path), 1, 1, 1, 1))
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CnnError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+                       Span(str(path), 1, 1, 1, 1)) from None
+    return parse(text, str(path))
+
+
+def _tok_span(path: str, tok: Token) -> Span:
+    line = tok.line or 1
+    col = tok.column or 1
+    return Span(path, line, col, tok.end_line or line, tok.end_column or col + 1)
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> CnnError:
+    line, col = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        return CnnError(f"syntax error: unexpected character {ch!r}",
+                        Span(path, line, col, line, col + 1), _char_hint(ch))
+    if isinstance(exc, UnexpectedEOF) or getattr(exc, "token", None) is None or \
+            exc.token.type == "$END":
+        lines = text.splitlines() or [""]
+        line = len(lines)
+        col = len(lines[-1]) + 1
+        return CnnError("syntax error: unexpected end of file", Span(path, line, col, line, col),
+                        "a '{' or '(' is not closed")
+    tok = exc.token
+    expected = sorted({_PRETTY.get(t, f"'{t.lower()}'" if t.isalpha() else t)
+                       for t in getattr(exc, "expected", set()) if not t.startswith("__")})
+    shown = "a newline" if tok.type == "_NL" else repr(str(tok.value))
+    span = _tok_span(path, tok) if tok.type != "_NL" else Span(path, line, col, line, col + 1)
+    return CnnError(f"syntax error: unexpected {shown}", span, _token_hint(tok, expected))
+
+
+def _char_hint(ch: str) -> str | None:
+    if ch == "[":
+        return "sizes are written 3x3, not [3, 3]"
+    if ch == "'":
+        return "strings use double quotes"
+    return None
+
+
+def _token_hint(tok: Token, expected: list[str]) -> str | None:
+    if tok.type == "_NL" and "'shortcut'" in expected:
+        return "`shortcut` and `else` go on the same line as the closing '}'"
+    if tok.value in ("shortcut", "else"):
+        return "`shortcut` and `else` follow the closing '}' on the same line"
+    if tok.type == "LPAR":
+        return "a call has no space before its '(': write Name(…)"
+    if tok.type in ("NAME", "INT", "SIZE", "FLOAT", "CALLNAME") and "'->'" in expected:
+        return "separate steps with '->', a newline or ';'"
+    if expected and len(expected) <= 6:
+        return "expected " + ", ".join(expected)
+    return None
+
+
+def _meta_span(path: str, meta: Any) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(path, 1, 1, 1, 1)
+    return Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _literal_string(tok: Token) -> str:
+    return str(ast.literal_eval(str(tok)))
+
+
+@v_args(meta=True, inline=True)
+class _ToSyntax(Transformer[Token, Any]):
+    """One small method per grammar rule; each returns a :mod:`cnndsl.syntax` node."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def _sp(self, meta: Any) -> Span:
+        return _meta_span(self.path, meta)
+
+    # files
+    def start(self, meta: Any, *items: s.Item) -> s.File:
+        return s.File(tuple(items), self.path)
+
+    def import_stmt(self, meta: Any, path: Token) -> s.Import:
+        return s.Import(_literal_string(path), self._sp(meta))
+
+    def _def(self, meta: Any, children: tuple[Any, ...]) -> tuple[str, tuple[s.Param, ...], s.Group]:
+        name = str(children[0]).rstrip("(")
+        params: tuple[s.Param, ...] = children[1] if len(children) == 3 else ()
+        return name, params, children[-1]
+
+    def block_def(self, meta: Any, *children: Any) -> s.BlockDef:
+        return s.BlockDef(*self._def(meta, children), self._sp(meta))
+
+    def network_def(self, meta: Any, *children: Any) -> s.NetworkDef:
+        return s.NetworkDef(*self._def(meta, children), self._sp(meta))
+
+    def params(self, meta: Any, *params: s.Param) -> tuple[s.Param, ...]:
+        return params
+
+    def param(self, meta: Any, name: Token, default: s.Expr | None = None) -> s.Param:
+        return s.Param(str(name), default, self._sp(meta))
+
+    def train_def(self, meta: Any, *entries: s.TrainEntry) -> s.TrainDef:
+        return s.TrainDef(entries, self._sp(meta))
+
+    def train_entry(self, meta: Any, key: Token, *rest: Any) -> s.TrainEntry:
+        values = tuple(r for r in rest if not isinstance(r, s.Kwarg))
+        kwargs = tuple(r for r in rest if isinstance(r, s.Kwarg))
+        return s.TrainEntry(str(key), values, kwargs, self._sp(meta))
+
+    # statements
+    def body(self, meta: Any, *stmts: s.Stmt) -> s.Group:
+        return s.Group(stmts, self._sp(meta))
+
+    def let_stmt(self, meta: Any, name: Token, value: s.Expr) -> s.Let:
+        return s.Let(str(name), value, self._sp(meta))
+
+    def bind_stmt(self, meta: Any, name: Token, chain: s.Chain) -> s.Bind:
+        return s.Bind(str(name), chain, self._sp(meta))
+
+    def output_stmt(self, meta: Any, name: Token, *rest: Any) -> s.Output:
+        return s.Output(str(name), tuple(rest[:-1]), rest[-1], self._sp(meta))
+
+    def chain(self, meta: Any, *steps: s.Step) -> s.Chain:
+        return s.Chain(steps, self._sp(meta))
+
+    # steps
+    def labelled(self, meta: Any, name: Token, step: s.Step) -> s.Labelled:
+        label = s.Label((str(name),), _tok_span(self.path, name))
+        return s.Labelled(label, step, self._sp(meta))
+
+    def templated(self, meta: Any, name: Token, *rest: Any) -> s.Labelled:
+        parts: list[str | s.Expr] = [str(name)]
+        for part in rest[:-1]:
+            parts.extend(part)
+        end = rest[-2][-1] if rest[:-1] else name
+        span = _tok_span(self.path, name)
+        end_span = end.span if not isinstance(end, (str, Token)) else _tok_span(self.path, end)
+        label_span = Span(self.path, span.line, span.column, end_span.end_line,
+                          end_span.end_column + (0 if isinstance(end, Token) else 1))
+        return s.Labelled(s.Label(tuple(parts), label_span), rest[-1], self._sp(meta))
+
+    def template_part(self, meta: Any, expr: s.Expr, suffix: Token | None = None) -> list[Any]:
+        return [expr, suffix] if suffix is not None else [expr]
+
+    def layer(self, meta: Any, op: Token, *rest: Any) -> s.Layer:
+        args = tuple(r for r in rest if not isinstance(r, s.Kwarg))
+        kwargs = tuple(r for r in rest if isinstance(r, s.Kwarg))
+        if kwargs and rest and not isinstance(rest[-1], s.Kwarg):
+            first = next(r for r in rest[rest.index(kwargs[0]):] if not isinstance(r, s.Kwarg))
+            raise CnnError("positional argument after a keyword argument", first.span,
+                           "put positional arguments (like `64 3x3`) before key=value ones")
+        return s.Layer(str(op), args, kwargs, self._sp(meta))
+
+    def kwarg(self, meta: Any, key: Token, value: s.Expr) -> s.Kwarg:
+        return s.Kwarg(str(key), value, self._sp(meta))
+
+    def call(self, meta: Any, name: Token, args: tuple[Any, ...]) -> s.Call:
+        pos = tuple(a for a in args if not isinstance(a, s.Kwarg))
+        kws = tuple(a for a in args if isinstance(a, s.Kwarg))
+        if kws and args and not isinstance(args[-1], s.Kwarg):
+            raise CnnError("positional argument after a keyword argument", self._sp(meta))
+        return s.Call(str(name)[:-1], pos, kws, self._sp(meta))
+
+    def args(self, meta: Any, *args: Any) -> tuple[Any, ...]:
+        return args
+
+    def group(self, meta: Any, body: s.Group) -> s.Group:
+        return body
+
+    def repetition(self, meta: Any, target: s.Call | s.Group, count: s.Expr) -> s.Repetition:
+        return s.Repetition(target, count, self._sp(meta))
+
+    def merge(self, meta: Any, kind: Token, body: s.Group) -> s.Merge:
+        return s.Merge(str(kind), body.body, self._sp(meta))
+
+    def residual(self, meta: Any, *parts: Any) -> s.Residual:
+        cond = parts[0] if isinstance(parts[0], _Cond) else None
+        rest = parts[1:] if cond else parts
+        body = rest[0]
+        shortcut = rest[1] if len(rest) > 1 else None
+        return s.Residual(cond.expr if cond else None, body,
+                          shortcut[0] if shortcut else None, shortcut[1] if shortcut else None,
+                          self._sp(meta))
+
+    def shortcut(self, meta: Any, *parts: Any) -> tuple[s.Expr | None, s.Group]:
+        if len(parts) == 2:
+            return parts[0].expr, parts[1]
+        return None, parts[0]
+
+    def cond(self, meta: Any, expr: s.Expr) -> _Cond:
+        return _Cond(expr)
+
+    def repeat_stmt(self, meta: Any, count: s.Expr, *rest: Any) -> s.Repeat:
+        var = str(rest[0]) if len(rest) == 2 else None
+        return s.Repeat(count, var, rest[-1], self._sp(meta))
+
+    def if_stmt(self, meta: Any, cond: s.Expr, then: s.Group, orelse: Any = None) -> s.If:
+        return s.If(cond, then, orelse, self._sp(meta))
+
+    def input_step(self, meta: Any, shape: s.Expr) -> s.Input:
+        return s.Input(shape, self._sp(meta))
+
+    # expressions
+    def int_lit(self, meta: Any, tok: Token) -> s.Lit:
+        return s.Lit(int(tok), self._sp(meta))
+
+    def float_lit(self, meta: Any, tok: Token) -> s.Lit:
+        return s.Lit(float(tok), self._sp(meta))
+
+    def size_lit(self, meta: Any, tok: Token) -> s.Lit:
+        return s.Lit(s.Size(int(v) for v in str(tok).split("x")), self._sp(meta))
+
+    def string_lit(self, meta: Any, tok: Token) -> s.Lit:
+        return s.Lit(_literal_string(tok), self._sp(meta))
+
+    def true_lit(self, meta: Any) -> s.Lit:
+        return s.Lit(True, self._sp(meta))
+
+    def false_lit(self, meta: Any) -> s.Lit:
+        return s.Lit(False, self._sp(meta))
+
+    def name(self, meta: Any, tok: Token) -> s.Name:
+        return s.Name(str(tok), self._sp(meta))
+
+    def in_attr(self, meta: Any, tok: Token) -> s.InAttr:
+        return s.InAttr(str(tok), self._sp(meta))
+
+    def ifexp(self, meta: Any, body: s.Expr, test: s.Expr, orelse: s.Expr) -> s.IfExp:
+        return s.IfExp(body, test, orelse, self._sp(meta))
+
+    def or_(self, meta: Any, left: s.Expr, right: s.Expr) -> s.BoolOp:
+        return s.BoolOp("or", left, right, self._sp(meta))
+
+    def and_(self, meta: Any, left: s.Expr, right: s.Expr) -> s.BoolOp:
+        return s.BoolOp("and", left, right, self._sp(meta))
+
+    def not_(self, meta: Any, operand: s.Expr) -> s.Unary:
+        return s.Unary("not", operand, self._sp(meta))
+
+    def compare(self, meta: Any, first: s.Expr, *rest: Any) -> s.Compare:
+        ops = tuple(str(t) for t in rest[0::2])
+        return s.Compare(ops, (first, *rest[1::2]), self._sp(meta))
+
+    def binop(self, meta: Any, left: s.Expr, op: Token, right: s.Expr) -> s.BinOp:
+        return s.BinOp(str(op), left, right, self._sp(meta))
+
+    def mulop(self, meta: Any, left: s.Expr, right: s.Expr) -> s.BinOp:
+        return s.BinOp("*", left, right, self._sp(meta))
+
+    def unary(self, meta: Any, op: Token, operand: s.Expr) -> s.Unary:
+        return s.Unary(str(op), operand, self._sp(meta))
+
+
+class _Cond:
+    __slots__ = ("expr",)
+
+    def __init__(self, expr: s.Expr):
+        self.expr = expr

@@ -1,0 +1,241 @@
+"""Layer tables: plain text, Markdown, LaTeX (booktabs), CSV and the JSON contract.
+
+Rows come from the module tree: one per module path, blocks and groups carrying the totals
+of their children; ``depth`` folds deeper rows into their parents.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from . import ir
+from .ops import lookup
+from .ops.spatial import fmt_size
+from .shapes import Analysis
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a layer table."""
+
+    path: str
+    depth: int
+    kind: str  # layer, block, group, merge
+    op: str  # op name, block title, "sequential", "concat"…
+    detail: str  # paper-style description: conv 3×3, 64, /2
+    kernel: str  # kernel/stride: 3×3/2
+    line: int
+    output: ir.Shape
+    params: int
+    macs: int
+    rf: tuple[float, ...] | None
+    jump: tuple[float, ...] | None
+
+
+def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
+    """Rows of the module tree, parents first; ``depth`` N keeps paths of at most N parts."""
+    out = []
+    for path, node in analysis.network.modules():
+        d = path.count(".") + 1
+        if depth is not None and d > depth:
+            continue
+        st = analysis.node(node)
+        kind, op, detail, kernel = _describe(node)
+        out.append(Row(path, d, kind, op, detail, kernel, node.span.line, st.shape, st.params,
+                       st.macs, st.rf, st.jump))
+    return out
+
+
+def _describe(node: ir.Node) -> tuple[str, str, str, str]:
+    if isinstance(node, ir.Layer):
+        op = lookup(node.op)
+        assert op is not None
+        a = node.args
+        kernel = ""
+        if "kernel" in a:
+            kernel = fmt_size(a["kernel"])
+            if "stride" in a and any(s != 1 for s in a["stride"]):
+                kernel += "/" + (str(a["stride"][0]) if len(set(a["stride"])) == 1
+                                 else fmt_size(a["stride"]))
+        return "layer", node.op, op.describe(a), kernel
+    if isinstance(node, ir.Module):
+        if node.kind == "block":
+            return "block", node.title, node.title, ""
+        return "group", "sequential", "sequential", ""
+    if isinstance(node, ir.Merge):
+        what = "residual add" if node.residual else node.kind
+        return "merge", node.kind, what, ""
+    return "other", type(node).__name__.lower(), "", ""
+
+
+def shape_text(shape: ir.Shape) -> str:
+    return "×".join(str(v) for v in shape)
+
+
+def _rf_text(rf: tuple[float, ...] | None) -> str:
+    if rf is None:
+        return "—"
+    if len(set(rf)) == 1:
+        return _num(rf[0])
+    return "×".join(_num(v) for v in rf)
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
+
+
+def human(n: float) -> str:
+    """1234567 -> ``1.23M``."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(int(n))
+
+
+# ---------------------------------------------------------------- formats
+def to_table(analyses: list[Analysis], depth: int | None = None) -> str:
+    """An aligned plain-text table per network, with totals."""
+    blocks = []
+    for a in analyses:
+        head = ("Layer", "Op", "Output", "Params", "MACs", "RF")
+        body = [(("  " * (r.depth - 1)) + r.path.rsplit(".", 1)[-1], r.detail,
+                 shape_text(r.output), f"{r.params:,}", f"{r.macs:,}", _rf_text(r.rf))
+                for r in rows(a, depth)]
+        widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
+                  for i, h in enumerate(head)]
+        right = (False, False, False, True, True, True)
+
+        def fmt(cells: tuple[str, ...]) -> str:
+            return "  ".join(c.rjust(w) if r else c.ljust(w)
+                             for c, w, r in zip(cells, widths, right, strict=True)).rstrip()
+
+        rule = "-" * len(fmt(head))
+        lines = [f"{a.network.name}: input {shape_text(a.network.input_shape)}", rule,
+                 fmt(head), rule, *(fmt(b) for b in body), rule]
+        lines += _totals(a)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _totals(a: Analysis) -> list[str]:
+    out = [f"Output: {shape_text(a.network.output_shape)}"]
+    for name, shape in a.outputs.items():
+        out.append(f"Side output {name}: {shape_text(shape)}")
+    params = f"Params: {a.params:,} ({human(a.params)})"
+    if a.main_params != a.params:
+        params += f"; {a.main_params:,} without side outputs"
+    out += [params, f"Trainable params: {a.trainable_params:,}",
+            f"Buffers (not trainable): {a.buffers:,}",
+            f"MACs: {a.macs:,} ({human(a.macs)})",
+            f"Activations: {a.activation_bytes / 2**20:.2f} MiB per sample (float32)"]
+    return out
+
+
+def to_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
+    """A paper-style architecture table in Markdown."""
+    out = []
+    for a in analyses:
+        out.append(f"**{a.network.name}** (input {shape_text(a.network.input_shape)})\n")
+        out.append("| Layer | Type | Kernel/stride | Output size | Params | MACs |")
+        out.append("|---|---|---|---|---:|---:|")
+        for r in rows(a, depth):
+            name = ("&nbsp;&nbsp;" * (r.depth - 1)) + _md(r.path.rsplit(".", 1)[-1])
+            out.append(f"| {name} | {_md(r.detail)} | {r.kernel} | {shape_text(r.output)} | "
+                       f"{r.params:,} | {human(r.macs) if r.macs else ''} |")
+        out.append(f"| **Total** | | | {shape_text(a.network.output_shape)} | "
+                   f"**{a.params:,}** | **{human(a.macs)}** |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("_", "\\_")
+
+
+def to_latex(analyses: list[Analysis], depth: int | None = None) -> str:
+    """A paper-style architecture table in LaTeX with booktabs rules."""
+    out = []
+    for a in analyses:
+        out += [r"\begin{tabular}{llllrr}", r"\toprule",
+                r"Layer & Type & Kernel/stride & Output size & Params & MACs \\", r"\midrule"]
+        end = r" \\"
+        for r in rows(a, depth):
+            name = (r"\quad " * (r.depth - 1)) + _tex(r.path.rsplit(".", 1)[-1])
+            size = shape_text(r.output).replace("×", r" \times ")
+            macs = human(r.macs) if r.macs else ""
+            out.append(f"{name} & {_tex(r.detail)} & {_tex(r.kernel)} & ${size}$ & "
+                       f"{_tex_int(r.params)} & {macs}{end}")
+        out += [r"\midrule",
+                f"Total & & & & {_tex_int(a.params)} & {human(a.macs)}{end}",
+                r"\bottomrule", r"\end{tabular}", ""]
+    return "\n".join(out)
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
+        "×": r"$\times$", "→": r"$\to$", "·": r"$\cdot$"}
+
+
+def _tex_int(n: int) -> str:
+    return f"{n:,}".replace(",", "{,}")
+
+
+def _tex(text: str) -> str:
+    return "".join(_TEX.get(c, c) for c in text)
+
+
+def to_csv(analyses: list[Analysis], depth: int | None = None) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["network", "path", "kind", "op", "line", "output", "params", "macs", "rf",
+                "jump"])
+    for a in analyses:
+        for r in rows(a, depth):
+            w.writerow([a.network.name, r.path, r.kind, r.op, r.line, shape_text(r.output),
+                        r.params, r.macs, _rf_text(r.rf), _rf_text(r.jump)])
+    return buf.getvalue()
+
+
+def _json_num(values: tuple[float, ...] | None) -> list[float | int] | None:
+    if values is None:
+        return None
+    return [int(v) if float(v).is_integer() else v for v in values]
+
+
+def to_json(analyses: list[Analysis], depth: int | None = None) -> dict[str, Any]:
+    """The stable JSON contract of ``cnndsl summary --format json``."""
+    nets = []
+    for a in analyses:
+        net = a.network
+        nets.append({
+            "name": net.name,
+            "input": list(net.input_shape),
+            "output": list(net.output_shape),
+            "outputs": {name: list(shape) for name, shape in a.outputs.items()},
+            "params": a.params,
+            "trainable_params": a.trainable_params,
+            "params_without_side_outputs": a.main_params,
+            "buffers": a.buffers,
+            "macs": a.macs,
+            "side_output_macs": a.side_macs,
+            "activation_bytes": a.activation_bytes,
+            "layers": [{
+                "path": r.path, "op": r.op, "kind": r.kind, "line": r.line,
+                "output": list(r.output), "params": r.params, "macs": r.macs,
+                "rf": _json_num(r.rf), "jump": _json_num(r.jump),
+            } for r in rows(a, depth)],
+        })
+    return {"networks": nets}
+
+
+FORMATS = {
+    "table": to_table,
+    "markdown": to_markdown,
+    "latex": to_latex,
+    "csv": to_csv,
+    "json": lambda a, depth=None: json.dumps(to_json(a, depth), indent=2) + "\n",
+}
