@@ -94,6 +94,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             continue
         for w in warnings.items:
             report(w)
+        if not analyses:
+            print(f"{path}: ok (no network: a library of blocks)")
         for a in analyses:
             net = a.network
             side = "".join(f", {n} {shape_text(sh)}" for n, sh in a.outputs.items())
@@ -188,12 +190,32 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", metavar="OUT")
     net_opts(p)
 
-    for extra in _EXTRA_COMMANDS:
-        extra(add)
+    p = add("render", _lazy("render", "cmd_render"), "draw a network as a graphviz diagram")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--out", "-o", metavar="OUT",
+                   help="output file; its extension picks the format (default: FILE stem.svg)")
+    p.add_argument("--format", "-f", choices=("svg", "png", "pdf", "dot"))
+    p.add_argument("--depth", "-d", type=_positive, default=None,
+                   help="draw blocks deeper than N as single nodes")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
+    p.add_argument("--theme", choices=("light", "dark", "print"), default="light")
+    p.add_argument("--no-shapes", action="store_true", help="leave shapes off the edges")
+    p.add_argument("--no-fold", action="store_true",
+                   help="draw norms and activations as nodes of their own")
+    net_opts(p)
     return parser
 
 
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
+    """A command whose implementation is imported only when it runs (fast start-up)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        fn = getattr(importlib.import_module(f"cnndsl.{module}"), func)
+        return int(fn(args))
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

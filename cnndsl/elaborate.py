@@ -522,7 +522,7 @@ class Elaborator:
         hint = did_you_mean(step.op, choices)
         if hint is None and step.op in MERGE_KINDS:
             hint = f"write `{step.op} {{ … }}` or {step.op}(a, b) for bound tensors"
-        return CnnError(f"unknown op {step.op!r}", step.span,
+        return CnnError(f"unknown op {step.op!r}", _head(step.span, len(step.op)),
                         hint or "see docs/language.md for the list of ops")
 
     def kwarg_value(self, op: Op, kw: s.Kwarg, ctx: Ctx) -> Any:
@@ -542,7 +542,7 @@ class Elaborator:
     def layer_warnings(self, op: Op, node: ir.Layer) -> None:
         a = node.args
         if op.category in ("conv", "pool") and "padding" in a and op.name != "deconv" \
-                and a.get("pad") != "same":
+                and a.get("pad") != "same" and not a.get("ceil"):
             from .ops.spatial import dropped_rows
 
             dil = a.get("dilation") or tuple(1 for _ in a["kernel"])
@@ -782,6 +782,11 @@ class Elaborator:
             raise CnnError("expression nests too deeply", e.span) from None
 
 
+def _head(span: Span, width: int) -> Span:
+    """The first ``width`` characters of a span (e.g. the op name of a layer)."""
+    return Span(span.file, span.line, span.column, span.line, span.column + width)
+
+
 def _fmt(shape: ir.Shape) -> str:
     return "×".join(str(v) for v in shape)
 
@@ -947,8 +952,7 @@ def elaborate(program: Program, network: str | None = None,
             raise CnnError(f"no network {network!r} in {program.path}", None,
                            did_you_mean(network, names) or f"networks: {', '.join(names)}")
     if not nets:
-        raise CnnError(f"{program.path} defines no network", Span(program.path, 1, 1, 1, 1),
-                       "add `network Name { input … }`")
+        return []
     el = Elaborator(program, warnings or Warnings())
     out = []
     from .train_config import train_config
