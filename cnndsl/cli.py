@@ -203,6 +203,51 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fold", action="store_true",
                    help="draw norms and activations as nodes of their own")
     net_opts(p)
+
+    p = add("compile", _lazy("codegen", "cmd_compile"),
+            "compile .cnn files to PyTorch modules (DIR/<stem>.py)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--out", "-o", metavar="DIR", default="generated",
+                   help="output folder (default: generated/)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 when any output would change")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite files that lack cnndsl's generated-file header")
+
+    p = add("train", _lazy("train", "cmd_train"), "train a network on the data of its train section")
+    p.add_argument("file", metavar="FILE")
+    net_opts(p)
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<network>-<time>)")
+    p.add_argument("--epochs", type=_positive)
+    p.add_argument("--batch", type=_positive)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
+    p.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"))
+    p.add_argument("--data", metavar="SPEC", help='e.g. "digits(size=32)" or "mnist(\"data\")"')
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--amp", choices=("bf16", "fp16"))
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--nproc", type=_positive, default=1, help="processes (DDP, gloo or nccl)")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.pt")
+    p.add_argument("--stop-after", type=_positive, metavar="N", help="stop after N epochs")
+    p.add_argument("--deterministic", action="store_true",
+                   help="torch.use_deterministic_algorithms(True)")
+
+    p = add("eval", _lazy("train", "cmd_eval"), "evaluate a checkpoint on the test split")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    net_opts(p)
+
+    p = add("predict", _lazy("train", "cmd_predict"), "classify images with a checkpoint")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    net_opts(p)
     return parser
 
 
