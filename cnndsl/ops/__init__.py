@@ -205,6 +205,16 @@ class Op:
         """A short paper-style description: ``conv 3×3, 64, /2``."""
         return self.name
 
+    # ---------------------------------------------------------------- code generation
+    torch_class: str = ""  # e.g. "nn.ReLU" or "nn.Conv{r}d" ({r}: the spatial rank)
+
+    def torch(self, e: Any) -> str:
+        """PyTorch constructor source for this layer (``e`` is a codegen.Emit)."""
+        return f"{self.torch_class.format(r=max(e.rank, 1))}({e.kwargs(self.torch_kwargs)})"
+
+    # (torch keyword, our argument, torch's default) for the simple ops
+    torch_kwargs: tuple[tuple[str, str, Any], ...] = ()
+
 
 def _names(ps: tuple[P, ...]) -> str:
     return ", ".join(p.name for p in ps) or "none"

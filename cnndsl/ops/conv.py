@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import Args, Op, P, Shape, ShapeError, prod, register
 from .spatial import fmt_size, kernel_volume, resolve_padding, stride_text, window_out
 
@@ -61,6 +63,34 @@ class _Conv(Op):
     def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
         return tuple((float(d * (k - 1) + 1), float(s))
                      for k, s, d in zip(a["kernel"], a["stride"], a["dilation"], strict=True))
+
+    def torch(self, e: Any) -> str:
+        r = e.rank
+        cout = e.py("out") if self.name != "dwconv" else e.cout
+        args = [e.cin, cout, f"kernel_size={e.size('kernel')}"]
+        args += e.opt_size("stride", 1)
+        pad, helper_pad = e.padding()
+        mode = e.const("pad_mode") if "pad_mode" in self.keywords else "zeros"
+        if helper_pad is None and mode in ("zeros", "reflect", "replicate", "circular"):
+            args += [f"padding={pad}"] if pad != "0" else []
+        args += e.opt_size("dilation", 1)
+        if self.name == "dwconv":
+            args.append(f"groups={e.cin}")
+        else:
+            args += e.opt("groups", 1)
+        args += e.opt("bias", True)
+        if helper_pad is None:
+            if mode not in ("zeros", "symmetric"):
+                args.append(f"padding_mode={mode!r}")
+            if mode != "symmetric":
+                return f"nn.Conv{r}d({', '.join(args)})"
+            helper_pad = e.pad_pairs()
+        cls = e.need(f"Conv{r}dPad")
+        torch_mode = {"zeros": "constant"}.get(mode, mode)
+        args.append(f"pad={helper_pad}")
+        if torch_mode != "constant":
+            args.append(f"pad_mode={torch_mode!r}")
+        return f"{cls}({', '.join(args)})"
 
     def describe(self, a: Args) -> str:
         extra = ""
@@ -141,6 +171,19 @@ class Deconv(_Conv):
             out.append(v)
         return (a["out"], *out)
 
+    def torch(self, e: Any) -> str:
+        args = [e.cin, e.py("out"), f"kernel_size={e.size('kernel')}"]
+        args += e.opt_size("stride", 1)
+        pad, helper_pad = e.padding()
+        if helper_pad is not None:
+            raise ShapeError("deconv needs symmetric padding")
+        args += [f"padding={pad}"] if pad != "0" else []
+        outpad = e.resolved("output_pad")
+        if outpad is not None and any(outpad):
+            args.append(f"output_padding={e.square(outpad)}")
+        args += e.opt_size("dilation", 1) + e.opt("groups", 1) + e.opt("bias", True)
+        return f"nn.ConvTranspose{e.rank}d({', '.join(args)})"
+
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
         w = x[0] * (a["out"] // a["groups"]) * kernel_volume(a["kernel"])
         return w + (a["out"] if a["bias"] else 0), 0
@@ -193,6 +236,16 @@ class SeparableConv(_Conv):
         depthwise = x[0] * kernel_volume(a["kernel"])
         pointwise = x[0] * a["out"] + (a["out"] if a["bias"] else 0)
         return depthwise + pointwise, 0
+
+    def torch(self, e: Any) -> str:
+        args = [e.cin, e.py("out"), f"kernel_size={e.size('kernel')}"]
+        args += e.opt_size("stride", 1)
+        pad, helper_pad = e.padding()
+        if helper_pad is not None:
+            raise ShapeError("sepconv needs symmetric padding", "use an explicit pad")
+        args += [f"padding={pad}"] if pad != "0" else []
+        args += e.opt_size("dilation", 1) + e.opt("bias", True)
+        return f"{e.need(f'SeparableConv{e.rank}d')}({', '.join(args)})"
 
     def count_macs(self, x: Shape, y: Shape, a: Args) -> int:
         positions = prod(y[1:])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import Args, Op, P, Shape, ShapeError, prod, register
 from .spatial import fmt_size
 
@@ -14,6 +16,8 @@ class Flatten(Op):
 
     def shape(self, x: Shape, a: Args) -> Shape:
         return (prod(x),)
+
+    torch_class = "nn.Flatten"
 
 
 @register
@@ -38,6 +42,12 @@ class Linear(Op):
     def describe(self, a: Args) -> str:
         return f"fc {a['out']}"
 
+    def torch(self, e: Any) -> str:
+        return f"nn.Linear({e.join(e.cin, e.py('out'), e.kwargs(_BIAS))})"
+
+
+_BIAS = (("bias", "bias", True),)
+
 
 @register
 class Dropout(Op):
@@ -48,6 +58,10 @@ class Dropout(Op):
 
     def describe(self, a: Args) -> str:
         return f"{self.name} {a['p']:g}"
+
+    def torch(self, e: Any) -> str:
+        cls = "nn.Dropout" if self.name == "dropout" else f"nn.Dropout{e.rank}d"
+        return f"{cls}(p={e.py('p')})"
 
 
 @register
@@ -75,6 +89,14 @@ class Upsample(Op):
     def describe(self, a: Args) -> str:
         return f"upsample ×{fmt_size(a['scale'])}"
 
+    def torch(self, e: Any) -> str:
+        mode = e.const("mode")
+        if mode == "nearest":
+            return f"nn.Upsample(scale_factor={e.size('scale', float)})"
+        linear = {1: "linear", 2: "bilinear", 3: "trilinear"}[e.rank]
+        return (f"nn.Upsample(scale_factor={e.size('scale', float)}, mode={linear!r}, "
+                "align_corners=False)")
+
 
 @register
 class ChannelShuffle(Op):
@@ -92,3 +114,6 @@ class ChannelShuffle(Op):
 
     def describe(self, a: Args) -> str:
         return f"shuffle {a['groups']}"
+
+    def torch(self, e: Any) -> str:
+        return f"nn.ChannelShuffle({e.py('groups')})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import Args, Op, P, Shape, ShapeError, register
 
 
@@ -21,6 +23,11 @@ class BatchNorm(_Norm):
         c = x[0]
         return (2 * c if a["affine"] else 0), 2 * c + 1
 
+    def torch(self, e: Any) -> str:
+        extra = e.kwargs((("eps", "eps", 1e-5), ("momentum", "momentum", 0.1),
+                          ("affine", "affine", True)))
+        return f"nn.BatchNorm{max(e.rank, 1)}d({e.join(e.cin, extra)})"
+
 
 @register
 class LocalResponseNorm(_Norm):
@@ -37,6 +44,10 @@ class LocalResponseNorm(_Norm):
 
     def describe(self, a: Args) -> str:
         return f"lrn {a['size']}"
+
+    torch_class = "nn.LocalResponseNorm"
+    torch_kwargs = (("size", "size", None), ("alpha", "alpha", 1e-4), ("beta", "beta", 0.75),
+                    ("k", "k", 1.0))
 
 
 @register
@@ -57,6 +68,9 @@ class GroupNorm(_Norm):
     def describe(self, a: Args) -> str:
         return f"groupnorm {a['groups']}"
 
+    def torch(self, e: Any) -> str:
+        return f"nn.GroupNorm({e.join(e.py('groups'), e.cin, e.kwargs(_EPS))})"
+
 
 @register
 class LayerNorm(_Norm):
@@ -66,6 +80,12 @@ class LayerNorm(_Norm):
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
         return 2 * x[0], 0
+
+    def torch(self, e: Any) -> str:
+        if e.rank == 0:
+            return f"nn.LayerNorm({e.join(e.cin, e.kwargs(_EPS))})"
+        # over C×H×W with a per-channel affine: GroupNorm with one group
+        return f"nn.GroupNorm({e.join('1', e.cin, e.kwargs(_EPS))})"
 
 
 @register
@@ -77,3 +97,10 @@ class InstanceNorm(_Norm):
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
         return (2 * x[0] if a["affine"] else 0), 0
+
+    def torch(self, e: Any) -> str:
+        extra = e.kwargs((("eps", "eps", 1e-5), ("affine", "affine", False)))
+        return f"nn.InstanceNorm{e.rank}d({e.join(e.cin, extra)})"
+
+
+_EPS = (("eps", "eps", 1e-5),)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import Args, Op, P, Shape, ShapeError, register
 from .spatial import fmt_size, resolve_padding, stride_text, window_out
 
@@ -38,6 +40,38 @@ class _Pool(Op):
 
     def describe(self, a: Args) -> str:
         return f"{self.name} {fmt_size(a['kernel'])}{stride_text(a['stride'])}"
+
+    def pool_args(self, e: Any) -> list[str]:
+        args = [f"kernel_size={e.size('kernel')}"]
+        if e.given("stride"):
+            args.append(f"stride={e.size('stride')}")
+        return args
+
+    def torch(self, e: Any) -> str:
+        r = e.rank
+        args = self.pool_args(e)
+        pad, helper_pad = e.padding()
+        same = e.const("pad") == "same"
+        if helper_pad is None and self.name == "maxpool":
+            args += [f"padding={pad}"] if pad != "0" else []
+            return f"nn.MaxPool{r}d({', '.join(args + e.opt('ceil', False, 'ceil_mode'))})"
+        if helper_pad is None and self.name == "avgpool":
+            args += [f"padding={pad}"] if pad != "0" else []
+            args += e.opt("ceil", False, "ceil_mode")
+            if same and pad != "0":
+                args.append("count_include_pad=False")
+            else:
+                args += e.opt("count_pad", True, "count_include_pad")
+            return f"nn.AvgPool{r}d({', '.join(args)})"
+        pairs = helper_pad or e.pad_pairs()
+        args += [f"pad={pairs}"] + e.opt("ceil", False, "ceil_mode")
+        if self.name == "avgpool":
+            count = "False" if same else e.py("count_pad")
+            if count != "True":
+                args.append(f"count_include_pad={count}")
+            return f"{e.need(f'AvgPool{r}dPad')}({', '.join(args)})"
+        cls = "MinPool" if self.name == "minpool" else "MaxPool"
+        return f"{e.need(f'{cls}{r}dPad')}({', '.join(args)})"
 
 
 @register
@@ -79,6 +113,10 @@ class LpPool(_Pool):
     def describe(self, a: Args) -> str:
         return f"L{a['p']:g} pool {fmt_size(a['kernel'])}{stride_text(a['stride'])}"
 
+    def torch(self, e: Any) -> str:
+        args = [e.py("p"), *self.pool_args(e), *e.opt("ceil", False, "ceil_mode")]
+        return f"nn.LPPool{e.rank}d({', '.join(args)})"
+
 
 def _adaptive_window(i: int, o: int) -> tuple[float, float]:
     """Largest window and mean stride of PyTorch's adaptive pooling from i to o cells."""
@@ -99,6 +137,10 @@ class _Adaptive(Op):
 
     def describe(self, a: Args) -> str:
         return f"{self.name} → {fmt_size(a['size'])}"
+
+    def torch(self, e: Any) -> str:
+        kind = "Avg" if self.name == "adaptive_avgpool" else "Max"
+        return f"nn.Adaptive{kind}Pool{e.rank}d({e.size('size', tuple)})"
 
 
 @register
@@ -132,6 +174,9 @@ class GlobalAvgPool(_Global):
     def describe(self, a: Args) -> str:
         return "global avgpool"
 
+    def torch(self, e: Any) -> str:
+        return f"nn.AdaptiveAvgPool{e.rank}d({e.ones()})"
+
 
 @register
 class GlobalMaxPool(_Global):
@@ -140,3 +185,6 @@ class GlobalMaxPool(_Global):
 
     def describe(self, a: Args) -> str:
         return "global maxpool"
+
+    def torch(self, e: Any) -> str:
+        return f"nn.AdaptiveMaxPool{e.rank}d({e.ones()})"

@@ -1,0 +1,358 @@
+"""Data sets for ``cnndsl train``: read from local files (nothing is downloaded), as tensors.
+
+:func:`load_data` turns the ``data`` entry of a train section (a dict such as
+``{"name": "digits", "size": 32}``) into a :class:`Data`: a train and a test split and the
+class names. Images come out channels first, ``uint8`` (0..255) or ``float32`` (0..1), already
+at the network's input size and channel count; the trainer batches, scales and augments them on
+its device.
+
+>>> import torch
+>>> data = load_data({"name": "fake", "n": 50, "classes": 5}, (3, 8, 8), seed=0)
+>>> data.train.x.shape, data.test.x.shape, data.classes
+(torch.Size([40, 3, 8, 8]), torch.Size([10, 3, 8, 8]), ('0', '1', '2', '3', '4'))
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from .errors import CnnError
+
+Shape = tuple[int, ...]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                 "ship", "truck")
+FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                   "sneaker", "bag", "ankle-boot")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images ``x`` (N×C×…, uint8 or float32) and integer labels ``y`` (N)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def nbytes(self) -> int:
+        return self.x.nelement() * self.x.element_size() + self.y.nelement() * 8
+
+
+@dataclass(frozen=True)
+class Data:
+    """A data set: its train and test splits (tensors, or a lazy ``Dataset``) and class names."""
+
+    name: str
+    train: Split | Dataset
+    test: Split | Dataset
+    classes: tuple[str, ...]
+
+
+def load_data(spec: dict[str, Any], input_shape: Shape, seed: int = 0,
+              max_bytes: int = 1 << 30) -> Data:
+    """Read the data set ``spec`` names, shaped for a network taking ``input_shape``.
+
+    ``max_bytes``: an image folder larger than this is decoded lazily (per item) instead of
+    into memory.
+    """
+    name = spec["name"]
+    if name != "fake" and len(input_shape) != 3:
+        shape = "x".join(map(str, input_shape))
+        raise CnnError(f"{name} gives images (channels x height x width), but the network "
+                       f"takes input {shape}", hint="use fake(n, classes) data for this network")
+    target = _target_size(spec, input_shape)
+    if name == "folder":
+        return _folder(spec, input_shape[0] if spec.get("channels") is None else spec["channels"],
+                       target, seed, max_bytes, input_shape[0])
+    data = LOADERS[name](spec, input_shape, seed)
+    if name == "fake":
+        return data
+    return Data(data.name, _fit(data.train, spec, input_shape, target),  # type: ignore[arg-type]
+                _fit(data.test, spec, input_shape, target), data.classes)  # type: ignore[arg-type]
+
+
+def _target_size(spec: dict[str, Any], input_shape: Shape) -> tuple[int, ...]:
+    size = spec.get("size")
+    native = tuple(input_shape[1:])
+    if size is None or spec["name"] == "fake":
+        return native
+    if (size, size) != native:
+        shape = "x".join(map(str, input_shape))
+        raise CnnError(f"data size={size} does not fit the network input {shape}",
+                       hint=f"leave size out (images are resized to the input) or use "
+                            f"size={native[-1]}" if len(set(native)) == 1 else None)
+    return native
+
+
+# ---------------------------------------------------------------- shaping
+def _fit(split: Split, spec: dict[str, Any], input_shape: Shape,
+         target: tuple[int, ...]) -> Split:
+    """Convert channels (when asked) and resize to the network's input size."""
+    x = convert_channels(split.x, spec, input_shape[0])
+    return Split(resize(x, target), split.y)
+
+
+def convert_channels(x: torch.Tensor, spec: dict[str, Any], want: int) -> torch.Tensor:
+    """Grey <-> RGB conversion, only when the data spec says ``channels=``; else an error."""
+    have = x.shape[1]
+    asked = spec.get("channels")
+    if asked is not None and asked != want:
+        raise CnnError(f"data channels={asked} does not fit the network's {want} input "
+                       f"channels", hint=f"use channels={want}")
+    if have == want:
+        return x
+    if asked is None:
+        kind = {1: "grey-level", 3: "RGB"}.get(have, f"{have}-channel")
+        raise CnnError(f"{spec['name']} images are {kind} ({have} channel"
+                       f"{'s' if have > 1 else ''}) but the network takes {want}",
+                       hint=f"convert them with a data argument, e.g. "
+                            f"{spec['name']}(…, channels={want}), or change the input")
+    if have == 1:
+        return x.expand(-1, want, *x.shape[2:]).contiguous()
+    if have == 3 and want == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, *([1] * (x.dim() - 2)))
+        grey = (x.float() * weights).sum(1, keepdim=True)
+        return grey.round().to(torch.uint8) if x.dtype == torch.uint8 else grey
+    raise CnnError(f"cannot convert {have}-channel images to {want} channels")
+
+
+def resize(x: torch.Tensor, size: tuple[int, ...], chunk: int = 4096) -> torch.Tensor:
+    """Bilinear resize of N×C×H×W images (uint8 stays uint8), in chunks to bound memory."""
+    if tuple(x.shape[2:]) == tuple(size):
+        return x
+    parts = []
+    for start in range(0, len(x), chunk):
+        part = F.interpolate(x[start:start + chunk].float(), size=size, mode="bilinear",
+                             align_corners=False)
+        if x.dtype == torch.uint8:
+            part = part.round().clamp(0, 255).to(torch.uint8)
+        parts.append(part)
+    return torch.cat(parts)
+
+
+def stratified_split(y: torch.Tensor, seed: int, test_size: float = 0.2
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train and test indices, stratified by label, reproducible from ``seed``."""
+    from sklearn.model_selection import train_test_split
+
+    index = torch.arange(len(y)).numpy()
+    train, test = train_test_split(index, test_size=test_size, stratify=y.numpy(),
+                                   random_state=seed)
+    return torch.from_numpy(train), torch.from_numpy(test)
+
+
+def _split(x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[Split, Split]:
+    train, test = stratified_split(y, seed)
+    return Split(x[train], y[train]), Split(x[test], y[test])
+
+
+# ---------------------------------------------------------------- loaders
+def _digits(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
+    """scikit-learn's 1,797 8×8 digits (0..16 scaled to 0..1), stratified 80/20 split."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.images).float().div_(16.0).unsqueeze(1)
+    y = torch.from_numpy(bunch.target).long()
+    train, test = _split(x, y, seed)
+    return Data("digits", train, test, tuple(str(i) for i in range(10)))
+
+
+def _fake(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
+    """Synthetic learnable data: a random prototype per class plus noise, 80/20 split."""
+    n, classes = int(spec.get("n", 1000)), int(spec.get("classes", 10))
+    if n < 2 or classes < 1:
+        raise CnnError(f"fake data needs n >= 2 and classes >= 1, got n={n}, classes={classes}")
+    shape = list(input_shape)
+    if spec.get("channels") is not None:
+        shape[0] = spec["channels"]
+    if spec.get("size") is not None and len(shape) == 3:
+        shape[1:] = [spec["size"], spec["size"]]
+    gen = torch.Generator().manual_seed(seed)
+    protos = torch.rand(classes, *shape, generator=gen)
+    y = torch.randint(0, classes, (n,), generator=gen)
+    x = (protos[y] + 0.35 * torch.randn(n, *shape, generator=gen)).clamp_(0, 1)
+    cut = max(1, n // 5)
+    train, test = Split(x[cut:], y[cut:]), Split(x[:cut], y[:cut])
+    if tuple(shape) != tuple(input_shape):
+        spec = {**spec, "name": "fake"}
+        train = _fit(train, spec, input_shape, tuple(input_shape[1:]))
+        test = _fit(test, spec, input_shape, tuple(input_shape[1:]))
+    return Data("fake", train, test, tuple(str(i) for i in range(classes)))
+
+
+def _find_files(root: Path, names: tuple[str, ...], subdirs: tuple[str, ...],
+                dataset: str, suffixes: tuple[str, ...] = ("", ".gz")) -> dict[str, Path]:
+    """The ``names`` in ``root`` or one of its ``subdirs``; else an error naming them."""
+    for folder in (root, *(root / s for s in subdirs)):
+        found = {}
+        for name in names:
+            hits = [folder / (name + s) for s in suffixes if (folder / (name + s)).is_file()]
+            if hits:
+                found[name] = hits[0]
+        if len(found) == len(names):
+            return found
+    expected = ", ".join(n + ("[.gz]" if ".gz" in suffixes else "") for n in names)
+    where = " or ".join(str(f) for f in (root, *(root / s for s in subdirs)))
+    raise CnnError(f"{dataset}: data files not found in {where}; expected {expected}",
+                   hint=f"cnndsl downloads nothing: put the {dataset} files in {root}, or point "
+                        f"the data at the folder that holds them, e.g. {dataset}(\"path/to/dir\")")
+
+
+def _read_idx(path: Path) -> torch.Tensor:
+    """An IDX file (the MNIST format): big-endian header, then unsigned bytes."""
+    opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise CnnError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    body = raw[4 + 4 * ndim:]
+    count = 1
+    for d in dims:
+        count *= d
+    if len(body) != count:
+        raise CnnError(f"{path} is truncated: expected {count} bytes of data, got {len(body)}")
+    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
+
+
+def _idx_dataset(name: str, subdir: str, classes: tuple[str, ...]
+                 ) -> Callable[[dict[str, Any], Shape, int], Data]:
+    def load(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
+        files = _find_files(Path(spec.get("root", f"data/{name}")), MNIST_FILES,
+                            (f"{subdir}/raw", subdir, "raw"), name)
+        x_train, y_train, x_test, y_test = (_read_idx(files[n]) for n in MNIST_FILES)
+        return Data(name, Split(x_train.unsqueeze(1), y_train.long()),
+                    Split(x_test.unsqueeze(1), y_test.long()), classes)
+
+    return load
+
+
+def _cifar10(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
+    """The CIFAR-10 python pickle batches (``cifar-10-batches-py``)."""
+    files = _find_files(Path(spec.get("root", "data/cifar10")), CIFAR_FILES,
+                        ("cifar-10-batches-py",), "cifar10", ("",))
+    parts = [_cifar_batch(files[n]) for n in CIFAR_FILES]
+    x_train = torch.cat([p[0] for p in parts[:5]])
+    y_train = torch.cat([p[1] for p in parts[:5]])
+    return Data("cifar10", Split(x_train, y_train), Split(*parts[5]), CIFAR_CLASSES)
+
+
+def _cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    x = torch.as_tensor(batch[b"data"], dtype=torch.uint8).reshape(-1, 3, 32, 32)
+    return x, torch.as_tensor(batch[b"labels"], dtype=torch.long)
+
+
+LOADERS: dict[str, Callable[[dict[str, Any], Shape, int], Data]] = {
+    "digits": _digits,
+    "fake": _fake,
+    "mnist": _idx_dataset("mnist", "MNIST", tuple(str(i) for i in range(10))),
+    "fashion_mnist": _idx_dataset("fashion_mnist", "FashionMNIST", FASHION_CLASSES),
+    "cifar10": _cifar10,
+}
+
+
+# ---------------------------------------------------------------- image folders
+class ImageFiles(Dataset):
+    """Images decoded per item (for folders too large to hold in memory)."""
+
+    def __init__(self, files: list[Path], labels: list[int], channels: int,
+                 size: tuple[int, ...]):
+        self.files, self.labels, self.channels, self.size = files, labels, channels, size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return read_image(self.files[i], self.channels, self.size), self.labels[i]
+
+
+def read_image(path: str | Path, channels: int, size: tuple[int, ...]) -> torch.Tensor:
+    """An image file as a C×H×W uint8 tensor, converted to grey or RGB and resized."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise CnnError(f"cannot read image {path}: {exc}") from None
+    if channels not in (1, 3):
+        raise CnnError(f"image files give 1 or 3 channels, the network takes {channels}")
+    return data.reshape(size[0], size[1], channels).permute(2, 0, 1).contiguous()
+
+
+def _folder(spec: dict[str, Any], channels: int, size: tuple[int, ...], seed: int,
+            max_bytes: int, want: int) -> Data:
+    """One sub-folder per class; ``train/`` and ``test/`` sub-folders when present."""
+    if channels != want:
+        raise CnnError(f"data channels={channels} does not fit the network's {want} input "
+                       f"channels", hint=f"use channels={want}")
+    root = Path(spec["root"])
+    if not root.is_dir():
+        raise CnnError(f"folder: {root} is not a folder",
+                       hint="folder(root) expects one sub-folder of images per class")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        classes = _classes(root / "train")
+        train_files = _files(root / "train", classes)
+        test_files = _files(root / "test", classes)
+    else:
+        classes = _classes(root)
+        files = _files(root, classes)
+        train_idx, test_idx = stratified_split(torch.tensor([c for _, c in files]), seed)
+        train_files = [files[i] for i in train_idx.tolist()]
+        test_files = [files[i] for i in test_idx.tolist()]
+    per_image = channels * size[0] * size[1]
+    lazy = (len(train_files) + len(test_files)) * per_image > max_bytes
+    make = _lazy_split if lazy else _eager_split
+    return Data("folder", make(train_files, channels, size), make(test_files, channels, size),
+                tuple(classes))
+
+
+def _classes(root: Path) -> list[str]:
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise CnnError(f"folder: {root} has no class sub-folders",
+                       hint="put the images of each class in a sub-folder named after it")
+    return classes
+
+
+def _files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    out = []
+    for label, name in enumerate(classes):
+        folder = root / name
+        out += [(p, label) for p in sorted(folder.iterdir() if folder.is_dir() else ())
+                if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not out:
+        raise CnnError(f"folder: no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+    return out
+
+
+def _eager_split(files: list[tuple[Path, int]], channels: int, size: tuple[int, ...]) -> Split:
+    x = torch.stack([read_image(p, channels, size) for p, _ in files])
+    return Split(x, torch.tensor([c for _, c in files], dtype=torch.long))
+
+
+def _lazy_split(files: list[tuple[Path, int]], channels: int, size: tuple[int, ...]
+                ) -> ImageFiles:
+    return ImageFiles([p for p, _ in files], [c for _, c in files], channels, size)

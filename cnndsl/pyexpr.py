@@ -1,0 +1,221 @@
+"""Symbolic compile-time expressions for the code generator.
+
+Expressions are :mod:`cnndsl.syntax` trees. The generator substitutes parameters, folds what
+is constant and prints Python source with the fewest parentheses.
+
+>>> from cnndsl.parser import parse
+>>> e = parse("network N(c = 1) { input 1; linear (c * 4 + 2 * 3) }").items[0].body.body[1]
+>>> expr = e.steps[0].args[0]
+>>> to_py(fold(expr))
+'c * 4 + 6'
+>>> to_py(fold(subst(expr, {"c": lit(16)})))
+'70'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import syntax as s
+
+_PREC = {"ifexp": 1, "or": 2, "and": 3, "not": 4, "cmp": 5, "+": 6, "-": 6, "*": 7, "/": 7,
+         "//": 7, "%": 7, "unary": 8, "atom": 9}
+FUNC_PY = {"make_divisible": "_make_divisible", "floor": "math.floor", "ceil": "math.ceil"}
+
+
+def lit(value: Any) -> s.Lit:
+    return s.Lit(value)
+
+
+def is_const(e: s.Expr) -> bool:
+    return isinstance(e, s.Lit)
+
+
+def free_names(e: s.Expr) -> set[str]:
+    """Names (and ``in.*`` attributes, as ``in.attr``) that the expression reads."""
+    if isinstance(e, s.Name):
+        return {e.id}
+    if isinstance(e, s.InAttr):
+        return {f"in.{e.attr}"}
+    out: set[str] = set()
+    for child in _children(e):
+        out |= free_names(child)
+    return out
+
+
+def _children(e: s.Expr) -> list[s.Expr]:
+    if isinstance(e, s.BinOp | s.BoolOp):
+        return [e.left, e.right]
+    if isinstance(e, s.Unary):
+        return [e.operand]
+    if isinstance(e, s.Compare):
+        return list(e.operands)
+    if isinstance(e, s.IfExp):
+        return [e.body, e.test, e.orelse]
+    if isinstance(e, s.Call):
+        return [*e.args, *(k.value for k in e.kwargs)]
+    return []
+
+
+def subst(e: s.Expr, env: dict[str, s.Expr]) -> s.Expr:
+    """Replace names (and ``in.attr`` keys) by expressions."""
+    if isinstance(e, s.Name):
+        return env.get(e.id, e)
+    if isinstance(e, s.InAttr):
+        return env.get(f"in.{e.attr}", e)
+    if isinstance(e, s.BinOp):
+        return s.BinOp(e.op, subst(e.left, env), subst(e.right, env), e.span)
+    if isinstance(e, s.BoolOp):
+        return s.BoolOp(e.op, subst(e.left, env), subst(e.right, env), e.span)
+    if isinstance(e, s.Unary):
+        return s.Unary(e.op, subst(e.operand, env), e.span)
+    if isinstance(e, s.Compare):
+        return s.Compare(e.ops, tuple(subst(o, env) for o in e.operands), e.span)
+    if isinstance(e, s.IfExp):
+        return s.IfExp(subst(e.body, env), subst(e.test, env), subst(e.orelse, env), e.span)
+    if isinstance(e, s.Call):
+        return s.Call(e.func, tuple(subst(a, env) for a in e.args),
+                      tuple(s.Kwarg(k.key, subst(k.value, env), k.span) for k in e.kwargs),
+                      e.span)
+    return e
+
+
+def evaluate(e: s.Expr) -> Any:
+    """The value of a closed expression (raises CnnError like the elaborator)."""
+    from .elaborate import Scope, _Eval
+
+    return _Eval(Scope(), (0,), {}).run(e)
+
+
+def fold(e: s.Expr) -> s.Expr:
+    """Evaluate closed sub-expressions; short-circuit constant conditions."""
+    if isinstance(e, s.Lit | s.Name | s.InAttr):
+        return e
+    if isinstance(e, s.IfExp):
+        test = fold(e.test)
+        if is_const(test):
+            return fold(e.body) if test.value else fold(e.orelse)  # type: ignore[union-attr]
+        body, orelse = fold(e.body), fold(e.orelse)
+        if body == orelse:
+            return body
+        return s.IfExp(body, test, orelse, e.span)
+    if isinstance(e, s.BoolOp):
+        left = fold(e.left)
+        if is_const(left):
+            value = left.value  # type: ignore[union-attr]
+            if e.op == "and":
+                return fold(e.right) if value else left
+            return left if value else fold(e.right)
+        return s.BoolOp(e.op, left, fold(e.right), e.span)
+    rebuilt = _rebuild(e, [fold(c) for c in _children(e)])
+    if all(is_const(c) for c in _children(rebuilt)):
+        return lit(evaluate(rebuilt))
+    return _simplify(rebuilt)
+
+
+def _rebuild(e: s.Expr, kids: list[s.Expr]) -> s.Expr:
+    if isinstance(e, s.BinOp):
+        return s.BinOp(e.op, kids[0], kids[1], e.span)
+    if isinstance(e, s.Unary):
+        return s.Unary(e.op, kids[0], e.span)
+    if isinstance(e, s.Compare):
+        return s.Compare(e.ops, tuple(kids), e.span)
+    if isinstance(e, s.Call):
+        n = len(e.args)
+        return s.Call(e.func, tuple(kids[:n]),
+                      tuple(s.Kwarg(k.key, v, k.span) for k, v in zip(e.kwargs, kids[n:])),
+                      e.span)
+    return e
+
+
+def _simplify(e: s.Expr) -> s.Expr:
+    """x * 1, x + 0 and friends."""
+    if isinstance(e, s.BinOp):
+        left, right = e.left, e.right
+        if e.op == "*" and right == lit(1) or e.op in "+-" and right == lit(0):
+            return left
+        if e.op == "*" and left == lit(1) or e.op == "+" and left == lit(0):
+            return right
+        if e.op == "//" and right == lit(1):
+            return left
+    return e
+
+
+def _prec(e: s.Expr) -> int:
+    if isinstance(e, s.BinOp):
+        return _PREC[e.op]
+    if isinstance(e, s.BoolOp):
+        return _PREC[e.op]
+    if isinstance(e, s.Unary):
+        return _PREC["not"] if e.op == "not" else _PREC["unary"]
+    if isinstance(e, s.Compare):
+        return _PREC["cmp"]
+    if isinstance(e, s.IfExp):
+        return _PREC["ifexp"]
+    if isinstance(e, s.Lit) and isinstance(e.value, int | float) and not isinstance(
+            e.value, bool) and e.value < 0:
+        return _PREC["unary"]
+    return _PREC["atom"]
+
+
+def py_value(value: Any) -> str:
+    """Python source of a compile-time value."""
+    if isinstance(value, s.Size):
+        return "(" + ", ".join(str(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(py_value(v) for v in value) + ("," if len(value) == 1 else "") \
+            + ")"
+    if isinstance(value, float):
+        return repr(value)
+    return repr(value)
+
+
+def to_py(e: s.Expr, names: dict[str, str] | None = None) -> str:
+    """Python source for an expression; ``names`` renames variables."""
+    names = names or {}
+
+    def wrap(child: s.Expr, min_prec: int) -> str:
+        text = to_py(child, names)
+        return f"({text})" if _prec(child) < min_prec else text
+
+    if isinstance(e, s.Lit):
+        return py_value(e.value)
+    if isinstance(e, s.Name):
+        return names.get(e.id, e.id)
+    if isinstance(e, s.InAttr):
+        return names.get(f"in.{e.attr}", f"in_{e.attr}")
+    if isinstance(e, s.BinOp):
+        p = _PREC[e.op]
+        return f"{wrap(e.left, p)} {e.op} {wrap(e.right, p + 1)}"
+    if isinstance(e, s.BoolOp):
+        p = _PREC[e.op]
+        return f"{wrap(e.left, p)} {e.op} {wrap(e.right, p + 1)}"
+    if isinstance(e, s.Unary):
+        if e.op == "not":
+            return f"not {wrap(e.operand, _PREC['not'])}"
+        return f"{e.op}{wrap(e.operand, _PREC['unary'])}"
+    if isinstance(e, s.Compare):
+        parts = [wrap(e.operands[0], _PREC["cmp"] + 1)]
+        for op, operand in zip(e.ops, e.operands[1:]):
+            parts.append(f"{op} {wrap(operand, _PREC['cmp'] + 1)}")
+        return " ".join(parts)
+    if isinstance(e, s.IfExp):
+        return (f"{wrap(e.body, _PREC['ifexp'] + 1)} if {wrap(e.test, _PREC['ifexp'] + 1)} "
+                f"else {wrap(e.orelse, _PREC['ifexp'])}")
+    if isinstance(e, s.Call):
+        args = [to_py(a, names) for a in e.args]
+        args += [f"{k.key}={to_py(k.value, names)}" for k in e.kwargs]
+        return f"{FUNC_PY.get(e.func, e.func)}({', '.join(args)})"
+    raise AssertionError(e)
+
+
+def add(a: s.Expr, b: s.Expr) -> s.Expr:
+    return fold(s.BinOp("+", a, b))
+
+
+def mul(a: s.Expr, b: s.Expr) -> s.Expr:
+    return fold(s.BinOp("*", a, b))
+
+
+def ifexp(cond: s.Expr, a: s.Expr, b: s.Expr) -> s.Expr:
+    return fold(s.IfExp(a, cond, b))
