@@ -514,6 +514,17 @@ class ClassGen:
         assert isinstance(stmt, s.Output)
         return self.output(stmt, ctx, state)
 
+    def inline(self, stmts: tuple[s.Stmt, ...], ctx: Ctx, state: State,
+               cur: str | None = None) -> State:
+        """Statements in a nested scope whose result stays in ``cur`` (default: ctx.cur)."""
+        inner = ctx.child()
+        state = self.statements(stmts, inner, state)
+        target = cur or ctx.cur
+        if inner.cur != target:
+            inner.fwd.add(f"{target} = {inner.cur}")
+        ctx.cur = target
+        return state
+
     def chain(self, chain: s.Chain, ctx: Ctx, state: State) -> State:
         for step in chain.steps:
             state = self.step(step, ctx, state, None)
@@ -622,7 +633,7 @@ class ClassGen:
             return self.sequential(step.body, ctx, state, label, step.span)
         if ctx.seq is not None:
             return state
-        return self.statements(step.body, ctx.child(), state)
+        return self.inline(step.body, ctx, state)
 
     def sequential(self, body: Any, ctx: Ctx, state: State, label: Attr | None,
                    span: Span) -> State:
@@ -717,6 +728,8 @@ class ClassGen:
             if var is not None:
                 inner.env[var] = i
             out = self.statements(body, inner, State(state.channels, state.rank, None, False))
+            if inner.cur != ctx.cur:
+                inner.fwd.add(f"{ctx.cur} = {inner.cur}")
             if out.channels != state.channels:
                 ctx.init.add(f"{to_py(state.channels)} = {to_py(out.channels)}")
         for p, moved in probe.counters.items():
@@ -737,7 +750,7 @@ class ClassGen:
             body = step.then if cond.value else orelse  # type: ignore[union-attr]
             if body is None:
                 return state
-            return self.statements(body.body, ctx.child(), state)
+            return self.inline(body.body, ctx, state)
         return self.branching(cond, step.then.body, orelse.body if orelse else (), ctx, state,
                               step.span)
 
@@ -763,35 +776,47 @@ class ClassGen:
             return State(ifexp(cond, a.channels, b.channels), state.rank, None, fresh=False)
         assert ctx.namer is not None
         namer = ctx.namer
-        before = dict(namer.counters)
+        before, used = dict(namer.counters), set(namer.used)
         n0 = len(namer.created)
         init_then, fwd_then = Lines(level=ctx.init.level + 1), Lines(level=ctx.fwd.level + 1)
-        a = self.statements(then, ctx.child(init=init_then, fwd=fwd_then), state)
+        sub_then = ctx.child(init=init_then, fwd=fwd_then)
+        a = self.statements(then, sub_then, state)
+        if sub_then.cur != ctx.cur:
+            fwd_then.add(f"{ctx.cur} = {sub_then.cur}")
         made_then = namer.created[n0:]
-        after_then = dict(namer.counters)
-        namer.counters = dict(before)
+        after_then, used_then = dict(namer.counters), set(namer.used)
+        namer.counters, namer.used = dict(before), set(used)
         n1 = len(namer.created)
         init_else, fwd_else = Lines(level=ctx.init.level + 1), Lines(level=ctx.fwd.level + 1)
-        b = self.statements(orelse, ctx.child(init=init_else, fwd=fwd_else), state)
+        sub_else = ctx.child(init=init_else, fwd=fwd_else)
+        b = self.statements(orelse, sub_else, state)
+        if sub_else.cur != ctx.cur:
+            fwd_else.add(f"{ctx.cur} = {sub_else.cur}")
         made_else = namer.created[n1:]
+        namer.used |= used_then
         for p in set(after_then) | set(namer.counters):
             x, y = after_then.get(p, before.get(p, lit(1))), namer.counters.get(p, lit(1))
             namer.counters[p] = ifexp(cond, x, y)
-        for attr in made_then + made_else:
+        for attr in dict.fromkeys(made_then + made_else):
             ctx.init.add(attr.assign("None"))
+        else_names = {a.static for a in made_else}
+        only_then = [a for a in made_then if a.static is None or a.static not in else_names]
+        test = f"{only_then[0].ref()} is not None" if only_then else None
+        if test is None and (made_then or made_else):
+            flag = self.flag("use_branch", namer)
+            ctx.init.add(f"self.{flag} = {to_py(cond)}")
+            test = f"self.{flag}"
         ctx.init.add(f"if {to_py(cond)}:")
         ctx.init.items += init_then.items or [(ctx.init.level + 1, "pass")]
         if init_else.items:
             ctx.init.add("else:")
             ctx.init.items += init_else.items
-        test_attr, first, second = (made_then, fwd_then, fwd_else) if made_then else \
-            (made_else, fwd_else, fwd_then)
-        if test_attr:
-            ctx.fwd.add(f"if {test_attr[0].ref()} is not None:")
-            ctx.fwd.items += first.items or [(ctx.fwd.level + 1, "pass")]
-            if second.items:
+        if test is not None:
+            ctx.fwd.add(f"if {test}:")
+            ctx.fwd.items += fwd_then.items or [(ctx.fwd.level + 1, "pass")]
+            if fwd_else.items:
                 ctx.fwd.add("else:")
-                ctx.fwd.items += second.items
+                ctx.fwd.items += fwd_else.items
         return State(ifexp(cond, a.channels, b.channels), state.rank, None, fresh=False)
 
     # ---------------------------------------------------------------- merges

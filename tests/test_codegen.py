@@ -1,0 +1,189 @@
+"""The generated PyTorch code: every example runs, with the checker's shapes, and trains."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import cnndsl
+from cnndsl.api import analyze
+from cnndsl.codegen import compile_source
+from cnndsl.errors import CnnError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.cnn") if p.stem != "resnet_blocks")
+
+
+def _import(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_hooks_record_the_checkers_shapes(example: Path) -> None:
+    """Forward hooks on every module of the generated model see the checker's shapes."""
+    module = _import(ROOT / "generated" / f"{example.stem}.py", f"gen_{example.stem}")
+    for analysis in analyze(example):
+        net = analysis.network
+        with torch.device("meta"):
+            model = getattr(module, net.name)()
+        expected = {path: tuple(analysis.node(node).shape) for path, node in net.modules()}
+        modules = dict(model.named_modules())
+        assert set(expected) <= set(modules), sorted(set(expected) - set(modules))
+        seen: dict[str, tuple[int, ...]] = {}
+
+        def hook(name: str):
+            def record(_m, _inp, out):
+                tensor = out[0] if isinstance(out, tuple) else out
+                seen[name] = tuple(tensor.shape[1:])
+
+            return record
+
+        for path in expected:
+            modules[path].register_forward_hook(hook(path))
+        model.train()
+        with torch.device("meta"):
+            out = model(torch.zeros(2, *net.input_shape))
+        assert seen == expected
+        main = out[0] if isinstance(out, tuple) else out
+        assert tuple(main.shape[1:]) == net.output_shape
+        if net.outputs:
+            assert out._fields[1:] == tuple(name for name, _, _ in net.outputs)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_state_dict_keys_follow_the_naming_rules(example: Path) -> None:
+    module = _import(ROOT / "generated" / f"{example.stem}.py", f"gen_keys_{example.stem}")
+    for analysis in analyze(example):
+        net = analysis.network
+        with torch.device("meta"):
+            model = getattr(module, net.name)()
+        params = sum(p.numel() for p in model.parameters())
+        assert params == analysis.params
+        buffers = sum(b.numel() for b in model.buffers())
+        assert buffers == analysis.buffers
+
+
+def test_compile_is_deterministic() -> None:
+    for example in EXAMPLES[:6]:
+        assert compile_source(example) == compile_source(example)
+
+
+def test_generated_code_imports_only_torch_and_stdlib() -> None:
+    allowed = {"torch", "math", "collections", "typing"}
+    for path in (ROOT / "generated").glob("*.py"):
+        for line in path.read_text().splitlines():
+            if line.startswith(("import ", "from ")):
+                assert line.split()[1].split(".")[0] in allowed, (path.name, line)
+
+
+def test_ruff_is_clean_on_generated() -> None:
+    ruff = Path(sys.executable).parent / "ruff"
+    for args in (["check"], ["format", "--check"]):
+        proc = subprocess.run([str(ruff), *args, str(ROOT / "generated")], capture_output=True,
+                              text=True, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_load_trains_on_cpu() -> None:
+    torch.manual_seed(0)
+    model = cnndsl.load(ROOT / "examples" / "lenet5.cnn")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(8, 1, 32, 32), torch.randint(0, 10, (8,))
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_channels_last_and_bf16_autocast() -> None:
+    torch.manual_seed(0)
+    model = cnndsl.load(ROOT / "examples" / "resnet18.cnn", num_classes=10)
+    model = model.to(memory_format=torch.channels_last).eval()
+    x = torch.randn(2, 3, 64, 64).to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(x)
+    assert low.dtype == torch.bfloat16
+    assert torch.allclose(ref, low.float(), atol=0.1, rtol=0.1)
+
+
+def test_torch_compile_fullgraph_has_no_graph_breaks() -> None:
+    torch.manual_seed(0)
+    model = cnndsl.load(ROOT / "examples" / "resnet18.cnn", num_classes=10).eval()
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), model(x))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda() -> None:
+    model = cnndsl.load(ROOT / "examples" / "resnet18.cnn").cuda()
+    assert model(torch.randn(2, 3, 224, 224, device="cuda")).shape == (2, 1000)
+
+
+def test_side_outputs_in_training_mode_only() -> None:
+    model = cnndsl.load(ROOT / "examples" / "googlenet.cnn", num_classes=10)
+    x = torch.randn(2, 3, 224, 224)
+    model.train()
+    out = model(x)
+    assert out._fields == ("out", "aux1", "aux2")
+    assert all(t.shape == (2, 10) for t in out)
+    model.eval()
+    with torch.no_grad():
+        assert model(x).shape == (2, 10)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("block B(class) { relu }\nnetwork N { input 1x8x8; B(1) }", "may not be called 'class'"),
+    ("block B(len) { relu }\nnetwork N { input 1x8x8; B(1) }", "shadow"),
+    ("network N { input 1x8x8; __init__: relu }", "dunder"),
+    ("network N { input 1x8x8; forward: relu }", "nn.Module.forward"),
+    ("network N { input 1x8x8; sum = relu; sum }", "shadow"),
+    ('network N { input 1x8x8; repeat 1 as i { i{"f"}: relu } }', "Python keyword"),
+    ('network N { input 1x8x8; repeat 1 as i { a{" b"}: relu } }', "invalid module name"),
+])
+def test_hostile_names_are_errors_and_nothing_is_written(tmp_path: Path, source: str,
+                                                         message: str) -> None:
+    from cnndsl.cli import main
+
+    src = tmp_path / "bad.cnn"
+    src.write_text(source)
+    out = tmp_path / "out"
+    assert main(["compile", str(src), "-o", str(out)]) == 1
+    assert not out.exists() or not any(out.iterdir())
+    with pytest.raises(CnnError, match=message):
+        compile_source(src)
+
+
+def test_compile_never_overwrites_a_hand_written_file(tmp_path: Path) -> None:
+    from cnndsl.cli import main
+
+    (tmp_path / "lenet5.py").write_text("# my own code\n")
+    assert main(["compile", str(ROOT / "examples" / "lenet5.cnn"), "-o", str(tmp_path)]) == 1
+    assert (tmp_path / "lenet5.py").read_text() == "# my own code\n"
+    assert main(["compile", str(ROOT / "examples" / "lenet5.cnn"), "-o", str(tmp_path),
+                 "--force"]) == 0
+    assert (tmp_path / "lenet5.py").read_text().startswith("# Generated by cnndsl")
+
+
+def test_check_flag_reports_stale_output(tmp_path: Path) -> None:
+    from cnndsl.cli import main
+
+    example = str(ROOT / "examples" / "lenet5.cnn")
+    assert main(["compile", example, "-o", str(tmp_path), "--check"]) == 1
+    assert not (tmp_path / "lenet5.py").exists()
+    assert main(["compile", example, "-o", str(tmp_path)]) == 0
+    assert main(["compile", example, "-o", str(tmp_path), "--check"]) == 0
