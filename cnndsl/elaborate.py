@@ -30,6 +30,7 @@ from .parser import parse_file
 MAX_REPEAT = 100_000
 MAX_STEPS = 200_000
 MAX_BLOCK_DEPTH = 64
+MAX_DIM = 2**31 - 1
 MERGE_KINDS = ("concat", "add", "mul")
 FUNCTIONS = ("min", "max", "round", "floor", "ceil", "int", "float", "abs", "make_divisible")
 
@@ -65,7 +66,8 @@ def check_name(name: str, span: Span, what: str = "module name") -> None:
         raise CnnError(f"invalid {what} {name!r}: it is a Python keyword", span,
                        f"choose another name, e.g. {name}_")
     if name.startswith("__") and name.endswith("__"):
-        raise CnnError(f"invalid {what} {name!r}: dunder names are reserved", span)
+        raise CnnError(f"invalid {what} {name!r}: dunder names are reserved", span,
+                       f"choose another name, e.g. {name.strip('_') or 'x'}")
     if name in NN_MODULE_ATTRS:
         raise CnnError(f"invalid {what} {name!r}: it would shadow nn.Module.{name}", span,
                        f"choose another name, e.g. {name}_")
@@ -197,9 +199,11 @@ class Namer:
             if e.label is None:
                 continue
             if e.label in first:
-                raise CnnError(f"duplicate module name {e.label!r}", e.span,
-                               f"first used at line {first[e.label].line}; labels inside a "
-                               "repeat need a template such as name{i}")
+                prev = first[e.label]
+                hint = (f"first used at line {prev.line}" if prev != e.span else
+                        "the label repeats in every iteration; use a template such as "
+                        f"{e.label}{{i}} with `repeat … as i`")
+                raise CnnError(f"duplicate module name {e.label!r}", e.span, hint)
             first[e.label] = e.span
         if self.sequential:
             return tuple((e.label or str(i), e.node) for i, e in enumerate(self.entries))
@@ -439,11 +443,15 @@ class Elaborator:
         return isinstance(step, s.Call) and step.func in MERGE_KINDS
 
     # ---------------------------------------------------------------- steps
-    def step(self, step: s.Step, ctx: Ctx, cur: ir.Shape, label: s.Label | None) -> ir.Shape:
+    def tick(self, span: Span) -> None:
+        """Count one unit of elaboration work (a step or a loop iteration) against the bound."""
         self.steps += 1
         if self.steps > MAX_STEPS:
-            raise CnnError(f"the network has more than {MAX_STEPS:,} steps", step.span,
-                           "this is the limit of one network")
+            raise CnnError(f"the network has more than {MAX_STEPS:,} steps", span,
+                           "this is the limit of one network (steps and loop iterations)")
+
+    def step(self, step: s.Step, ctx: Ctx, cur: ir.Shape, label: s.Label | None) -> ir.Shape:
+        self.tick(step.span)
         method: Callable[..., ir.Shape] = getattr(self, f"step_{type(step).__name__}")
         return method(step, ctx, cur, label)
 
@@ -471,6 +479,9 @@ class Elaborator:
         return name
 
     def step_Input(self, step: s.Input, ctx: Ctx, cur: ir.Shape, label: Any) -> ir.Shape:
+        if ctx.where.startswith("block"):
+            raise CnnError("`input` is not allowed in a block", step.span,
+                           "a block's input is whatever its caller passes; read it as in.channels")
         raise CnnError("`input` may appear only once, as the first line of a network",
                        step.span)
 
@@ -494,6 +505,9 @@ class Elaborator:
             out = op.shape(cur, a)
         except ShapeError as exc:
             raise self.located(exc, step, op) from None
+        if max(out) > MAX_DIM:
+            raise CnnError(f"output size {'×'.join(map(str, out))} is beyond the limit of "
+                           f"{MAX_DIM:,} per dimension", step.span)
         node = ir.Layer(self.next_uid(), op.name, a, cur, out, step.span)
         ctx.flow.append(node)
         ctx.namer.add(node, name, op.prefix, label.span if label else step.span)
@@ -530,13 +544,18 @@ class Elaborator:
         if spec is not None and isinstance(kw.value, s.Name):
             words = spec.words or {"pad": ("same", "valid", "full"),
                                    "dim": ("channels",)}.get(spec.kind, ())
+            found, _ = ctx.values.get(kw.value.id)
             if kw.value.id in words:
-                found, _ = ctx.values.get(kw.value.id)
                 if found:
                     self.warnings.warn(
                         f"'{kw.value.id}' is both a word of '{kw.key}' and a value in scope; "
                         "the word is used", kw.value.span, "rename the parameter or `let`")
                 return kw.value.id
+            if words and not found:
+                raise CnnError(f"'{kw.key}' of '{op.name}' must be one of "
+                               f"{', '.join(words)}; got {kw.value.id}", kw.value.span,
+                               did_you_mean(kw.value.id, words) or
+                               f"choose one of {', '.join(words)}")
         return self.eval(kw.value, ctx.values, ctx.in_shape)
 
     def layer_warnings(self, op: Op, node: ir.Layer) -> None:
@@ -655,6 +674,7 @@ class Elaborator:
             return self.labelled_group(step, ctx, cur, label, step.span)
         n = self.count(step.count, ctx, "repetition")
         for _ in range(n):
+            self.tick(step.span)
             if isinstance(step.target, s.Group):
                 cur = self.statements(step.target.body, ctx.child(), cur)
             else:
@@ -669,6 +689,7 @@ class Elaborator:
         if step.var is not None:
             self.check_value_name(step.var, step.span, ctx)
         for i in range(n):
+            self.tick(step.span)
             inner = ctx.child()
             if step.var is not None:
                 inner.values.vars[step.var] = i
@@ -936,6 +957,8 @@ class _Eval:
             raise CnnError(f"{e.func}() takes numbers", e.span)
         try:
             return fn(*args, **kwargs)
+        except ZeroDivisionError:
+            raise CnnError("division by zero", e.span) from None
         except (TypeError, ValueError, OverflowError) as exc:
             raise CnnError(f"bad call {e.func}(…): {exc}", e.span) from None
 

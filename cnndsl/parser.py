@@ -52,22 +52,47 @@ _PRETTY = {
 }
 
 
+MAX_OPERATORS = 256  # binary operators in one statement
+_OPERATORS = {"+", "-", "*", "/", "//", "%", "and", "or", "==", "!=", "<", ">", "<=", ">="}
+
+
 class _PostLex:
-    """Drops newlines inside ``( )`` and after a trailing ``->``; bounds nesting depth."""
+    """Drops newlines inside ``( )`` and after a trailing ``->``; bounds nesting depth.
+
+    It also catches ``shortcut``/``else`` at the start of a line (they must follow ``}``).
+    """
 
     always_accept = ("_NL",)
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         parens = 0
         depth = 0
+        operators = 0
         after_arrow = False
+        prev = ""
+        start: Token | None = None
         for tok in stream:
             if tok.type == "_NL":
                 if parens or after_arrow:
                     continue
+                operators = 0
+                start = None
+                prev = "\n" if prev == "}" or prev == "}\n" else "\n?"
+                prev = "}\n" if prev == "\n" else prev
                 yield tok
                 continue
             value = tok.value
+            if value in ("shortcut", "else") and prev == "}\n":
+                raise _Misplaced(tok)
+            if start is None or prev in ("=", ";", "(", "{"):
+                start = tok
+            prev = value
+            if value in _OPERATORS:
+                operators += 1
+                if operators > MAX_OPERATORS:
+                    raise _TooLong(start)
+            elif value == ";":
+                operators = 0
             after_arrow = value == "->"
             if tok.type == "CALLNAME" or value == "(":
                 parens += 1
@@ -86,6 +111,14 @@ class _TooDeep(Exception):
     def __init__(self, tok: Token):
         super().__init__("too deep")
         self.tok = tok
+
+
+class _TooLong(_TooDeep):
+    pass
+
+
+class _Misplaced(_TooDeep):
+    pass
 
 
 def grammar_text() -> str:
@@ -123,6 +156,13 @@ def parse(text: str, path: str = "<string>") -> s.File:
                        Span(path, 1, 1, 1, 1))
     try:
         tree = _lark().parse(text)
+    except _Misplaced as exc:
+        word = exc.tok.value
+        raise CnnError(f"`{word}` must follow the closing `}}` on the same line",
+                       _tok_span(path, exc.tok), f"write `}} {word} {{`") from None
+    except _TooLong as exc:
+        raise CnnError(f"expression longer than the limit of {MAX_OPERATORS} operators",
+                       _tok_span(path, exc.tok), "break it up with `let`") from None
     except _TooDeep as exc:
         tok = exc.tok
         raise CnnError(f"nesting deeper than the limit of {MAX_NESTING} levels",
@@ -166,6 +206,10 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> CnnError:
     line, col = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        if ch == '"':
+            return CnnError("syntax error: unterminated string",
+                            Span(path, line, col, line, col + 1),
+                            'close it with " on the same line')
         return CnnError(f"syntax error: unexpected character {ch!r}",
                         Span(path, line, col, line, col + 1), _char_hint(ch))
     if isinstance(exc, UnexpectedEOF) or getattr(exc, "token", None) is None or \
@@ -174,13 +218,45 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> CnnError:
         line = len(lines)
         col = len(lines[-1]) + 1
         return CnnError("syntax error: unexpected end of file", Span(path, line, col, line, col),
-                        "a '{' or '(' is not closed")
+                        _unclosed(text, len(text)) or "a '{' or '(' is not closed")
     tok = exc.token
+    if tok.value in ("network", "block", "train", "import"):
+        hint = _unclosed(text, tok.start_pos or 0)
+        if hint:
+            return CnnError(f"syntax error: unexpected {tok.value!r}", _tok_span(path, tok), hint)
     expected = sorted({_PRETTY.get(t, f"'{t.lower()}'" if t.isalpha() else t)
                        for t in getattr(exc, "expected", set()) if not t.startswith("__")})
-    shown = "a newline" if tok.type == "_NL" else repr(str(tok.value))
+    shown = "newline" if tok.type == "_NL" else repr(str(tok.value))
     span = _tok_span(path, tok) if tok.type != "_NL" else Span(path, line, col, line, col + 1)
     return CnnError(f"syntax error: unexpected {shown}", span, _token_hint(tok, expected))
+
+
+def _unclosed(text: str, upto: int) -> str | None:
+    """A hint naming the innermost '{' or '(' still open at ``upto``."""
+    stack: list[tuple[str, int]] = []
+    line = 1
+    i = 0
+    while i < upto:
+        c = text[i]
+        if c == "#":
+            while i < upto and text[i] != "\n":
+                i += 1
+            continue
+        if c == '"':
+            i += 1
+            while i < upto and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" else 1
+        elif c == "\n":
+            line += 1
+        elif c in "({":
+            stack.append((c, line))
+        elif c in ")}" and stack:
+            stack.pop()
+        i += 1
+    if not stack:
+        return None
+    c, at = stack[-1]
+    return f"the '{c}' opened on line {at} is not closed"
 
 
 def _char_hint(ch: str) -> str | None:
@@ -245,6 +321,11 @@ class _ToSyntax(Transformer[Token, Any]):
         return s.NetworkDef(*self._def(meta, children), self._sp(meta))
 
     def params(self, meta: Any, *params: s.Param) -> tuple[s.Param, ...]:
+        seen: set[str] = set()
+        for p in params:
+            if p.name in seen:
+                raise CnnError(f"parameter {p.name!r} is declared twice", p.span)
+            seen.add(p.name)
         return params
 
     def param(self, meta: Any, name: Token, default: s.Expr | None = None) -> s.Param:
@@ -300,6 +381,7 @@ class _ToSyntax(Transformer[Token, Any]):
             first = next(r for r in rest[rest.index(kwargs[0]):] if not isinstance(r, s.Kwarg))
             raise CnnError("positional argument after a keyword argument", first.span,
                            "put positional arguments (like `64 3x3`) before key=value ones")
+        _no_duplicate_keys(kwargs)
         return s.Layer(str(op), args, kwargs, self._sp(meta))
 
     def kwarg(self, meta: Any, key: Token, value: s.Expr) -> s.Kwarg:
@@ -309,7 +391,10 @@ class _ToSyntax(Transformer[Token, Any]):
         pos = tuple(a for a in args if not isinstance(a, s.Kwarg))
         kws = tuple(a for a in args if isinstance(a, s.Kwarg))
         if kws and args and not isinstance(args[-1], s.Kwarg):
-            raise CnnError("positional argument after a keyword argument", self._sp(meta))
+            first = next(a for a in args[args.index(kws[0]):] if not isinstance(a, s.Kwarg))
+            raise CnnError("positional argument after a keyword argument", first.span,
+                           "put positional arguments before key=value ones")
+        _no_duplicate_keys(kws)
         return s.Call(str(name)[:-1], pos, kws, self._sp(meta))
 
     def args(self, meta: Any, *args: Any) -> tuple[Any, ...]:
@@ -400,6 +485,14 @@ class _ToSyntax(Transformer[Token, Any]):
 
     def unary(self, meta: Any, op: Token, operand: s.Expr) -> s.Unary:
         return s.Unary(str(op), operand, self._sp(meta))
+
+
+def _no_duplicate_keys(kwargs: tuple[s.Kwarg, ...]) -> None:
+    seen: set[str] = set()
+    for kw in kwargs:
+        if kw.key in seen:
+            raise CnnError(f"duplicate keyword {kw.key!r}", kw.span, "give each keyword once")
+        seen.add(kw.key)
 
 
 class _Cond:

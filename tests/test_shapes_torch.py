@@ -51,6 +51,11 @@ SIZES_SMALL: dict[int, list[tuple[int, ...]]] = {   # for the bigger grids
     2: [(3, 4), (5, 5), (6, 7), (11, 10)],
     3: [(4, 5, 6), (7, 8, 5)],
 }
+SIZES_TINY: dict[int, list[tuple[int, ...]]] = {    # for the biggest grids
+    1: [(2,), (5,), (6,), (9,)],
+    2: [(3, 4), (6, 7)],
+    3: [(4, 5, 6)],
+}
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Any:
@@ -62,8 +67,7 @@ def _one_thread() -> Any:
 
 
 def make(cls: Any, *args: Any, **kwargs: Any) -> Any:
-    """A layer without its (slow, irrelevant) weight initialisation: shapes only."""
-    return torch.nn.utils.skip_init(cls, *args, **kwargs)
+    return cls(*args, **kwargs)
 
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -98,12 +102,12 @@ def program(in_shape: Sequence[int], *steps: str) -> str:
     return f"network T {{\n    input {'x'.join(map(str, in_shape))}\n{body}}}\n"
 
 
-def checker(src: str) -> dict[str, Any] | None:
-    """The checker's view of a program (last layer's shape, network totals); None if rejected."""
+def checker(src: str) -> dict[str, Any] | str:
+    """The checker's view of a program (last layer's shape, network totals), or its error."""
     try:
         doc = summary_json(source=src)
-    except CnnError:
-        return None
+    except CnnError as exc:
+        return str(exc).splitlines()[0][:120]
     net = doc["networks"][0]
     last = net["layers"][-1]
     return {"shape": tuple(last["output"]), "params": net["params"],
@@ -179,16 +183,12 @@ def compare(cases: Sequence[tuple[str, str, Callable[[], dict[str, Any]]]]) -> N
             ref = None
             why = str(exc).splitlines()[0][:90]
         got = checker(src)
-        if ref is None and got is None:
+        if ref is None and isinstance(got, str):
             continue
         if ref is None:
             problems.append(f"{label}: checker accepts {got}, torch rejects ({why})")
-        elif got is None:
-            try:
-                summary_json(source=src)
-            except CnnError as exc:
-                msg = str(exc).splitlines()[0][:120]
-            problems.append(f"{label}: checker rejects ({msg}), torch gives {ref}")
+        elif isinstance(got, str):
+            problems.append(f"{label}: checker rejects ({got}), torch gives {ref}")
         elif got != ref:
             problems.append(f"{label}: checker {got} != torch {ref}")
     assert not problems, f"{len(problems)} of {len(cases)} disagree:\n" + "\n".join(problems)
@@ -240,7 +240,7 @@ def ref_conv(x_shape: tuple[int, ...], out: int, k: Spec, s: Spec, d: Spec, pad:
     return ref_result(y, [conv], conv_macs(conv, y))
 
 
-KERNELS = {1: [1, 2, 3, 4, 5], 2: [1, 2, 3, 4, 5, "3x2", "1x4"], 3: [1, 2, 3, "1x3x2"]}
+KERNELS = {1: [1, 2, 3, 4], 2: [2, 3, "3x2", "1x4"], 3: [2, 3, "1x3x2"]}
 STRIDES = {1: [1, 2, 3], 2: [1, 2, 3, "1x2"], 3: [1, 2, 3]}
 PADS = {1: [0, 1, 2, "same", "valid", "full"],
         2: [0, 1, 2, "1x2", "same", "valid", "full"],
@@ -256,7 +256,7 @@ CONV_GRID = [
 def test_conv(rank: int, pad: Spec, s: Spec, d: int) -> None:
     cases = []
     for k in KERNELS[rank]:
-        for size in SIZES[rank]:
+        for size in SIZES_SMALL[rank]:
             xs = (C_IN, *size)
             src = program(xs, f"conv {C_OUT} {k} {kv(stride=s, pad=pad, dilation=d)}")
             cases.append((f"{xs} k={k}", src,
@@ -278,11 +278,11 @@ def test_conv_groups_bias(rank: int, bias: bool, groups: int) -> None:
     compare(cases)
 
 
-PAD_MODES = ["zeros", "reflect", "replicate", "circular", "symmetric"]
+PAD_MODES = ["reflect", "replicate", "circular", "symmetric"]   # zeros: test_conv
 PAD_MODE_GRID = [
     pytest.param(mode, rank, pad, id=f"{mode}-{rank}d-pad_{sid(pad)}")
     for mode in PAD_MODES for rank in (1, 2, 3)
-    for pad in [1, 2, {1: 3, 2: "1x3", 3: "1x0x2"}[rank], "same", "valid", "full"]
+    for pad in [1, {1: 3, 2: "1x3", 3: "1x0x2"}[rank], "same", "valid", "full"]
 ]
 
 
@@ -292,7 +292,7 @@ def test_conv_pad_mode(mode: str, rank: int, pad: Spec) -> None:
     for k in (2, 3):
         for s in (1, 2):
             for d in (1, 2):
-                for size in SIZES_SMALL[rank]:
+                for size in SIZES_TINY[rank]:
                     xs = (C_IN, *size)
                     src = program(xs, f"conv {C_OUT} {k} "
                                       f"{kv(stride=s, pad=pad, dilation=d, pad_mode=mode)}")
@@ -356,8 +356,8 @@ DECONV_GRID = [
 @pytest.mark.parametrize(("rank", "pad", "s", "d", "op"), DECONV_GRID)
 def test_deconv(rank: int, pad: Spec, s: int, d: int, op: int) -> None:
     cases = []
-    for k in KERNELS[rank][:4]:
-        for size in SIZES_SMALL[rank]:
+    for k in KERNELS[rank]:
+        for size in SIZES_TINY[rank]:
             xs = (C_IN, *size)
             out_pad = op if op else None
             src = program(xs, f"deconv {C_OUT} {k} "
@@ -409,15 +409,15 @@ def ref_sepconv(x_shape: tuple[int, ...], out: int, k: int, s: int, d: int, pad:
 DW_GRID = [
     pytest.param(op, rank, pad, s, d, id=f"{op}-{rank}d-pad_{sid(pad)}-s{s}-d{d}")
     for op in ("dwconv", "sepconv") for rank in (1, 2, 3)
-    for pad in [0, 1, "same", "valid", "full"] for s in (1, 2, 3) for d in (1, 2)
+    for pad in [0, 1, "same", "valid", "full"] for s in (1, 2) for d in (1, 2)
 ]
 
 
 @pytest.mark.parametrize(("op", "rank", "pad", "s", "d"), DW_GRID)
 def test_dwconv_sepconv(op: str, rank: int, pad: Spec, s: int, d: int) -> None:
     cases = []
-    for k in (1, 2, 3, 4):
-        for size in SIZES_SMALL[rank]:
+    for k in (2, 3):
+        for size in SIZES_TINY[rank]:
             xs = (C_IN, *size)
             if op == "dwconv":
                 for mult in (1, 2):
@@ -484,7 +484,7 @@ def ref_pool(op: str, x_shape: tuple[int, ...], k: Spec, s: Spec | None, pad: Sp
     return ref_result(y, [pool])
 
 
-POOL_KERNELS = {1: [1, 2, 3, 4, 5], 2: [1, 2, 3, 4, "3x2"], 3: [2, 3, "1x2x3"]}
+POOL_KERNELS = {1: [1, 2, 3, 4, 5], 2: [2, 3, 4, "3x2"], 3: [2, 3, "1x2x3"]}
 POOL_STRIDES = {1: [None, 1, 2, 3], 2: [None, 1, 2, 3, "2x1"], 3: [None, 1, 2]}
 POOL_PADS = {1: [0, 1, 2, "same", "valid", "full"],
              2: [0, 1, "1x0", "same", "valid", "full"],
@@ -497,13 +497,16 @@ POOL_GRID = [
     for pad in POOL_PADS[rank] for s in POOL_STRIDES[rank] for ceil in (False, True)
     if op != "minpool" or rank == 2      # minpool has maxpool's shapes; one rank suffices
 ]
+# maxpool gets the full grid; avgpool and minpool (same arithmetic in torch) a lighter one
+POOL_LIGHT_KERNELS = {1: [2, 3], 2: [3, "3x2"], 3: [2, 3]}
 
 
 @pytest.mark.parametrize(("op", "rank", "pad", "s", "ceil"), POOL_GRID)
 def test_pool(op: str, rank: int, pad: Spec, s: Spec | None, ceil: bool) -> None:
     cases = []
-    for k in POOL_KERNELS[rank]:
-        for size in SIZES_SMALL[rank]:
+    full = op == "maxpool"
+    for k in (POOL_KERNELS if full else POOL_LIGHT_KERNELS)[rank]:
+        for size in (SIZES_SMALL if full else SIZES_TINY)[rank]:
             xs = (C_IN, *size)
             src = program(xs, f"{op} {k} {kv(stride=s, pad=pad, ceil=ceil)}")
             cases.append((f"{xs} k={k}", src,
@@ -546,7 +549,8 @@ def test_pool_formula_port_matches_torch() -> None:
 LP_GRID = [
     pytest.param(rank, s, ceil, p, id=f"lppool-{rank}d-s{s if s else 'k'}-"
                                       f"{'ceil' if ceil else 'floor'}-p{p}")
-    for rank in (1, 2, 3) for s in (None, 1, 2, 3) for ceil in (False, True) for p in (1, 2, 3)
+    for rank in (1, 2, 3) for s in (None, 1, 2, 3) for ceil in (False, True)
+    for p in ((1, 3) if rank == 2 else (2,))
 ]
 
 

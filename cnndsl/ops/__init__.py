@@ -134,6 +134,7 @@ class Op:
         values: dict[str, Any] = {}
         for p, v in zip(pos, args, strict=False):
             values[p.name] = v
+        positional_names = {p.name for p in pos}
         known = self.keywords
         for key, v in kwargs.items():
             if key not in known:
@@ -156,7 +157,12 @@ class Op:
                     continue
                 out[p.name] = _convert(p, p.default, rank, self.name)
             else:
-                out[p.name] = _convert(p, values[p.name], rank, self.name)
+                try:
+                    out[p.name] = _convert(p, values[p.name], rank, self.name)
+                except ShapeError as exc:
+                    if exc.hint is None and p.name in positional_names:
+                        exc.hint = self.usage()
+                    raise
         return self.resolve(x, Args(out))
 
     def usage(self) -> str:
