@@ -175,8 +175,9 @@ class Ctx:
 class SeqBuilder:
     """Elements of an ``nn.Sequential``: constructor expressions while static, else code."""
 
-    var: str
+    new_var: Any  # () -> str: picks the list's variable name when it is first needed
     keyed: bool
+    var: str = ""
     items: list[tuple[str | None, str]] = field(default_factory=list)
     dynamic: bool = False
     count: s.Expr = field(default_factory=lambda: lit(0))
@@ -200,6 +201,7 @@ class SeqBuilder:
         if self.dynamic:
             return
         self.dynamic = True
+        self.var = self.new_var()
         kind = "tuple[str, nn.Module]" if self.keyed else "nn.Module"
         ctx.init.add(f"{self.var}: list[{kind}] = [{', '.join(self._item(k, c) for k, c in self.items)}]")
         self.items.clear()
@@ -570,7 +572,8 @@ class ClassGen:
                          None, fresh=False)
         op = lookup(step.op)
         assert op is not None
-        inplace = state.fresh and ctx.seq is None or (ctx.seq is not None and state.fresh)
+        state = self.known(state, ("layer", step.span))
+        inplace = state.fresh
         emit = Emit(self, op, step, ctx, state, inplace)
         try:
             ctor = op.torch(emit)
@@ -582,6 +585,16 @@ class ClassGen:
         out = State(channels, rank, spatial, fresh=op.category not in ("other", "dropout",
                                                                      "reshape"))
         return self.register(ctx, label, op.prefix, ctor, state, out, step.span)
+
+    def known(self, state: State, key: tuple[str, Span]) -> State:
+        """Replace channels the translation could not express by the instances' value."""
+        if "<unknown channels>" not in free_names(state.channels):
+            return state
+        values = {n.in_shape[0] for n in self.file.instances.get(key, [])}  # type: ignore[union-attr]
+        if len(values) != 1:
+            raise _err("the input channels here cannot be expressed in the parameters and "
+                       "differ between instances", key[1])
+        return State(lit(values.pop()), state.rank, state.spatial, state.fresh)
 
     def out_channels(self, op: Op, e: Emit, state: State) -> s.Expr:
         if "out" in e.args:
@@ -604,6 +617,7 @@ class ClassGen:
             return self.merge_refs(step, ctx, state)
         info = self.file.block(step.func)
         block = self.file.program.blocks[step.func]
+        state = self.known(state, ("module", step.span))
         args = [fold(subst(a, ctx.env)) for a in step.args]
         kwargs = [(kw.key, fold(subst(kw.value, ctx.env))) for kw in step.kwargs]
         call = [to_py(state.channels)] + [to_py(a) for a in args]
@@ -623,6 +637,12 @@ class ClassGen:
             if p.name not in bound and p.default is not None:
                 bound[p.name] = fold(subst(p.default, bound))
         channels = fold(subst(info.out_channels, bound))
+        if "<unknown channels>" in free_names(channels):
+            known = {m.out_shape[0] for m in self.file.instances.get(("module", step.span), [])}
+            if len(known) != 1:
+                raise _err(f"the output channels of {step.func} cannot be expressed in its "
+                           "parameters and differ between instances", step.span)
+            channels = lit(known.pop())
         spatial = self.file.spatial(("module", step.span))
         out = State(channels, state.rank, spatial, fresh=True)
         return self.register(ctx, label, snake(step.func), ctor, state, out, step.span)
@@ -638,8 +658,7 @@ class ClassGen:
     def sequential(self, body: Any, ctx: Ctx, state: State, label: Attr | None,
                    span: Span) -> State:
         """A labelled group: an ``nn.Sequential`` built from its elements."""
-        var = self.local("layers")
-        builder = SeqBuilder(var, keyed=_seq_keyed(body))
+        builder = SeqBuilder(lambda: self.local("layers"), keyed=_seq_keyed(body))
         inner = ctx.child(seq=builder, namer=None, tensors=None)
         if isinstance(body, tuple):
             out = self.statements(body, inner, state)
@@ -683,6 +702,7 @@ class ClassGen:
         if ctx.seq is None:
             return self.module_loop(count, var, loop_var, body, ctx, state, span)
         ctx.seq.go_dynamic(ctx)
+        before = state.channels
         if not isinstance(state.channels, s.Name):
             name = self.local("channels")
             ctx.init.add(f"{name} = {to_py(state.channels)}")
@@ -699,7 +719,8 @@ class ClassGen:
             if out.channels != state.channels:
                 ctx.init.add(f"{to_py(state.channels)} = {to_py(out.channels)}")
         ctx.seq.count = add(start, mul(count, per))
-        return State(state.channels, out.rank, None, fresh=True)
+        channels = _after_loop(before, state.channels, out.channels, count, loop_var)
+        return State(channels, out.rank, None, fresh=True)
 
     def module_loop(self, count: s.Expr, var: str | None, loop_var: str,
                     body: tuple[s.Stmt, ...], ctx: Ctx, state: State, span: Span) -> State:
@@ -715,6 +736,7 @@ class ClassGen:
         for p, moved in probe.counters.items():
             step = fold(s.BinOp("-", moved, lit(1)))
             ctx.namer.counters[p] = fold(s.BinOp("+", base[p], s.BinOp("*", i, step)))
+        before = state.channels
         if not isinstance(state.channels, s.Name):
             name = self.local("channels")
             ctx.init.add(f"{name} = {to_py(state.channels)}")
@@ -735,7 +757,8 @@ class ClassGen:
         for p, moved in probe.counters.items():
             step = fold(s.BinOp("-", moved, lit(1)))
             ctx.namer.counters[p] = fold(s.BinOp("+", base[p], s.BinOp("*", count, step)))
-        return State(state.channels, out.rank, None, fresh=False)
+        channels = _after_loop(before, state.channels, out.channels, count, loop_var)
+        return State(channels, out.rank, None, fresh=False)
 
     def step_If(self, step: s.If, ctx: Ctx, state: State, label: Attr | None) -> State:
         if label is not None:
@@ -1017,6 +1040,25 @@ class ClassGen:
 
 
 # ---------------------------------------------------------------- helpers of the translation
+UNKNOWN = s.Name("<unknown channels>")
+
+
+def _after_loop(before: s.Expr, var: s.Expr, after: s.Expr, count: s.Expr,
+                loop_var: str) -> s.Expr:
+    """Channels after a loop: ``before + count * delta`` when each pass adds a constant."""
+    if after == var:
+        return before
+    if isinstance(var, s.Name) and not free_names(after) & {var.id, loop_var}:
+        if is_const(count):
+            return after if count.value > 0 else before  # type: ignore[union-attr,operator]
+        return ifexp(s.Compare((">",), (count, lit(0))), after, before)
+    delta = fold(s.BinOp("-", after, var))
+    names = free_names(delta)
+    if isinstance(var, s.Name) and var.id not in names and loop_var not in names:
+        return fold(s.BinOp("+", before, s.BinOp("*", count, delta)))
+    return UNKNOWN
+
+
 def _drop_unused_bindings(lines: Lines, names: set[str]) -> None:
     """Bound tensors that nothing reads need no variable in forward."""
     import re
@@ -1185,9 +1227,7 @@ class FileGen:
         for attr in reads:
             in_values[f"in.{attr}"] = s.Name(f"in_{attr}")
         for p in block.params:
-            if p.name in RESERVED or hasattr(builtins, p.name):
-                raise _err(f"the parameter name {p.name!r} would shadow a Python or generated "
-                           "name in the generated code", p.span, "rename the parameter")
+            _check_param(p)
         gen = ClassGen(self, name, block.params, block.body, "block", s.Name("in_channels"),
                        rank, in_values)
         self.infos[name] = BlockInfo(tuple(p.name for p in block.params), lit(0), tuple(reads))
@@ -1231,9 +1271,7 @@ class FileGen:
         for attr, v in zip(names.get(rank, ()), shape[1:]):
             in_values[f"in.{attr}"] = lit(v)
         for p in net.params:
-            if p.name in RESERVED or hasattr(builtins, p.name):
-                raise _err(f"the parameter name {p.name!r} would shadow a Python or generated "
-                           "name in the generated code", p.span, "rename the parameter")
+            _check_param(p)
         gen = ClassGen(self, net.name, net.params, net.body, "network", lit(shape[0]), rank,
                        in_values)
         code, _ = gen.generate()
@@ -1256,6 +1294,13 @@ def _shape_comments(lines: list[str], net: ir.Network) -> list[str]:
                 line = f"{line}  # -> {'×'.join(map(str, shapes[name]))}"
         out.append(line)
     return out
+
+
+def _check_param(p: s.Param) -> None:
+    if p.name in MODULE_NAMES or hasattr(builtins, p.name):
+        what = "Python's" if hasattr(builtins, p.name) else "the generated module's"
+        raise _err(f"the parameter name {p.name!r} would shadow {what} {p.name!r}", p.span,
+                   "rename the parameter")
 
 
 def _reads_in(body: s.Group) -> set[str]:

@@ -149,7 +149,7 @@ def resize(x: torch.Tensor, size: tuple[int, ...], chunk: int = 4096) -> torch.T
 def stratified_split(y: torch.Tensor, seed: int, test_size: float = 0.2
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Train and test indices, stratified by label, reproducible from ``seed``."""
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
 
     index = torch.arange(len(y)).numpy()
     train, test = train_test_split(index, test_size=test_size, stratify=y.numpy(),
@@ -165,7 +165,7 @@ def _split(x: torch.Tensor, y: torch.Tensor, seed: int) -> tuple[Split, Split]:
 # ---------------------------------------------------------------- loaders
 def _digits(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
     """scikit-learn's 1,797 8×8 digits (0..16 scaled to 0..1), stratified 80/20 split."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # type: ignore[import-untyped]
 
     bunch = load_digits()
     x = torch.from_numpy(bunch.images).float().div_(16.0).unsqueeze(1)
@@ -291,10 +291,10 @@ def read_image(path: str | Path, channels: int, size: tuple[int, ...]) -> torch.
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+        with Image.open(path) as original:
+            img = original.convert("L" if channels == 1 else "RGB")
+        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
     except (OSError, UnidentifiedImageError) as exc:
         raise CnnError(f"cannot read image {path}: {exc}") from None
     if channels not in (1, 3):

@@ -19,7 +19,7 @@ so every rank draws the same one and takes its shard, and resuming needs no samp
 Losses and accuracy accumulate on the device; the host reads them every ``CHECK_EVERY`` steps
 (progress and the NaN check) and at the end of an epoch.
 
->>> _lr_factor("cosine", total=10, warmup=2)(0), _lr_factor("cosine", total=10, warmup=2)(2)
+>>> LrFactor("cosine", total=10, warmup=2)(0), LrFactor("cosine", total=10, warmup=2)(2)
 (0.5, 1.0)
 """
 
@@ -130,7 +130,10 @@ def resolve_config(base: dict[str, Any] | None, args: Any) -> dict[str, Any]:
     (3, {'name': 'sgd', 'lr': 0.1})
     """
     cfg = copy.deepcopy(base if base is not None else DEFAULTS)
-    opt = lambda key: getattr(args, key, None)  # noqa: E731
+
+    def opt(key: str) -> Any:
+        return getattr(args, key, None)
+
     if opt("data"):
         cfg["data"] = parse_data_spec(opt("data"))
     for key in ("epochs", "batch", "seed"):
@@ -179,8 +182,11 @@ def build_optimizer(params: Iterator[nn.Parameter], cfg: dict[str, Any]
 
 
 @dataclass
-class _lr_factor:  # noqa: N801 - a callable for LambdaLR; its fields go into state_dict
-    """The learning-rate factor of iteration ``step``: linear warm-up, then the schedule."""
+class LrFactor:
+    """The learning-rate factor of iteration ``step``: linear warm-up, then the schedule.
+
+    A callable object rather than a lambda, so ``LambdaLR.state_dict`` records its fields.
+    """
 
     kind: str
     total: int
@@ -209,7 +215,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict[str, Any], epoch
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=cfg.get("max_lr", lr), total_steps=total,
             pct_start=cfg.get("pct_start", 0.3))
-    factor = _lr_factor(cfg["name"], total, cfg.get("warmup", 0) * steps_per_epoch,
+    factor = LrFactor(cfg["name"], total, cfg.get("warmup", 0) * steps_per_epoch,
                         cfg.get("step_size", max(1, epochs // 3)) * steps_per_epoch,
                         cfg.get("gamma", 0.1))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
@@ -497,11 +503,12 @@ def classification_metrics(confusion: torch.Tensor, loss_sum: float, classes: tu
 def rng_state(augment: Augment | None) -> dict[str, Any]:
     """torch (CPU, CUDA), python, numpy and augmentation generator states, load-safe types."""
     version, words, gauss = random.getstate()
-    name, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    name, words_np, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    keys = np.asarray(words_np, dtype=np.int64)
     return {"torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
             "python": [version, list(words), gauss],
-            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+            "numpy": [name, torch.from_numpy(keys), pos, has_gauss, cached],
             "augment": augment.gen.get_state() if augment else None}
 
 
@@ -567,7 +574,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg["schedule"], cfg["epochs"],
                                          len(self.batches))
         if opts.resume:
-            self._restore(load_checkpoint(self.run_dir / "last.pt", self.device))
+            self._restore(load_checkpoint(self.run_dir / "last.pt"))
         self.model = self._wrap(self.raw)
         self.reporter = Reporter(rank == 0 and opts.verbose, opts.progress, cfg["epochs"])
 
@@ -654,8 +661,12 @@ class Trainer:
                 while self.epoch < last:
                     self._one_epoch(self.epoch + 1)
         except KeyboardInterrupt:
-            self._save("interrupted.pt")
+            self._save("interrupted.pt", gather=False)
             self._finish()
+            if self.rank == 0 and self.opts.verbose:
+                print(f"interrupted in epoch {self.epoch + 1}: weights saved in "
+                      f"{self.run_dir / 'interrupted.pt'}; --resume {self.run_dir} continues "
+                      f"exactly from the end of epoch {self.epoch}", file=sys.stderr)
             raise
         except Diverged:
             self._finish()
@@ -722,9 +733,9 @@ class Trainer:
         lines = "".join(json.dumps(_compact(r, per_class=True)) + "\n" for r in self.history)
         write_atomic(self.run_dir / "metrics.jsonl", lines)
 
-    def _save(self, name: str, copy_to: str | None = None) -> None:
+    def _save(self, name: str, copy_to: str | None = None, gather: bool = True) -> None:
         states = [rng_state(self.ctx.augment)]
-        if self.world > 1:
+        if self.world > 1 and gather:
             import torch.distributed as dist
 
             gathered: list[Any] = [None] * self.world
@@ -779,8 +790,13 @@ class Reporter:
         if not self.fancy:
             return
         if self.progress is None:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -1020,7 +1036,7 @@ def _print_final(final: dict[str, Any], run_dir: Path) -> None:
 
 def _from_checkpoint(args: Any) -> tuple[nn.Module, dict[str, Any], NetInfo, torch.device]:
     device = pick_device(args.device)
-    ckpt = load_checkpoint(args.checkpoint, device)
+    ckpt = load_checkpoint(args.checkpoint)
     saved = ckpt.get("network") or {}
     params = saved.get("params") or {}
     from .api import load_networks

@@ -60,14 +60,14 @@ class ResNet101(nn.Module):
             Bottleneck(512, 128),
             Bottleneck(512, 128),
         )
-        layers3: list[nn.Module] = [Bottleneck(512, 256, stride=2)]
+        layers: list[nn.Module] = [Bottleneck(512, 256, stride=2)]
         channels = 1024
         for _ in range(22):
-            layers3.append(Bottleneck(channels, 256))
+            layers.append(Bottleneck(channels, 256))
             channels = 1024
-        self.layer3 = nn.Sequential(*layers3)
+        self.layer3 = nn.Sequential(*layers)
         self.layer4 = nn.Sequential(
-            Bottleneck(channels, 512, stride=2), Bottleneck(2048, 512), Bottleneck(2048, 512)
+            Bottleneck(1024, 512, stride=2), Bottleneck(2048, 512), Bottleneck(2048, 512)
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten1 = nn.Flatten()

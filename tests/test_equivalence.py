@@ -12,7 +12,7 @@ import cnndsl
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["alexnet", "vgg16", "googlenet", "resnet18", "resnet34", "resnet50", "resnet101",
-          "resnet152"]
+          "resnet152", "densenet121", "mobilenet_v2"]
 INPUT = torch.Generator().manual_seed(0)
 
 
@@ -28,7 +28,10 @@ def _torchvision(name: str) -> torch.nn.Module:
 @pytest.mark.parametrize("name", MODELS)
 def test_same_state_dict_and_same_outputs(name: str) -> None:
     torch.manual_seed(0)
-    ours = cnndsl.load(ROOT / "examples" / f"{name}.cnn")
+    if name == "mobilenet_v2":
+        ours = cnndsl.load(ROOT / "examples" / "mobilenet.cnn", network="MobileNetV2")
+    else:
+        ours = cnndsl.load(ROOT / "examples" / f"{name}.cnn")
     ref = _torchvision(name)
     ours_shapes = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
     ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
