@@ -1341,7 +1341,8 @@ def _py_type(value: Any) -> str:
 _HELPER_ORDER = ("_pad", "Conv1dPad", "Conv2dPad", "Conv3dPad", "MaxPool1dPad", "MaxPool2dPad",
                  "MaxPool3dPad", "MinPool1dPad", "MinPool2dPad", "MinPool3dPad",
                  "AvgPool1dPad", "AvgPool2dPad", "AvgPool3dPad", "SeparableConv1d",
-                 "SeparableConv2d", "SeparableConv3d", "Merge", "_make_divisible")
+                 "SeparableConv2d", "SeparableConv3d", "ConvTranspose1dCrop",
+                 "ConvTranspose2dCrop", "ConvTranspose3dCrop", "Merge", "_make_divisible")
 
 
 def _environment() -> Any:
@@ -1367,9 +1368,11 @@ def _helper_sources(env: Any, names: set[str]) -> list[str]:
             out.append(module.make_divisible())
         else:
             r = int(next(c for c in name if c.isdigit()))
-            macro = {"Conv": module.conv_pad, "MaxP": module.max_pool_pad,
+            macro = {"MaxP": module.max_pool_pad,
                      "MinP": module.min_pool_pad, "AvgP": module.avg_pool_pad,
-                     "Sepa": module.separable}[name[:4]]
+                     "Sepa": module.separable, "Conv": module.conv_pad}[name[:4]]
+            if name.startswith("ConvTranspose"):
+                macro = module.deconv_crop
             out.append(macro(r))
     return [str(h) for h in out]
 

@@ -163,6 +163,10 @@ def fpad(pads: Sequence[tuple[int, int]]) -> tuple[int, ...]:
 
 def pad_input(x: Any, pads: Sequence[tuple[int, int]], mode: str, value: float = 0.0) -> Any:
     if mode == "symmetric":
+        # cnndsl's documented limit (docs/language.md): symmetric padding mirrors at most
+        # the whole input once, so pads larger than the input are rejected.
+        if any(max(pair) > n for pair, n in zip(pads, x.shape[2:])):
+            raise ValueError("symmetric padding larger than the input")
         arr = np.pad(x.numpy(), [(0, 0), (0, 0), *pads], mode="symmetric")
         return torch.from_numpy(arr)
     if mode == "zeros":
@@ -343,7 +347,7 @@ def test_conv_pad_mode_limits(mode: str, rank: int) -> None:
     """Padding as large as (or larger than) the input: accepted exactly when torch/numpy do.
 
     torch: reflect needs pad < size, circular pad <= size, replicate any pad;
-    numpy's symmetric accepts any pad.
+    symmetric: numpy accepts any pad, cnndsl documents a limit of the input size.
     """
     cases = []
     for i in (2, 3, 4):

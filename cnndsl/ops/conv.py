@@ -43,7 +43,7 @@ class _Conv(Op):
         mode = a.get("pad_mode", "zeros")
         for (pb, pa), i in zip(pads, sizes, strict=True):
             limit = i - 1 if mode == "reflect" else i
-            if mode != "zeros" and max(pb, pa) > limit:
+            if mode not in ("zeros", "replicate") and max(pb, pa) > limit:
                 raise ShapeError(f"pad_mode={mode} needs padding of at most {limit} for an "
                                  f"input of size {i}, got {max(pb, pa)}", arg="pad")
         return a
@@ -136,23 +136,29 @@ class Deconv(_Conv):
             raise ShapeError(f"deconv takes integer or size padding or `same`, got {pad}",
                              arg="pad")
         outpad = a["output_pad"] if a["output_pad"] else tuple(0 for _ in x[1:])
+        pairs: tuple[tuple[int, int], ...]
         if pad == "same":
-            pads, outs = [], []
+            pair_list, outs = [], []
             for k, s, d in zip(a["kernel"], a["stride"], a["dilation"], strict=True):
-                t = d * (k - 1) + 1 - s
-                p = -(-t // 2) if t > 0 else 0
-                op = 2 * p - t
-                if op >= max(s, d):
-                    raise ShapeError(f"pad=same is impossible for deconv kernel {k} stride {s}",
-                                     "use explicit pad and output_pad", arg="pad")
-                pads.append(p)
-                outs.append(op)
-            pad, outpad = tuple(pads), tuple(outs)
+                t = d * (k - 1) + 1 - s  # what the full output has beyond input × stride
+                if t >= 0:
+                    pair_list.append((t // 2, t - t // 2))
+                    outs.append(0)
+                else:
+                    if -t >= max(s, d):
+                        raise ShapeError(f"pad=same is impossible for deconv kernel {k} "
+                                         f"stride {s}", "use explicit pad and output_pad",
+                                         arg="pad")
+                    pair_list.append((0, 0))
+                    outs.append(-t)
+            pairs, outpad = tuple(pair_list), tuple(outs)
+        else:
+            pairs = tuple((p, p) for p in pad)
         for o, s, d in zip(outpad, a["stride"], a["dilation"], strict=True):
             if o >= max(s, d):
                 raise ShapeError(f"output_pad {o} must be smaller than the stride or dilation",
                                  arg="output_pad")
-        a = a.replace(padding=tuple((p, p) for p in pad), output_pad=outpad)
+        a = a.replace(padding=pairs, output_pad=outpad)
         g = a["groups"]
         if g < 1 or x[0] % g or a["out"] % g:
             raise ShapeError(f"groups={g} does not divide {x[0]} input and {a['out']} output "
@@ -161,10 +167,10 @@ class Deconv(_Conv):
 
     def shape(self, x: Shape, a: Args) -> Shape:
         out = []
-        for dim, (i, k, s, d, (p, _), o) in enumerate(zip(
+        for dim, (i, k, s, d, (pb, pa), o) in enumerate(zip(
                 x[1:], a["kernel"], a["stride"], a["dilation"], a["padding"], a["output_pad"],
                 strict=True)):
-            v = (i - 1) * s - 2 * p + d * (k - 1) + o + 1
+            v = (i - 1) * s - pb - pa + d * (k - 1) + o + 1
             if v <= 0:
                 raise ShapeError(f"non-positive output size {v} in dimension {dim + 1}",
                                  "reduce the padding", arg="pad")
@@ -174,15 +180,16 @@ class Deconv(_Conv):
     def torch(self, e: Any) -> str:
         args = [e.cin, e.py("out"), f"kernel_size={e.size('kernel')}"]
         args += e.opt_size("stride", 1)
-        pad, helper_pad = e.padding()
-        if helper_pad is not None:
-            raise ShapeError("deconv needs symmetric padding")
+        pad, crop = e.padding()
         args += [f"padding={pad}"] if pad != "0" else []
         outpad = e.resolved("output_pad")
         if outpad is not None and any(outpad):
             args.append(f"output_padding={e.square(outpad)}")
         args += e.opt_size("dilation", 1) + e.opt("groups", 1) + e.opt("bias", True)
-        return f"nn.ConvTranspose{e.rank}d({', '.join(args)})"
+        if crop is None:
+            return f"nn.ConvTranspose{e.rank}d({', '.join(args)})"
+        # asymmetric `same`: one module that crops its full output
+        return f"{e.need(f'ConvTranspose{e.rank}dCrop')}({', '.join(args)}, crop={crop})"
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
         w = x[0] * (a["out"] // a["groups"]) * kernel_volume(a["kernel"])

@@ -47,7 +47,7 @@ def window_out(sizes: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[in
             zip(sizes, kernel, stride, dilation, pads, strict=True)):
         eff = d * (k - 1) + 1
         padded = i + pb + pa
-        if eff > padded:
+        if eff > padded and not (ceil and s > 1):
             what = f"kernel {k}" + (f" (dilated to {eff})" if eff != k else "")
             raise ShapeError(
                 f"{what} is larger than its padded input {padded} in dimension {dim + 1}",
