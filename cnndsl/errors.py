@@ -17,11 +17,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A source range: 1-based line and column of the first and one past the last character."""
+class Span(NamedTuple):
+    """A source range: 1-based line and column of the first and one past the last character.
+
+    A named tuple: immutable, hashable and cheap to create (the parser makes one per node).
+    """
 
     file: str
     line: int

@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import syntax as s
 from .errors import CnnError, Span
@@ -133,17 +133,37 @@ def grammar_text() -> str:
 def _lark() -> Lark:
     text = grammar_text()
     try:
-        return Lark(text, parser="lalr", propagate_positions=True, postlex=_PostLex(),
-                    maybe_placeholders=False, cache=True)
+        return Lark(
+            text,
+            parser="lalr",
+            lexer="basic",
+            propagate_positions=True,
+            postlex=_PostLex(),
+            maybe_placeholders=False,
+            cache=True,
+        )
     except OSError:  # unwritable temp dir: build without the cache
-        return Lark(text, parser="lalr", propagate_positions=True, postlex=_PostLex(),
-                    maybe_placeholders=False)
+        return Lark(
+            text,
+            parser="lalr",
+            lexer="basic",
+            propagate_positions=True,
+            postlex=_PostLex(),
+            maybe_placeholders=False,
+        )
 
 
 def build_strict() -> Lark:
     """Build the parser with ``strict=True`` (used by the tests: no conflicts, no collisions)."""
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, postlex=_PostLex(),
-                maybe_placeholders=False, strict=True)
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="basic",
+        propagate_positions=True,
+        postlex=_PostLex(),
+        maybe_placeholders=False,
+        strict=True,
+    )
 
 
 def parse(text: str, path: str = "<string>") -> s.File:
@@ -152,32 +172,35 @@ def parse(text: str, path: str = "<string>") -> s.File:
     Raises :class:`CnnError` with a position for every syntax error.
     """
     if len(text) > MAX_FILE_BYTES:
-        raise CnnError(f"file is larger than the limit of {MAX_FILE_BYTES // 2**20} MiB",
-                       Span(path, 1, 1, 1, 1))
+        raise CnnError(
+            f"file is larger than the limit of {MAX_FILE_BYTES // 2**20} MiB",
+            Span(path, 1, 1, 1, 1),
+        )
     try:
         tree = _lark().parse(text)
     except _Misplaced as exc:
         word = exc.tok.value
-        raise CnnError(f"`{word}` must follow the closing `}}` on the same line",
-                       _tok_span(path, exc.tok), f"write `}} {word} {{`") from None
+        raise CnnError(
+            f"`{word}` must follow the closing `}}` on the same line",
+            _tok_span(path, exc.tok),
+            f"write `}} {word} {{`",
+        ) from None
     except _TooLong as exc:
-        raise CnnError(f"expression longer than the limit of {MAX_OPERATORS} operators",
-                       _tok_span(path, exc.tok), "break it up with `let`") from None
+        raise CnnError(
+            f"expression longer than the limit of {MAX_OPERATORS} operators",
+            _tok_span(path, exc.tok),
+            "break it up with `let`",
+        ) from None
     except _TooDeep as exc:
         tok = exc.tok
-        raise CnnError(f"nesting deeper than the limit of {MAX_NESTING} levels",
-                       _tok_span(path, tok), "split the network into blocks") from None
+        raise CnnError(
+            f"nesting deeper than the limit of {MAX_NESTING} levels",
+            _tok_span(path, tok),
+            "split the network into blocks",
+        ) from None
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, path) from None
-    try:
-        result = _ToSyntax(path).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, CnnError):
-            raise exc.orig_exc from None
-        raise
-    except RecursionError:
-        raise CnnError("expression nests too deeply", Span(path, 1, 1, 1, 1),
-                       "break it up with `let`") from None
+    result = _ToSyntax(path).transform(tree)
     assert isinstance(result, s.File)
     return result
 
@@ -187,12 +210,16 @@ def parse_file(path: str | Path) -> s.File:
     p = Path(path)
     try:
         if p.stat().st_size > MAX_FILE_BYTES:
-            raise CnnError(f"file is larger than the limit of {MAX_FILE_BYTES // 2**20} MiB",
-                           Span(str(path), 1, 1, 1, 1))
+            raise CnnError(
+                f"file is larger than the limit of {MAX_FILE_BYTES // 2**20} MiB",
+                Span(str(path), 1, 1, 1, 1),
+            )
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CnnError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
-                       Span(str(path), 1, 1, 1, 1)) from None
+        raise CnnError(
+            f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+            Span(str(path), 1, 1, 1, 1),
+        ) from None
     return parse(text, str(path))
 
 
@@ -207,25 +234,41 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> CnnError:
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
         if ch == '"':
-            return CnnError("syntax error: unterminated string",
-                            Span(path, line, col, line, col + 1),
-                            'close it with " on the same line')
-        return CnnError(f"syntax error: unexpected character {ch!r}",
-                        Span(path, line, col, line, col + 1), _char_hint(ch))
-    if isinstance(exc, UnexpectedEOF) or getattr(exc, "token", None) is None or \
-            exc.token.type == "$END":
+            return CnnError(
+                "syntax error: unterminated string",
+                Span(path, line, col, line, col + 1),
+                'close it with " on the same line',
+            )
+        return CnnError(
+            f"syntax error: unexpected character {ch!r}",
+            Span(path, line, col, line, col + 1),
+            _char_hint(ch),
+        )
+    if (
+        isinstance(exc, UnexpectedEOF)
+        or getattr(exc, "token", None) is None
+        or exc.token.type == "$END"
+    ):
         lines = text.splitlines() or [""]
         line = len(lines)
         col = len(lines[-1]) + 1
-        return CnnError("syntax error: unexpected end of file", Span(path, line, col, line, col),
-                        _unclosed(text, len(text)) or "a '{' or '(' is not closed")
+        return CnnError(
+            "syntax error: unexpected end of file",
+            Span(path, line, col, line, col),
+            _unclosed(text, len(text)) or "a '{' or '(' is not closed",
+        )
     tok = exc.token
     if tok.value in ("network", "block", "train", "import"):
         hint = _unclosed(text, tok.start_pos or 0)
         if hint:
             return CnnError(f"syntax error: unexpected {tok.value!r}", _tok_span(path, tok), hint)
-    expected = sorted({_PRETTY.get(t, f"'{t.lower()}'" if t.isalpha() else t)
-                       for t in getattr(exc, "expected", set()) if not t.startswith("__")})
+    expected = sorted(
+        {
+            _PRETTY.get(t, f"'{t.lower()}'" if t.isalpha() else t)
+            for t in getattr(exc, "expected", set())
+            if not t.startswith("__")
+        }
+    )
     shown = "newline" if tok.type == "_NL" else repr(str(tok.value))
     span = _tok_span(path, tok) if tok.type != "_NL" else Span(path, line, col, line, col + 1)
     return CnnError(f"syntax error: unexpected {shown}", span, _token_hint(tok, expected))
@@ -282,22 +325,43 @@ def _token_hint(tok: Token, expected: list[str]) -> str | None:
 
 
 def _meta_span(path: str, meta: Any) -> Span:
-    if getattr(meta, "empty", True):
+    try:
+        return Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
+    except AttributeError:  # an empty rule has no position
         return Span(path, 1, 1, 1, 1)
-    return Span(path, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
 def _literal_string(tok: Token) -> str:
     return str(ast.literal_eval(str(tok)))
 
 
-@v_args(meta=True, inline=True)
-class _ToSyntax(Transformer[Token, Any]):
-    """One small method per grammar rule; each returns a :mod:`cnndsl.syntax` node."""
+class _ToSyntax:
+    """One small method per grammar rule; each returns a :mod:`cnndsl.syntax` node.
+
+    Methods are called as ``rule(meta, *children)``, bottom-up and without recursion (so
+    deep nesting cannot overflow the stack, and no per-call wrapper is built).
+    """
 
     def __init__(self, path: str):
-        super().__init__()
         self.path = path
+
+    def transform(self, root: Tree) -> Any:
+        out: list[Any] = []
+        work: list[tuple[Any, bool]] = [(root, False)]
+        while work:
+            node, done = work.pop()
+            if not isinstance(node, Tree):
+                out.append(node)
+            elif not done:
+                work.append((node, True))
+                work.extend((child, False) for child in reversed(node.children))
+            else:
+                n = len(node.children)
+                args = out[len(out) - n:] if n else []
+                if n:
+                    del out[len(out) - n:]
+                out.append(getattr(self, node.data)(node.meta, *args))
+        return out[0]
 
     def _sp(self, meta: Any) -> Span:
         return _meta_span(self.path, meta)
@@ -309,7 +373,9 @@ class _ToSyntax(Transformer[Token, Any]):
     def import_stmt(self, meta: Any, path: Token) -> s.Import:
         return s.Import(_literal_string(path), self._sp(meta))
 
-    def _def(self, meta: Any, children: tuple[Any, ...]) -> tuple[str, tuple[s.Param, ...], s.Group]:
+    def _def(
+        self, meta: Any, children: tuple[Any, ...]
+    ) -> tuple[str, tuple[s.Param, ...], s.Group]:
         name = str(children[0]).rstrip("(")
         params: tuple[s.Param, ...] = children[1] if len(children) == 3 else ()
         return name, params, children[-1]
@@ -367,8 +433,13 @@ class _ToSyntax(Transformer[Token, Any]):
         end = rest[-2][-1] if rest[:-1] else name
         span = _tok_span(self.path, name)
         end_span = end.span if not isinstance(end, (str, Token)) else _tok_span(self.path, end)
-        label_span = Span(self.path, span.line, span.column, end_span.end_line,
-                          end_span.end_column + (0 if isinstance(end, Token) else 1))
+        label_span = Span(
+            self.path,
+            span.line,
+            span.column,
+            end_span.end_line,
+            end_span.end_column + (0 if isinstance(end, Token) else 1),
+        )
         return s.Labelled(s.Label(tuple(parts), label_span), rest[-1], self._sp(meta))
 
     def template_part(self, meta: Any, expr: s.Expr, suffix: Token | None = None) -> list[Any]:
@@ -378,9 +449,12 @@ class _ToSyntax(Transformer[Token, Any]):
         args = tuple(r for r in rest if not isinstance(r, s.Kwarg))
         kwargs = tuple(r for r in rest if isinstance(r, s.Kwarg))
         if kwargs and rest and not isinstance(rest[-1], s.Kwarg):
-            first = next(r for r in rest[rest.index(kwargs[0]):] if not isinstance(r, s.Kwarg))
-            raise CnnError("positional argument after a keyword argument", first.span,
-                           "put positional arguments (like `64 3x3`) before key=value ones")
+            first = next(r for r in rest[rest.index(kwargs[0]) :] if not isinstance(r, s.Kwarg))
+            raise CnnError(
+                "positional argument after a keyword argument",
+                first.span,
+                "put positional arguments (like `64 3x3`) before key=value ones",
+            )
         _no_duplicate_keys(kwargs)
         return s.Layer(str(op), args, kwargs, self._sp(meta))
 
@@ -391,9 +465,12 @@ class _ToSyntax(Transformer[Token, Any]):
         pos = tuple(a for a in args if not isinstance(a, s.Kwarg))
         kws = tuple(a for a in args if isinstance(a, s.Kwarg))
         if kws and args and not isinstance(args[-1], s.Kwarg):
-            first = next(a for a in args[args.index(kws[0]):] if not isinstance(a, s.Kwarg))
-            raise CnnError("positional argument after a keyword argument", first.span,
-                           "put positional arguments before key=value ones")
+            first = next(a for a in args[args.index(kws[0]) :] if not isinstance(a, s.Kwarg))
+            raise CnnError(
+                "positional argument after a keyword argument",
+                first.span,
+                "put positional arguments before key=value ones",
+            )
         _no_duplicate_keys(kws)
         return s.Call(str(name)[:-1], pos, kws, self._sp(meta))
 
@@ -414,9 +491,13 @@ class _ToSyntax(Transformer[Token, Any]):
         rest = parts[1:] if cond else parts
         body = rest[0]
         shortcut = rest[1] if len(rest) > 1 else None
-        return s.Residual(cond.expr if cond else None, body,
-                          shortcut[0] if shortcut else None, shortcut[1] if shortcut else None,
-                          self._sp(meta))
+        return s.Residual(
+            cond.expr if cond else None,
+            body,
+            shortcut[0] if shortcut else None,
+            shortcut[1] if shortcut else None,
+            self._sp(meta),
+        )
 
     def shortcut(self, meta: Any, *parts: Any) -> tuple[s.Expr | None, s.Group]:
         if len(parts) == 2:
