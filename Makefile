@@ -1,12 +1,12 @@
-# cnndsl — `make demo` and `make test` work on a fresh machine: they create .venv,
-# install the package, and install Debian's graphviz when `dot` is missing.
+# cnndsl — `make demo` and `make test` work on a fresh machine: they create .venv, install
+# the package with its dev tools, and install Debian's graphviz when `dot` is missing.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test check lint style types bench docs clean
+.PHONY: setup dot demo test check lint style types bench docs clean
 
 setup: $(STAMP) dot
 
@@ -18,34 +18,43 @@ $(STAMP): pyproject.toml
 
 dot:
 	@command -v dot >/dev/null 2>&1 || { \
-	  echo "installing graphviz (dot)"; \
+	  echo "installing graphviz (the dot program)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
 
+# The main job on the bundled example data: check, tabulate, draw, compile and train LeNet-5
+# on scikit-learn's handwritten digits.
 demo: setup
 	$(BIN)/cnndsl check examples/lenet5.cnn
 	$(BIN)/cnndsl summary examples/lenet5.cnn
-	$(BIN)/cnndsl summary examples/resnet50.cnn --depth 1
+	$(BIN)/cnndsl render examples/lenet5.cnn -o runs/lenet5.png
+	$(BIN)/cnndsl compile examples/lenet5.cnn -o runs/generated
+	$(BIN)/cnndsl train examples/lenet5.cnn --out runs/lenet5-demo
+
+test: setup
+	$(BIN)/pytest -q
+	$(BIN)/cnndsl compile examples/*.cnn --check
+	$(BIN)/ruff check cnndsl tests bench docs
+
+check: lint types test
 
 lint:
-	$(BIN)/ruff check cnndsl tests bench
-	$(BIN)/ruff format --check cnndsl tests bench
+	$(BIN)/ruff check cnndsl tests bench docs
+	$(BIN)/ruff format --check generated
 
 style:
-	$(BIN)/ruff check --fix cnndsl tests bench
-	$(BIN)/ruff format cnndsl tests bench
+	$(BIN)/ruff check --fix cnndsl tests bench docs
 
 types:
 	$(BIN)/mypy cnndsl
 
-test: setup
-	$(BIN)/pytest -q
-	$(BIN)/ruff check cnndsl tests bench
-
-check: lint types test
-
 bench: setup
 	$(PYTHON) bench/frontend.py
+	$(PYTHON) bench/generated_vs_torchvision.py
+	$(PYTHON) bench/trainer_overhead.py
+
+docs: setup
+	$(PYTHON) docs/make_diagrams.py
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache
+	rm -rf build dist *.egg-info runs

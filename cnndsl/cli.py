@@ -53,9 +53,8 @@ def _parse_overrides(items: list[str] | None) -> dict[str, Any]:
 
 
 def _literal(text: str) -> Any:
-    from .parser import parse
-
     from . import syntax as s
+    from .parser import parse
 
     try:
         tree = parse(f"network N(p = {text}) {{ input 1 }}")
@@ -214,7 +213,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="overwrite files that lack cnndsl's generated-file header")
 
-    p = add("train", _lazy("train", "cmd_train"), "train a network on the data of its train section")
+    p = add("train", _lazy("train", "cmd_train"),
+            "train a network on the data of its train section")
     p.add_argument("file", metavar="FILE")
     net_opts(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<network>-<time>)")

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import ir
 from . import syntax as s
-from .elaborate import MERGE_KINDS, Program, check_name, elaborate, snake
+from .elaborate import MERGE_KINDS, Program, elaborate, snake
 from .errors import CnnError, Span
 from .ops import REQUIRED, Op, ShapeError, lookup
 from .ops.spatial import resolve_padding
@@ -203,7 +203,8 @@ class SeqBuilder:
         self.dynamic = True
         self.var = self.new_var()
         kind = "tuple[str, nn.Module]" if self.keyed else "nn.Module"
-        ctx.init.add(f"{self.var}: list[{kind}] = [{', '.join(self._item(k, c) for k, c in self.items)}]")
+        items = ", ".join(self._item(k, c) for k, c in self.items)
+        ctx.init.add(f"{self.var}: list[{kind}] = [{items}]")
         self.items.clear()
 
     def _item(self, key: str | None, ctor: str) -> str:

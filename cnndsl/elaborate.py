@@ -610,7 +610,7 @@ class Elaborator:
 
     def merge_refs(self, step: s.Call, ctx: Ctx, label: s.Label | None) -> ir.Shape:
         if label is not None:
-            raise CnnError(f"a merge of bound tensors is not a module and takes no label",
+            raise CnnError("a merge of bound tensors is not a module and takes no label",
                            label.span)
         if ctx.tensors is None:
             raise CnnError("bound tensors are not visible inside a labelled group", step.span)
@@ -739,7 +739,7 @@ class Elaborator:
         flows: list[tuple[ir.Node, ...]] = []
         shapes: list[tuple[str, ir.Shape]] = []
         values = Scope(ctx.values)
-        for i, (what, stmt) in enumerate(branches):
+        for what, stmt in branches:
             if isinstance(stmt, s.Let):
                 self.statement(stmt, ctx.child(values=values), cur)
                 continue

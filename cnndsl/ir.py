@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .errors import Span
 from .ops import Args
@@ -139,8 +139,8 @@ class Output:
     span: Span = field(compare=False)
 
 
-Node = Union[Layer, Module, Merge, Input, Bind, Use, MergeRefs, Output]
-Container = Union[Module, Merge]
+Node = Layer | Module | Merge | Input | Bind | Use | MergeRefs | Output
+Container = Module | Merge
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,11 +107,10 @@ def to_table(analyses: list[Analysis], depth: int | None = None) -> str:
                 for r in rows(a, depth)]
         widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
                   for i, h in enumerate(head)]
-        right = (False, False, False, True, True, True)
 
-        def fmt(cells: tuple[str, ...]) -> str:
+        def fmt(cells: tuple[str, ...], widths: list[int] = widths) -> str:
             return "  ".join(c.rjust(w) if r else c.ljust(w)
-                             for c, w, r in zip(cells, widths, right, strict=True)).rstrip()
+                             for c, w, r in zip(cells, widths, RIGHT, strict=True)).rstrip()
 
         rule = "-" * len(fmt(head))
         lines = [f"{a.network.name}: input {shape_text(a.network.input_shape)}", rule,
@@ -119,6 +118,9 @@ def to_table(analyses: list[Analysis], depth: int | None = None) -> str:
         lines += _totals(a)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+RIGHT = (False, False, False, True, True, True)
 
 
 def _totals(a: Analysis) -> list[str]:

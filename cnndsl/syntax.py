@@ -7,7 +7,6 @@ trees parsed from differently formatted sources compare equal when they mean the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from .errors import NOWHERE, Span
 
@@ -119,7 +118,7 @@ class Call:
     span: Span = _span()
 
 
-Expr = Union[Lit, Name, InAttr, BinOp, Unary, Compare, BoolOp, IfExp, Call]
+Expr = Lit | Name | InAttr | BinOp | Unary | Compare | BoolOp | IfExp | Call
 
 
 # ---------------------------------------------------------------- steps
@@ -219,7 +218,7 @@ class Labelled:
     span: Span = _span()
 
 
-Step = Union[Layer, Call, Group, Repetition, Merge, Residual, Repeat, If, Input, Labelled]
+Step = Layer | Call | Group | Repetition | Merge | Residual | Repeat | If | Input | Labelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +257,7 @@ class Output:
     span: Span = _span()
 
 
-Stmt = Union[Chain, Let, Bind, Output]
+Stmt = Chain | Let | Bind | Output
 
 
 # ---------------------------------------------------------------- files
@@ -317,7 +316,7 @@ class Import:
     span: Span = _span()
 
 
-Item = Union[Import, BlockDef, NetworkDef, TrainDef]
+Item = Import | BlockDef | NetworkDef | TrainDef
 
 
 @dataclass(frozen=True, slots=True)

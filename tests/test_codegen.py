@@ -41,9 +41,9 @@ def test_hooks_record_the_checkers_shapes(example: Path) -> None:
         assert set(expected) <= set(modules), sorted(set(expected) - set(modules))
         seen: dict[str, tuple[int, ...]] = {}
 
-        def hook(name: str):
-            def record(_m, _inp, out):
-                tensor = out[0] if isinstance(out, tuple) else out
+        def hook(name: str, seen: dict[str, tuple[int, ...]] = seen):
+            def record(_m, _inp, output):
+                tensor = output[0] if isinstance(output, tuple) else output
                 seen[name] = tuple(tensor.shape[1:])
 
             return record
