@@ -15,6 +15,7 @@ Families live in one module each (``conv``, ``pool``, ``norm``, ``activation``, 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -114,13 +115,25 @@ class Op:
     stateless: bool = True
 
     # ---------------------------------------------------------------- arguments
-    @property
+    @functools.cached_property
     def positional(self) -> tuple[P, ...]:
         return tuple(p for p in self.signature if p.positional)
 
-    @property
+    @functools.cached_property
     def keywords(self) -> dict[str, P]:
         return {p.name: p for p in self.signature}
+
+    @functools.cached_property
+    def _defaults(self) -> dict[tuple[str, int], Any]:
+        return {}
+
+    def default(self, p: P, rank: int) -> Any:
+        """The converted default of ``p`` for inputs of ``rank`` spatial dims (cached)."""
+        key = (p.name, rank)
+        cache = self._defaults
+        if key not in cache:
+            cache[key] = None if p.default is None else _convert(p, p.default, rank, self.name)
+        return cache[key]
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any], x: Shape) -> Args:
         """Check types and defaults of the given arguments for input ``x``; resolve them."""
@@ -152,10 +165,7 @@ class Op:
                 if p.default is REQUIRED:
                     raise ShapeError(f"'{self.name}' is missing argument '{p.name}'",
                                      self.usage())
-                if p.default is None:
-                    out[p.name] = None
-                    continue
-                out[p.name] = _convert(p, p.default, rank, self.name)
+                out[p.name] = self.default(p, rank)
             else:
                 try:
                     out[p.name] = _convert(p, values[p.name], rank, self.name)
@@ -230,26 +240,39 @@ def _fmt_shape(x: Shape) -> str:
     return "×".join(str(v) for v in x)
 
 
+class _Bad:
+    """Builds the wrong-type error only when it is raised (conversion is a hot path)."""
+
+    __slots__ = ("p", "v", "op")
+
+    def __init__(self, p: P, v: Any, op: str):
+        self.p, self.v, self.op = p, v, op
+
+    def error(self) -> ShapeError:
+        p, v = self.p, self.v
+        return ShapeError(f"'{p.name}' of '{self.op}' expects {_KIND_TEXT[p.kind]}, "
+                          f"got {_show(v)} ({_type_name(v)})", arg=p.name)
+
+
 def _convert(p: P, v: Any, rank: int, op: str) -> Any:
     kind = p.kind
-    bad = ShapeError(f"'{p.name}' of '{op}' expects {_KIND_TEXT[kind]}, "
-                     f"got {_show(v)} ({_type_name(v)})", arg=p.name)
+    bad = _Bad(p, v, op)
     if kind in ("int", "count"):
         if isinstance(v, bool) or not isinstance(v, int):
-            raise bad
+            raise bad.error()
         if kind == "count" and v < 1:
             raise ShapeError(f"'{p.name}' of '{op}' must be at least 1, got {v}", arg=p.name)
         return v
     if kind in ("float", "prob"):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise bad
+            raise bad.error()
         if kind == "prob" and not 0.0 <= v <= 1.0:
             raise ShapeError(f"'{p.name}' of '{op}' must be between 0 and 1, got {v}",
                              arg=p.name)
         return float(v)
     if kind == "bool":
         if not isinstance(v, bool):
-            raise bad
+            raise bad.error()
         return v
     if kind in ("size", "size0"):
         return _as_size(p, v, rank, op, bad, minimum=1 if kind == "size" else 0)
@@ -265,7 +288,7 @@ def _convert(p: P, v: Any, rank: int, op: str) -> Any:
         if isinstance(v, Size):
             return _as_size(p, v, rank, op, bad)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise bad
+            raise bad.error()
         return tuple(v for _ in range(rank))
     if kind == "enum":
         if not isinstance(v, str) or v not in p.words:
@@ -282,7 +305,7 @@ def _convert(p: P, v: Any, rank: int, op: str) -> Any:
     raise AssertionError(kind)
 
 
-def _as_size(p: P, v: Any, rank: int, op: str, bad: ShapeError,
+def _as_size(p: P, v: Any, rank: int, op: str, bad: _Bad,
              minimum: int = 1) -> tuple[int, ...]:
     if isinstance(v, Size):
         if len(v) != rank:
@@ -293,7 +316,7 @@ def _as_size(p: P, v: Any, rank: int, op: str, bad: ShapeError,
     elif isinstance(v, int) and not isinstance(v, bool):
         vals = (v,) * rank
     else:
-        raise bad
+        raise bad.error()
     if any(x < minimum for x in vals):
         raise ShapeError(f"'{p.name}' of '{op}' must be at least {minimum}, got {_show(v)}",
                          arg=p.name)
