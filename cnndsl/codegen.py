@@ -1282,17 +1282,45 @@ class FileGen:
         self.classes.append(code)
 
 
+def _fold_uses(lines: list[str]) -> list[str]:
+    """``x = e2`` then ``x = self.theta(x)`` becomes ``x = self.theta(e2)``."""
+    out: list[str] = []
+    for line in lines:
+        if out and line.startswith("x = self.") and line.endswith("(x)"):
+            prev = out[-1]
+            if prev.startswith("x = ") and prev[4:].isidentifier() and not prev.startswith(
+                    "x = self"):
+                out[-1] = line[:-2] + prev[4:] + ")"
+                continue
+        out.append(line)
+    return out
+
+
 def _shape_comments(lines: list[str], net: ir.Network) -> list[str]:
-    """``x = self.layer1(x)  # -> 256×56×56`` for the network's own modules."""
-    shapes = {name: node.out_shape for name, node in net.root.members}
-    out = []
+    """``x = self.layer1(x)  # -> 256×56×56`` for the network's own modules, and blank lines
+    between stages (runs of blocks and groups versus runs of single layers), as torchvision
+    lays out ``ResNet.forward``."""
+    members = dict(net.root.members)
+    lines = _fold_uses(lines)
+    out: list[str] = []
+    previous: bool | None = None
     for line in lines:
         stripped = line.strip()
-        if stripped.startswith("x = self.") and stripped.endswith("(x)") and line.startswith(
-                "x ="):
-            name = stripped[len("x = self."):-3]
-            if name in shapes:
-                line = f"{line}  # -> {'×'.join(map(str, shapes[name]))}"
+        kind: bool | None = None
+        if line.startswith("x = self.") and stripped.endswith(")") and "(" in stripped:
+            name = stripped[len("x = self."):stripped.index("(")]
+            node = members.get(name)
+            if node is not None:
+                line = f"{line}  # -> {'×'.join(map(str, node.out_shape))}"
+                kind = isinstance(node, ir.Module) and node.kind == "sequential"
+        elif line.startswith("return "):
+            kind = None
+            if out and out[-1] != "":
+                out.append("")
+        if kind is not None and previous is not None and kind != previous and out[-1] != "":
+            out.append("")
+        if line and not line.startswith(" "):
+            previous = kind if kind is not None else previous
         out.append(line)
     return out
 

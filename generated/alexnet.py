@@ -40,7 +40,10 @@ class AlexNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # -> 256×6×6
+
         x = self.avgpool(x)  # -> 256×6×6
         x = self.flatten1(x)  # -> 9216
+
         x = self.classifier(x)  # -> 1000
+
         return x

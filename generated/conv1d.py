@@ -183,8 +183,7 @@ class KeywordNet1d(nn.Module):
         x2 = x
         x = self.conv1(x)  # -> 16×4000
         fine = x
-        x = x2
-        x = self.conv2(x)  # -> 16×4000
+        x = self.conv2(x2)  # -> 16×4000
         coarse = x
         x = torch.cat([fine, coarse], 1)
         x = self.bn1(x)  # -> 32×4000
@@ -194,14 +193,19 @@ class KeywordNet1d(nn.Module):
         x = self.bn2(x)  # -> 64×1000
         x = self.relu2(x)  # -> 64×1000
         x = self.maxpool2(x)  # -> 64×250
+
         x = self.tcn(x)  # -> 64×250
+
         x = self.se(x)  # -> 64×250
+
         x = self.dense(x)  # -> 128×250
         x = self.transition(x)  # -> 96×125
+
         x = self.wide(x)  # -> 128×129
         x = self.bn3(x)  # -> 128×129
         x = self.relu3(x)  # -> 128×129
         x = self.head1(x)  # -> 256
         x = self.dropout1(x)  # -> 256
         x = self.fc(x)  # -> 35
+
         return x

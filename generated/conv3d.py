@@ -71,6 +71,7 @@ class C3D(nn.Module):
         x = self.relu10(x)  # -> 4096
         x = self.dropout2(x)  # -> 4096
         x = self.fc8(x)  # -> 487
+
         return x
 
 
@@ -161,7 +162,9 @@ class R2Plus1D18(nn.Module):
         x = self.layer2(x)  # -> 128×8×28×28
         x = self.layer3(x)  # -> 256×4×14×14
         x = self.layer4(x)  # -> 512×2×7×7
+
         x = self.avgpool(x)  # -> 512×1×1×1
         x = self.flatten1(x)  # -> 512
         x = self.fc(x)  # -> 400
+
         return x

@@ -97,8 +97,10 @@ class DenseNet121(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # -> 1024×7×7
+
         x = self.relu1(x)  # -> 1024×7×7
         x = self.gap1(x)  # -> 1024×1×1
         x = self.flatten1(x)  # -> 1024
         x = self.classifier(x)  # -> 1000
+
         return x

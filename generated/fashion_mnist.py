@@ -39,4 +39,5 @@ class FashionCNN(nn.Module):
         x = self.layer2(x)  # -> 32×7×7
         x = self.flatten1(x)  # -> 1568
         x = self.fc(x)  # -> 10
+
         return x

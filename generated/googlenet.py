@@ -152,4 +152,5 @@ class GoogLeNet(nn.Module):
 
         if self.training:
             return GoogLeNetOutputs(x, aux1, aux2)
+
         return x

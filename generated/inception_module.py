@@ -256,7 +256,9 @@ class InceptionZoo(nn.Module):
         x = self.naive(x)  # -> 416×28×28
         x = self.reduce(x)  # -> 256×28×28
         x = self.mixed_a(x)  # -> 256×28×28
+
         x = self.res_a(x)  # -> 256×28×28
+
         x = self.reduction(x)  # -> 736×14×14
         x = self.mixed_c(x)  # -> 768×14×14
         x = self.mixed_e(x)  # -> 2048×14×14
@@ -264,4 +266,5 @@ class InceptionZoo(nn.Module):
         x = self.flatten1(x)  # -> 2048
         x = self.dropout(x)  # -> 2048
         x = self.fc(x)  # -> 1000
+
         return x

@@ -37,4 +37,5 @@ class LeNet5(nn.Module):
         x = self.f6(x)  # -> 84
         x = self.relu4(x)  # -> 84
         x = self.out(x)  # -> 10
+
         return x

@@ -94,6 +94,7 @@ class MobileNetV1(nn.Module):
         x = self.flatten1(x)  # -> 1024
         x = self.dropout1(x)  # -> 1024
         x = self.fc(x)  # -> 1000
+
         return x
 
 
@@ -190,7 +191,10 @@ class MobileNetV2(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # -> 1280×7×7
+
         x = self.gap1(x)  # -> 1280×1×1
         x = self.flatten1(x)  # -> 1280
+
         x = self.classifier(x)  # -> 1000
+
         return x

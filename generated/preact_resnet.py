@@ -79,13 +79,16 @@ class PreActResNet18(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # -> 64×32×32
+
         x = self.layer1(x)  # -> 64×32×32
         x = self.layer2(x)  # -> 128×16×16
         x = self.layer3(x)  # -> 256×8×8
         x = self.layer4(x)  # -> 512×4×4
+
         x = self.bn(x)  # -> 512×4×4
         x = self.relu1(x)  # -> 512×4×4
         x = self.avgpool(x)  # -> 512×1×1
         x = self.flatten1(x)  # -> 512
         x = self.fc(x)  # -> 10
+
         return x

@@ -60,11 +60,14 @@ class ResNet18(nn.Module):
         x = self.bn1(x)  # -> 64×112×112
         x = self.relu1(x)  # -> 64×112×112
         x = self.maxpool(x)  # -> 64×56×56
+
         x = self.layer1(x)  # -> 64×56×56
         x = self.layer2(x)  # -> 128×28×28
         x = self.layer3(x)  # -> 256×14×14
         x = self.layer4(x)  # -> 512×7×7
+
         x = self.avgpool(x)  # -> 512×1×1
         x = self.flatten1(x)  # -> 512
         x = self.fc(x)  # -> 1000
+
         return x

@@ -80,11 +80,14 @@ class ResNet50(nn.Module):
         x = self.bn1(x)  # -> 64×112×112
         x = self.relu1(x)  # -> 64×112×112
         x = self.maxpool(x)  # -> 64×56×56
+
         x = self.layer1(x)  # -> 256×56×56
         x = self.layer2(x)  # -> 512×28×28
         x = self.layer3(x)  # -> 1024×14×14
         x = self.layer4(x)  # -> 2048×7×7
+
         x = self.avgpool(x)  # -> 2048×1×1
         x = self.flatten1(x)  # -> 2048
         x = self.fc(x)  # -> 1000
+
         return x

@@ -87,11 +87,9 @@ class UNet(nn.Module):
         x = self.upsample1(x)  # -> 64×64×64
         x = self.up2(x)  # -> 32×64×64
         u2 = x
-        x = e2
-        x = self.theta(x)  # -> 16×64×64
+        x = self.theta(e2)  # -> 16×64×64
         tx = x
-        x = u2
-        x = self.phi(x)  # -> 16×64×64
+        x = self.phi(u2)  # -> 16×64×64
         pg = x
         x = tx + pg
         x = self.relu1(x)  # -> 16×64×64
@@ -112,4 +110,5 @@ class UNet(nn.Module):
 
         if self.training:
             return UNetOutputs(x, aux)
+
         return x

@@ -58,7 +58,10 @@ class VGG16(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # -> 512×7×7
+
         x = self.avgpool(x)  # -> 512×7×7
         x = self.flatten1(x)  # -> 25088
+
         x = self.classifier(x)  # -> 1000
+
         return x

@@ -83,12 +83,15 @@ class WideResNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # -> 16×32×32
+
         x = self.block1(x)  # -> 160×32×32
         x = self.block2(x)  # -> 320×16×16
         x = self.block3(x)  # -> 640×8×8
+
         x = self.bn1(x)  # -> 640×8×8
         x = self.relu1(x)  # -> 640×8×8
         x = self.avgpool(x)  # -> 640×1×1
         x = self.flatten1(x)  # -> 640
         x = self.fc(x)  # -> 10
+
         return x

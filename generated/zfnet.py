@@ -71,4 +71,5 @@ class ZFNet(nn.Module):
         x = self.flatten1(x)  # -> 9216
         x = self.classifier(x)  # -> 4096
         x = self.fc8(x)  # -> 1000
+
         return x
