@@ -8,7 +8,7 @@ the hand loop), their ratio (target >= 0.9), and the trainer's whole-run wall ti
 adds the per-epoch test pass, checkpoints and plots. The trainer keeps the section's cosine
 schedule (stepped per iteration), so its figure includes that cost; the hand loop has none.
 
-    .venv/bin/python bench/trainer_overhead.py [--epochs 5] [--rounds 3] [--device cpu]
+    .venv/bin/python bench/trainer_overhead.py [--epochs 5] [--rounds 5] [--device cpu]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def trainer_run(cfg: dict, device: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = T.pick_device(args.device)
@@ -83,16 +83,19 @@ def main() -> None:
     data = load_data(cfg["data"], (1, 32, 32), cfg["seed"])
     x, y = data.train.x.to(device), data.train.y.to(device)
     ours, hand, walls = [], [], []
-    for r in range(args.rounds):
+    for r in range(args.rounds + 1):  # round 0 warms up (allocator, oneDNN/cuDNN plans)
         ips, wall = trainer_run(cfg, args.device)
-        ours.append(ips)
-        walls.append(wall)
         torch.manual_seed(cfg["seed"])
         model = cnndsl.load(LENET).to(device)
-        hand.append(hand_loop(model, x, y, args.epochs, cfg["batch"],
-                              cfg["optimizer"]["lr"], cfg["seed"]))
-        print(f"round {r + 1}: trainer {ours[-1]:,.0f} img/s (whole run {wall:.1f}s), "
-              f"hand loop {hand[-1]:,.0f} img/s", flush=True)
+        theirs = hand_loop(model, x, y, args.epochs, cfg["batch"], cfg["optimizer"]["lr"],
+                           cfg["seed"])
+        label = "warm-up" if r == 0 else f"round {r}"
+        print(f"{label}: trainer {ips:,.0f} img/s (whole run {wall:.1f}s), "
+              f"hand loop {theirs:,.0f} img/s", flush=True)
+        if r:
+            ours.append(ips)
+            hand.append(theirs)
+            walls.append(wall)
     a, b = statistics.median(ours), statistics.median(hand)
     print(f"device {device}, {args.epochs} epochs x {len(y)} images, batch {cfg['batch']}, "
           f"{torch.get_num_threads()} threads")

@@ -50,6 +50,11 @@ class Diagnostic:
 
     def format(self, source: str | None = None) -> str:
         """Render as ``file:line:col: severity: message`` + source line + caret + hint."""
+        if self.span == NOWHERE:  # not about a place in a file (options, data, a run)
+            out = [f"cnndsl: {self.severity}: {self.message}"]
+            if self.hint:
+                out.append(f"hint: {self.hint}")
+            return "\n".join(out)
         out = [f"{self.span}: {self.severity}: {self.message}"]
         if source is not None:
             lines = source.splitlines()

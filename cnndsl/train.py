@@ -702,13 +702,14 @@ class Trainer:
         self.ctx.all_sum(bad)
         if bad.item() > 0:
             where = "at the end of" if step < 0 else f"by step {step} of"
+            kept = (f"keeping the last good checkpoint ({self.run_dir / 'last.pt'}, epoch "
+                    f"{self.epoch})" if self.epoch else "before any checkpoint was written")
             raise Diverged(
                 f"the training loss became {loss_sum.item()} {where} epoch {epoch}; stopped, "
-                f"keeping the last good checkpoint ({self.run_dir / 'last.pt'}, epoch "
-                f"{self.epoch})", hint="lower the learning rate (--lr), add warm-up "
-                                       "(schedule … warmup=1), or check the data")
-        if step > 0:
-            self.reporter.step(step, loss_sum.item() / seen, correct.item() / seen)
+                f"{kept}", hint="lower the learning rate (--lr), add warm-up "
+                                "(schedule … warmup=1), or check the data")
+        if step > 0 and self.reporter.fancy:
+            self.reporter.step(step, loss_sum.item() / seen, correct.item() / seen, seen)
 
     @contextlib.contextmanager
     def _quiet_scheduler_warning(self) -> Iterator[None]:
@@ -806,10 +807,11 @@ class Reporter:
         self.task = self.progress.add_task(f"epoch {epoch}/{self.epochs}", total=steps,
                                            loss="-", acc="-", ips="-")
 
-    def step(self, step: int, loss: float, acc: float) -> None:
+    def step(self, step: int, loss: float, acc: float, seen: int) -> None:
         if self.fancy:
+            ips = seen / max(time.perf_counter() - self.started, 1e-9)
             self.progress.update(self.task, completed=step, loss=f"{loss:.4f}",
-                                 acc=f"{acc:.1%}", ips="-")
+                                 acc=f"{acc:.1%}", ips=f"{ips:,.0f}")
 
     def epoch_end(self, r: dict[str, Any]) -> None:
         if not self.enabled:
@@ -835,6 +837,7 @@ class Reporter:
 def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     """Loss and accuracy per epoch (train and test), as a PNG (matplotlib, no pyplot)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
     fig = Figure(figsize=(10, 4), layout="constrained")
@@ -845,6 +848,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     acc_ax.plot(epochs, [r["test_accuracy"] for r in history], "o-", label="test")
     for ax, name in ((loss_ax, "loss"), (acc_ax, "accuracy")):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
