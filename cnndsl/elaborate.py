@@ -600,8 +600,14 @@ class Elaborator:
         inner = Ctx(flow=[], namer=Namer(sequential=False), values=Scope(None, dict(values)),
                     tensors={}, in_shape=cur, blocks=(*ctx.blocks, block.name),
                     where=f"block {block.name}")
-        out = self.statements(block.body.body, inner, cur)
         title = _call_title(block, values)
+        try:
+            out = self.statements(block.body.body, inner, cur)
+        except CnnError as exc:
+            if len(exc.notes) < 8:
+                shape = "×".join(map(str, cur))
+                exc.notes.append(f"in {title} on a {shape} input, called at {step.span}")
+            raise
         node = ir.Module(self.next_uid(), "block", title, block.name, tuple(values.items()),
                          inner.namer.finish(), tuple(inner.flow), cur, out, step.span)
         ctx.flow.append(node)

@@ -47,6 +47,7 @@ class Diagnostic:
     message: str
     span: Span
     hint: str | None = None
+    notes: tuple[str, ...] = ()
 
     def format(self, source: str | None = None) -> str:
         """Render as ``file:line:col: severity: message`` + source line + caret + hint."""
@@ -69,6 +70,7 @@ class Diagnostic:
                 out.append(" " * (col - 1) + "^" * max(min(width, len(text) - col + 1), 1))
         if self.hint:
             out.append(f"hint: {self.hint}")
+        out += [f"note: {note}" for note in self.notes]
         return "\n".join(out)
 
 
@@ -80,10 +82,11 @@ class CnnError(Exception):
         self.message = message
         self.span = span or NOWHERE
         self.hint = hint
+        self.notes: list[str] = []  # where it happened: "in BasicBlock(64), called at …"
 
     @property
     def diagnostic(self) -> Diagnostic:
-        return Diagnostic("error", self.message, self.span, self.hint)
+        return Diagnostic("error", self.message, self.span, self.hint, tuple(self.notes))
 
     def __str__(self) -> str:
         return self.diagnostic.format()

@@ -898,6 +898,12 @@ def train(build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: str | Path,
           opts: Options | None = None) -> dict[str, Any]:
     """:func:`fit`, in ``opts.nproc`` processes (DDP) when more than one."""
     opts = opts or Options()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ:
+        # started by torchrun (several nodes): this process is one rank already
+        result = _worker(build, info, cfg, str(run_dir), opts)
+        if "error" in result:
+            raise CnnError(result["error"], hint=result.get("hint"))
+        return result
     if opts.nproc > 1:
         return launch(build, info, cfg, Path(run_dir), opts)
     return fit(build, info, cfg, run_dir, opts)
@@ -1002,7 +1008,8 @@ def cmd_train(args: Any) -> int:
     info = NetInfo.of(net, args.file, params)
     final = train(partial(load_model, args.file, net.name, params), info, cfg, run_dir,
                   _options(args))
-    _print_final(final, run_dir)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        _print_final(final, run_dir)
     return 0
 
 
