@@ -79,12 +79,14 @@ def main() -> None:
         print(f"torchinfo.summary(resnet152) incl. imports: {ti:.3f} s wall "
               f"-> cnndsl is {ti / check:.1f}x faster")
     print()
-    print(f"{'layers':>8} {'seconds':>9} {'µs/layer':>9}")
-    for n in SIZES:
-        t = in_process(n)
-        print(f"{n:>8,} {t:>9.3f} {t / n * 1e6:>9.1f}")
-    big = wall([sys.executable, "-m", "cnndsl", "check", "-"], repeat=1) if False else None
-    del big
+    print(f"{'layers':>8} {'in-process s':>13} {'µs/layer':>9} {'cnndsl check s':>15}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in SIZES:
+            t = in_process(n)
+            path = Path(tmp) / f"deep{n}.cnn"
+            path.write_text(network(n))
+            cli = wall([sys.executable, "-m", "cnndsl", "check", str(path)], repeat=1)
+            print(f"{n:>8,} {t:>13.3f} {t / n * 1e6:>9.1f} {cli:>15.3f}")
 
 
 if __name__ == "__main__":
