@@ -138,6 +138,7 @@ def test_deconv_same_crops_to_input_times_stride(tmp_path: Path, rank: int) -> N
             begin = t // 2 if t > 0 else 0
             full = full.narrow(2 + dim, begin, i * s) if t >= 0 else F.pad(
                 full, [0, 0] * (rank - 1 - dim) + [0, -t])
+        full = full + deconv.bias.view(1, -1, *(1,) * rank)
         with torch.no_grad():
             out = model(x)
         assert out.shape[2:] == tuple(i * s for i in shape[1:])
