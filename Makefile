@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e ".[dev]"
+	$(PYTHON) -m compileall -q cnndsl
 	touch $(STAMP)
 
 dot:

@@ -11,6 +11,7 @@ Run: .venv/bin/python bench/frontend.py   (make bench)
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -22,11 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZES = (1_000, 2_000, 5_000, 10_000, 20_000)
 
 
+# Users' Pythons cache bytecode; a PYTHONDONTWRITEBYTECODE left in the environment would make
+# every start recompile the package and measure the compiler instead.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def wall(cmd: list[str], repeat: int = 5) -> float:
+    subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT, env=ENV)  # warm-up
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT, env=ENV)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -38,7 +45,8 @@ def torchinfo_time() -> float | None:
             "torchinfo.summary(m, input_size=(1, 3, 224, 224), verbose=0)\n"
             "print(time.perf_counter() - t)\n")
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, env=ENV)
     if proc.returncode != 0:
         return None
     return time.perf_counter() - start

@@ -78,7 +78,8 @@ def _analyses(args: argparse.Namespace, path: str, warnings: Warnings) -> list[A
 
 # ---------------------------------------------------------------- commands
 def cmd_check(args: argparse.Namespace) -> int:
-    from .summary import human, shape_text
+    from .ops.spatial import fmt_size as shape_text
+    from .ops.spatial import human
 
     status = 0
     for path in args.files:

@@ -14,7 +14,6 @@ hint: did you mean 'conv'?
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -110,5 +109,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     >>> did_you_mean("cnov", ["conv", "bn", "relu"])
     "did you mean 'conv'?"
     """
+    import difflib  # only when a name is unknown: keeps start-up fast
+
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import ir
 from .ops import lookup
-from .ops.spatial import fmt_size
+from .ops.spatial import fmt_size, human
 from .shapes import Analysis
 
 
@@ -86,14 +86,6 @@ def _rf_text(rf: tuple[float, ...] | None) -> str:
 
 def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
-
-
-def human(n: float) -> str:
-    """1234567 -> ``1.23M``."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(int(n))
 
 
 # ---------------------------------------------------------------- formats

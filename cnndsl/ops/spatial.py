@@ -102,3 +102,15 @@ def spatial(x: Shape) -> tuple[int, ...]:
 
 def kernel_volume(kernel: tuple[int, ...]) -> int:
     return math.prod(kernel)
+
+
+def human(n: float) -> str:
+    """1234567 -> ``1.23M``.
+
+    >>> human(1_814_073_344), human(512)
+    ('1.81G', '512')
+    """
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(int(n))
