@@ -205,3 +205,37 @@ def test_tracebacks_show_generated_lines(tmp_path: Path) -> None:
     filename = str(frames[0].path)
     line = linecache.getline(filename, frames[0].lineno + 1)
     assert "self.conv1(x)" in line
+
+
+OP_CASES = [
+    "conv 4 3", "conv 4 3 stride=2 pad=same", "conv 4 2 pad=same", "conv 4 3 pad=full",
+    "conv 4 3 pad=valid dilation=2", "conv 4 3 pad=1 pad_mode=reflect groups=2",
+    "conv 4 3 pad=2 pad_mode=symmetric", "conv 4 3 pad=1 pad_mode=replicate",
+    "conv 4 3 pad=1 pad_mode=circular", "deconv 4 2 stride=2", "deconv 4 3 stride=2 pad=same",
+    "deconv 4 3 stride=2 pad=1 output_pad=1", "dwconv 3 pad=1 mult=2", "sepconv 4 3 pad=same",
+    "maxpool 2", "maxpool 3 stride=2 pad=1 ceil=true", "maxpool 3 stride=2 pad=same",
+    "avgpool 3 stride=2 pad=same", "avgpool 3 stride=1 pad=1 count_pad=false", "minpool 2",
+    "minpool 3 stride=2 pad=same", "lppool 2", "adaptive_avgpool 2", "adaptive_maxpool 3", "gap",
+    "gmp", "bn", "lrn 3", "groupnorm 2", "layernorm", "instancenorm affine=true", "dropout 0.1",
+    "dropout2d 0.1", "relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "hardswish",
+    "hardsigmoid", "mish", "identity", "leaky_relu slope=0.2", "elu", "prelu per_channel=true",
+    "softmax", "log_softmax", "upsample 2", "upsample 2 mode=bilinear", "shuffle 2",
+    "flatten -> linear 5", "gap -> flatten -> bn -> layernorm -> fc 3",
+]
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("body", OP_CASES)
+def test_every_op_compiles_with_the_checkers_shape(tmp_path: Path, rank: int, body: str) -> None:
+    """Every op in every rank: the generated module's output shape is the checker's."""
+    from cnndsl.api import analyze
+
+    shape = {1: (4, 12), 2: (4, 9, 10), 3: (4, 6, 7, 8)}[rank]
+    src = tmp_path / "op.cnn"
+    src.write_text(f"network T {{\n    input {'x'.join(map(str, shape))}\n    {body}\n}}\n")
+    (a,) = analyze(src)
+    model = cnndsl.load(src).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, *shape))
+    assert tuple(out.shape[1:]) == a.network.output_shape
+    assert sum(p.numel() for p in model.parameters()) == a.params
