@@ -156,6 +156,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _render_depth(text: str) -> int | str:
+    if text.lower() in ("auto", "all"):
+        return text.lower()
+    return _positive(text)
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnndsl", description="Check, render, compile and train .cnn network files.")
@@ -195,8 +201,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", metavar="OUT",
                    help="output file; its extension picks the format (default: FILE stem.svg)")
     p.add_argument("--format", "-f", choices=("svg", "png", "pdf", "dot"))
-    p.add_argument("--depth", "-d", type=_positive, default=None,
-                   help="draw blocks deeper than N as single nodes")
+    p.add_argument("--depth", "-d", type=_render_depth, default="auto",
+                   help="N: draw modules of N-part paths and deeper as single nodes; 'auto' "
+                        "(default): the most detail that fits a slide; 'all': everything")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     p.add_argument("--theme", choices=("light", "dark", "print"), default="light")
     p.add_argument("--no-shapes", action="store_true", help="leave shapes off the edges")

@@ -163,10 +163,10 @@ class Ctx:
     top: bool = False
 
     def child(self, **changes: Any) -> Ctx:
-        base = dict(init=self.init, fwd=self.fwd, env=dict(self.env), cur=self.cur,
-                    namer=self.namer, seq=self.seq,
-                    tensors=dict(self.tensors) if self.tensors is not None else None,
-                    top=False)
+        base: dict[str, Any] = dict(
+            init=self.init, fwd=self.fwd, env=dict(self.env), cur=self.cur, namer=self.namer,
+            seq=self.seq, tensors=dict(self.tensors) if self.tensors is not None else None,
+            top=False)
         base.update(changes)
         return Ctx(**base)
 
@@ -339,9 +339,9 @@ class Emit:
         if not is_const(pad):
             return None
         if self.instances:
-            values = {inst.args["padding"] for inst in self.instances}  # type: ignore[union-attr]
-            if len(values) == 1:
-                return values.pop()  # type: ignore[no-any-return]
+            found = {inst.args["padding"] for inst in self.instances}  # type: ignore[union-attr]
+            if len(found) == 1:
+                return found.pop()  # type: ignore[no-any-return]
             if self._symbolic_pad() is not None:
                 return None
             return self.resolved("padding")  # type: ignore[no-any-return]
@@ -845,15 +845,15 @@ class ClassGen:
 
     # ---------------------------------------------------------------- merges
     def step_Merge(self, step: s.Merge, ctx: Ctx, state: State, label: Attr | None) -> State:
-        branches = [b for b in step.branches if not isinstance(b, s.Let)]
+        branches: list[s.Stmt] = [b for b in step.branches if not isinstance(b, s.Let)]
         return self.merge(step.kind, branches, ctx, state, label, step.span, False, None, None)
 
     def step_Residual(self, step: s.Residual, ctx: Ctx, state: State,
                       label: Attr | None) -> State:
-        cond = fold(subst(step.cond, ctx.env)) if step.cond is not None else lit(True)
+        cond: s.Expr = fold(subst(step.cond, ctx.env)) if step.cond is not None else lit(True)
         if is_const(cond) and not cond.value:  # type: ignore[union-attr]
             return self.step_Group(step.body, ctx, state, label)
-        short_cond = lit(step.shortcut is not None)
+        short_cond: s.Expr = lit(step.shortcut is not None)
         if step.shortcut is not None and step.shortcut_cond is not None:
             short_cond = fold(subst(step.shortcut_cond, ctx.env))
         branches: list[s.Stmt] = [s.Chain((step.body,), step.body.span)]

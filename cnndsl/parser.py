@@ -223,7 +223,7 @@ def parse_file(path: str | Path) -> s.File:
     return parse(text, str(path))
 
 
-def _tok_span(path: str, tok: Token) -> Span:
+def _tok_span(path: str, tok: Any) -> Span:
     line = tok.line or 1
     col = tok.column or 1
     return Span(path, line, col, tok.end_line or line, tok.end_column or col + 1)
@@ -232,7 +232,8 @@ def _tok_span(path: str, tok: Token) -> Span:
 def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> CnnError:
     line, col = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
+        pos = exc.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else "?"
         if ch == '"':
             return CnnError(
                 "syntax error: unterminated string",
@@ -244,11 +245,8 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> CnnError:
             Span(path, line, col, line, col + 1),
             _char_hint(ch),
         )
-    if (
-        isinstance(exc, UnexpectedEOF)
-        or getattr(exc, "token", None) is None
-        or exc.token.type == "$END"
-    ):
+    tok: Any = getattr(exc, "token", None)
+    if isinstance(exc, UnexpectedEOF) or tok is None or tok.type == "$END":
         lines = text.splitlines() or [""]
         line = len(lines)
         col = len(lines[-1]) + 1
@@ -257,7 +255,6 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> CnnError:
             Span(path, line, col, line, col),
             _unclosed(text, len(text)) or "a '{' or '(' is not closed",
         )
-    tok = exc.token
     if tok.value in ("network", "block", "train", "import"):
         hint = _unclosed(text, tok.start_pos or 0)
         if hint:

@@ -7,6 +7,7 @@ trees parsed from differently formatted sources compare equal when they mean the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import NOWHERE, Span
 
@@ -31,7 +32,7 @@ class Size(tuple[int, ...]):
 class Lit:
     """A literal: int, float, bool, string or :class:`Size`."""
 
-    value: object
+    value: Any
     span: Span = _span()
 
 

@@ -97,8 +97,10 @@ def _choice(entry: s.TrainEntry, table: dict[str, dict[str, str]]) -> dict[str, 
 
 
 def _item(expr: s.Expr, table: dict[str, dict[str, str]], key: str) -> dict[str, Any]:
+    args: tuple[s.Expr, ...] = ()
+    kwargs: tuple[s.Kwarg, ...] = ()
     if isinstance(expr, s.Name):
-        name, args, kwargs = expr.id, (), ()
+        name = expr.id
     elif isinstance(expr, s.Call):
         name, args, kwargs = expr.func, expr.args, expr.kwargs
     else:

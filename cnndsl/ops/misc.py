@@ -87,7 +87,8 @@ class Upsample(Op):
         return tuple((1.0, 1.0 / s) for s in a["scale"])
 
     def describe(self, a: Args) -> str:
-        return f"upsample ×{fmt_size(a['scale'])}"
+        scale = a["scale"]
+        return f"upsample ×{fmt_size(scale[:1] if len(set(scale)) == 1 else scale)}"
 
     def torch(self, e: Any) -> str:
         mode = e.const("mode")

@@ -11,7 +11,7 @@ from .spatial import fmt_size, resolve_padding, stride_text, window_out
 class _Pool(Op):
     category = "pool"
     ranks = (1, 2, 3)
-    signature = (
+    signature: tuple[P, ...] = (
         P("kernel", "size", positional=True),
         P("stride", "size", None),
         P("pad", "pad", 0),
