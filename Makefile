@@ -30,7 +30,7 @@ demo: setup
 	$(BIN)/cnndsl summary examples/lenet5.cnn
 	$(BIN)/cnndsl render examples/lenet5.cnn -o runs/lenet5.png
 	$(BIN)/cnndsl compile examples/lenet5.cnn -o runs/generated
-	$(BIN)/cnndsl train examples/lenet5.cnn --out runs/lenet5-demo
+	$(BIN)/cnndsl train examples/lenet5.cnn
 
 test: setup
 	$(BIN)/pytest -q
