@@ -79,7 +79,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = T.pick_device(args.device)
-    cfg = {**load_networks(LENET)[-1].train, "epochs": args.epochs}
+    # same work on both sides: the section's augmentation and label smoothing are left out
+    # (the hand loop has neither); the cosine schedule stays (a per-step cost of the trainer)
+    cfg = {**load_networks(LENET)[-1].train, "epochs": args.epochs, "augment": [],
+           "loss": {"name": "cross_entropy"}}
     data = load_data(cfg["data"], (1, 32, 32), cfg["seed"])
     x, y = data.train.x.to(device), data.train.y.to(device)
     ours, hand, walls = [], [], []
