@@ -169,6 +169,13 @@ class Network:
             if isinstance(node, Layer):
                 yield node
 
+    def _repr_svg_(self) -> str:
+        """Notebooks show a network as its diagram (needs graphviz's ``dot``)."""
+        from .render import to_dot
+        from .shapes import infer_shapes
+
+        return to_dot(infer_shapes(self), depth="auto")._repr_svg_()
+
     def validate(self) -> None:
         """Check invariants: unique uids, unique paths, every layer has a path."""
         seen: set[int] = set()
