@@ -1333,23 +1333,8 @@ def _check_param(p: s.Param) -> None:
 
 
 def _reads_in(body: s.Group) -> set[str]:
-    out: set[str] = set()
-
-    def visit(node: Any) -> None:
-        if isinstance(node, s.InAttr):
-            out.add(f"in.{node.attr}")
-            return
-        if isinstance(node, tuple):
-            for n in node:
-                visit(n)
-            return
-        if hasattr(node, "__dataclass_fields__"):
-            for name in node.__dataclass_fields__:
-                if name != "span":
-                    visit(getattr(node, name))
-
-    visit(body)
-    return out
+    """The ``in.*`` attributes a block body reads."""
+    return {f"in.{n.attr}" for n in s.walk(body) if isinstance(n, s.InAttr)}
 
 
 def _py_type(value: Any) -> str:
@@ -1466,22 +1451,9 @@ def _blocks_first(file: FileGen, body: s.Group) -> None:
 
 
 def _calls(node: Any) -> list[str]:
-    out: list[str] = []
-
-    def visit(n: Any) -> None:
-        if isinstance(n, s.Call) and n.func not in MERGE_KINDS:
-            if n.func not in out:
-                out.append(n.func)
-        if isinstance(n, tuple):
-            for c in n:
-                visit(c)
-        elif hasattr(n, "__dataclass_fields__"):
-            for name in n.__dataclass_fields__:
-                if name != "span":
-                    visit(getattr(n, name))
-
-    visit(node)
-    return out
+    """Names of the blocks a body calls, in source order, once each."""
+    names = (n.func for n in s.walk(node) if isinstance(n, s.Call) and n.func not in MERGE_KINDS)
+    return list(dict.fromkeys(names))
 
 
 def format_python(text: str) -> str:

@@ -443,32 +443,15 @@ class _ToSyntax:
         return [expr, suffix] if suffix is not None else [expr]
 
     def layer(self, meta: Any, op: Token, *rest: Any) -> s.Layer:
-        args = tuple(r for r in rest if not isinstance(r, s.Kwarg))
-        kwargs = tuple(r for r in rest if isinstance(r, s.Kwarg))
-        if kwargs and rest and not isinstance(rest[-1], s.Kwarg):
-            first = next(r for r in rest[rest.index(kwargs[0]) :] if not isinstance(r, s.Kwarg))
-            raise CnnError(
-                "positional argument after a keyword argument",
-                first.span,
-                "put positional arguments (like `64 3x3`) before key=value ones",
-            )
-        _no_duplicate_keys(kwargs)
+        args, kwargs = _split_args(rest, "put positional arguments (like `64 3x3`) before "
+                                         "key=value ones")
         return s.Layer(str(op), args, kwargs, self._sp(meta))
 
     def kwarg(self, meta: Any, key: Token, value: s.Expr) -> s.Kwarg:
         return s.Kwarg(str(key), value, self._sp(meta))
 
     def call(self, meta: Any, name: Token, args: tuple[Any, ...]) -> s.Call:
-        pos = tuple(a for a in args if not isinstance(a, s.Kwarg))
-        kws = tuple(a for a in args if isinstance(a, s.Kwarg))
-        if kws and args and not isinstance(args[-1], s.Kwarg):
-            first = next(a for a in args[args.index(kws[0]) :] if not isinstance(a, s.Kwarg))
-            raise CnnError(
-                "positional argument after a keyword argument",
-                first.span,
-                "put positional arguments before key=value ones",
-            )
-        _no_duplicate_keys(kws)
+        pos, kws = _split_args(args, "put positional arguments before key=value ones")
         return s.Call(str(name)[:-1], pos, kws, self._sp(meta))
 
     def args(self, meta: Any, *args: Any) -> tuple[Any, ...]:
@@ -563,6 +546,17 @@ class _ToSyntax:
 
     def unary(self, meta: Any, op: Token, operand: s.Expr) -> s.Unary:
         return s.Unary(str(op), operand, self._sp(meta))
+
+
+def _split_args(items: tuple[Any, ...], hint: str) -> tuple[tuple[Any, ...], tuple[s.Kwarg, ...]]:
+    """Positional arguments and keyword arguments; positional ones may not follow keywords."""
+    args = tuple(a for a in items if not isinstance(a, s.Kwarg))
+    kwargs = tuple(a for a in items if isinstance(a, s.Kwarg))
+    if kwargs and not isinstance(items[-1], s.Kwarg):
+        first = next(a for a in items[items.index(kwargs[0]):] if not isinstance(a, s.Kwarg))
+        raise CnnError("positional argument after a keyword argument", first.span, hint)
+    _no_duplicate_keys(kwargs)
+    return args, kwargs
 
 
 def _no_duplicate_keys(kwargs: tuple[s.Kwarg, ...]) -> None:

@@ -14,6 +14,7 @@ is constant and prints Python source with the fewest parentheses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import syntax as s
@@ -170,24 +171,22 @@ def py_value(value: Any) -> str:
     return repr(value)
 
 
-def to_py(e: s.Expr, names: dict[str, str] | None = None) -> str:
-    """Python source for an expression; ``names`` renames variables."""
-    names = names or {}
+def show(e: s.Expr, leaf: Callable[[s.Expr], str | None],
+         call_name: Callable[[str], str] = str) -> str:
+    """Source text of an expression with the fewest parentheses (Python precedence).
+
+    ``leaf`` prints literals, names and ``in.*`` (and may return None for anything else);
+    ``call_name`` maps function names. Python source and ``.cnn`` source share this.
+    """
 
     def wrap(child: s.Expr, min_prec: int) -> str:
-        text = to_py(child, names)
+        text = show(child, leaf, call_name)
         return f"({text})" if _prec(child) < min_prec else text
 
-    if isinstance(e, s.Lit):
-        return py_value(e.value)
-    if isinstance(e, s.Name):
-        return names.get(e.id, e.id)
-    if isinstance(e, s.InAttr):
-        return names.get(f"in.{e.attr}", f"in_{e.attr}")
-    if isinstance(e, s.BinOp):
-        p = _PREC[e.op]
-        return f"{wrap(e.left, p)} {e.op} {wrap(e.right, p + 1)}"
-    if isinstance(e, s.BoolOp):
+    text = leaf(e)
+    if text is not None:
+        return text
+    if isinstance(e, s.BinOp | s.BoolOp):
         p = _PREC[e.op]
         return f"{wrap(e.left, p)} {e.op} {wrap(e.right, p + 1)}"
     if isinstance(e, s.Unary):
@@ -203,10 +202,26 @@ def to_py(e: s.Expr, names: dict[str, str] | None = None) -> str:
         return (f"{wrap(e.body, _PREC['ifexp'] + 1)} if {wrap(e.test, _PREC['ifexp'] + 1)} "
                 f"else {wrap(e.orelse, _PREC['ifexp'])}")
     if isinstance(e, s.Call):
-        args = [to_py(a, names) for a in e.args]
-        args += [f"{k.key}={to_py(k.value, names)}" for k in e.kwargs]
-        return f"{FUNC_PY.get(e.func, e.func)}({', '.join(args)})"
+        args = [show(a, leaf, call_name) for a in e.args]
+        args += [f"{k.key}={show(k.value, leaf, call_name)}" for k in e.kwargs]
+        return f"{call_name(e.func)}({', '.join(args)})"
     raise AssertionError(e)
+
+
+def to_py(e: s.Expr, names: dict[str, str] | None = None) -> str:
+    """Python source for an expression; ``names`` renames variables."""
+    names = names or {}
+
+    def leaf(x: s.Expr) -> str | None:
+        if isinstance(x, s.Lit):
+            return py_value(x.value)
+        if isinstance(x, s.Name):
+            return names.get(x.id, x.id)
+        if isinstance(x, s.InAttr):
+            return names.get(f"in.{x.attr}", f"in_{x.attr}")
+        return None
+
+    return show(e, leaf, lambda f: FUNC_PY.get(f, f))
 
 
 def add(a: s.Expr, b: s.Expr) -> s.Expr:

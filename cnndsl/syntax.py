@@ -6,6 +6,7 @@ trees parsed from differently formatted sources compare equal when they mean the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -326,3 +327,18 @@ class File:
 
     items: tuple[Item, ...]
     path: str = field(default="<string>", compare=False)
+
+
+def walk(node: object) -> Iterator[object]:
+    """Every syntax node below ``node`` (itself included), depth first, in source order."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(reversed(item))
+            continue
+        fields = getattr(item, "__dataclass_fields__", None)
+        if fields is None:
+            continue
+        yield item
+        stack.extend(reversed([getattr(item, name) for name in fields if name != "span"]))

@@ -11,7 +11,7 @@ network N {
 from __future__ import annotations
 
 from . import syntax as s
-from .pyexpr import _PREC, _prec
+from .pyexpr import _PREC, _prec, show
 
 INDENT = "    "
 
@@ -110,6 +110,10 @@ def atom(e: s.Expr) -> str:
 
 def expr(e: s.Expr) -> str:
     """Expression source in the language's own syntax (Python precedence)."""
+    return show(e, _leaf)
+
+
+def _leaf(e: s.Expr) -> str | None:
     if isinstance(e, s.Lit):
         v = e.value
         if isinstance(v, bool):
@@ -123,26 +127,4 @@ def expr(e: s.Expr) -> str:
         return e.id
     if isinstance(e, s.InAttr):
         return f"in.{e.attr}"
-    if isinstance(e, s.Call):
-        args = [expr(a) for a in e.args] + [f"{k.key}={expr(k.value)}" for k in e.kwargs]
-        return f"{e.func}({', '.join(args)})"
-
-    def wrap(child: s.Expr, minimum: int) -> str:
-        text = expr(child)
-        return f"({text})" if _prec(child) < minimum else text
-
-    if isinstance(e, s.BinOp | s.BoolOp):
-        p = _PREC[e.op]
-        return f"{wrap(e.left, p)} {e.op} {wrap(e.right, p + 1)}"
-    if isinstance(e, s.Unary):
-        if e.op == "not":
-            return f"not {wrap(e.operand, _PREC['not'])}"
-        return f"{e.op}{wrap(e.operand, _PREC['unary'])}"
-    if isinstance(e, s.Compare):
-        out = [wrap(e.operands[0], _PREC["cmp"] + 1)]
-        for op, operand in zip(e.ops, e.operands[1:]):
-            out.append(f"{op} {wrap(operand, _PREC['cmp'] + 1)}")
-        return " ".join(out)
-    assert isinstance(e, s.IfExp)
-    return (f"{wrap(e.body, _PREC['ifexp'] + 1)} if {wrap(e.test, _PREC['ifexp'] + 1)} else "
-            f"{wrap(e.orelse, _PREC['ifexp'])}")
+    return None
