@@ -366,6 +366,7 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     two = T.train(build, T.NetInfo.of(net), net.train, tmp_path / "two", quiet(nproc=2))
     print(f"test accuracy: 1 process {one['test_accuracy']:.2%}, "
           f"2 processes {two['test_accuracy']:.2%}")
+    assert one["test_accuracy"] >= 0.97  # the demo's target (make demo trains this run)
     assert abs(one["test_accuracy"] - two["test_accuracy"]) <= 0.02
     assert two["epochs"] == net.train["epochs"] and (tmp_path / "two" / "last.pt").exists()
 
