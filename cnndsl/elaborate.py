@@ -755,7 +755,6 @@ class Elaborator:
             flow: list[ir.Node] = []
             sub = ctx.child(flow=flow, namer=namer, values=Scope(values),
                             tensors=dict(tensors) if tensors is not None else None)
-            sub.sequential  # noqa: B018
             out = self.chain(stmt, sub, cur) if isinstance(stmt, s.Chain) else cur
             flows.append(tuple(flow))
             shapes.append((what or f"branch {len(shapes) + 1} (line {stmt.span.line})", out))
