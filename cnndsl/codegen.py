@@ -357,22 +357,37 @@ class Emit:
         return resolve_padding(pad.value, k, st, d, (1,) * self.rank)  # type: ignore[union-attr]
 
     def _symbolic_pad(self) -> str | None:
-        """``same``/``full`` at stride 1 with a symbolic dilation: ``d * (k - 1) // 2``."""
+        """``same``/``full`` at stride 1 with a symbolic kernel or dilation.
+
+        ``same`` pads ``d * (k - 1) // 2`` on each side when that is symmetric for every
+        instance (odd effective kernels); ``full`` pads ``d * (k - 1)``.
+        """
         pad = self.args.get("pad")
         if pad is None or not is_const(pad) or pad.value not in ("same", "full"):  # type: ignore[union-attr]
             return None
         try:
-            k = self._const_tuple("kernel")
             st = self._const_tuple("stride") if "stride" in self.args else (1,) * self.rank
         except ValueError:
             return None
-        if any(x != 1 for x in st) or len(set(k)) != 1:
+        kernel, dilation = self.args["kernel"], self.args.get("dilation", lit(1))
+        if any(x != 1 for x in st) or isinstance(getattr(kernel, "value", None), tuple) and \
+                len(set(kernel.value)) != 1:  # type: ignore[union-attr]
             return None
-        half = k[0] - 1 if pad.value == "full" else (k[0] - 1) / 2  # type: ignore[union-attr]
-        if half != int(half):
-            return None
-        d = self.args.get("dilation", lit(1))
-        return to_py(mul(d, lit(int(half))))
+        full = pad.value == "full"  # type: ignore[union-attr]
+        for inst in self.instances:
+            a = inst.args  # type: ignore[union-attr]
+            for k, d, (pb, pe) in zip(a["kernel"], a["dilation"], a["padding"]):
+                want = d * (k - 1) if full else d * (k - 1) / 2
+                if not pb == pe == want:
+                    return None
+        k = kernel.value[0] if isinstance(getattr(kernel, "value", None), tuple) else kernel  # type: ignore[union-attr]
+        k_expr = k if isinstance(k, s.Lit | s.Name | s.BinOp | s.Call | s.IfExp) else lit(k)
+        span = fold(s.BinOp("-", k_expr, lit(1)))
+        if not full:
+            if is_const(span) and span.value % 2:  # type: ignore[union-attr]
+                return None
+            span = fold(s.BinOp("//", span, lit(2)))
+        return to_py(mul(dilation, span))
 
     def _const_tuple(self, name: str) -> tuple[int, ...]:
         e = self.args[name]
@@ -620,7 +635,7 @@ class ClassGen:
         call = [to_py(state.channels)] + [to_py(a) for a in args]
         call += [f"{k}={to_py(v)}" for k, v in kwargs]
         for attr in info.reads:
-            spatial = state.spatial
+            spatial = state.spatial or self.file.spatial(("module", step.span), before=True)
             if spatial is None:
                 raise _err(f"{step.func} reads in.{attr}, but the input size here differs "
                            "between instances", step.span)
@@ -919,6 +934,8 @@ class ClassGen:
         if cond is not None:
             use = self.flag("use_residual", ctx.namer)
             ctx.init.add(f"self.{use} = {to_py(cond)}")
+            # the projection exists only where the residual does
+            short_cond = cond if short_cond is None else fold(s.BoolOp("and", cond, short_cond))
         fwd = Lines(level=ctx.fwd.level + (1 if use else 0))
         if shortcut.steps:
             n0 = len(ctx.namer.created)
@@ -963,6 +980,11 @@ class ClassGen:
             sub = Ctx(sub_init, sub_fwd, dict(ctx.env), "x", namer=namer, tensors=None)
             out = self.chain(stmt, sub, State(state.channels, state.rank, state.spatial, False))
             channels.append(out.channels)
+            for lvl, text in sub_fwd.items:
+                if lvl != 0 or not (text.startswith("x = self.") and text.endswith("(x)")):
+                    raise _err("a merge that is a module of its own (labelled, or inside a "
+                               "Sequential) needs branches that are plain chains of modules",
+                               stmt.span, "move the nested merge into a block and call it")
             entries = []
             for lvl, text in sub_init.items:
                 if lvl != 0 or not text.startswith("self.") or " = " not in text:

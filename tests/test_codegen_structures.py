@@ -1,0 +1,106 @@
+"""Tricky structures compile to modules whose paths, parameters and shapes are the checker's:
+symbolic ifs and repeats in blocks, keyed and dynamic Sequentials, merge containers, side
+outputs, bindings, blocks reading in.height."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import cnndsl
+from cnndsl.api import analyze
+from cnndsl.errors import CnnError
+
+CASES = {
+    "symbolic if with different channels": """
+block B(c, wide) {
+    if wide { conv (c * 2) 3x3 pad=1 -> bn } else { conv c 1x1 }
+    relu
+}
+network N { input 3x8x8; B(4, true) -> B(4, false) -> B(2, true) }""",
+    "symbolic repeat in module context with templates": """
+block Stack(n, c) { repeat n as i { layer{i + 1}: conv c 3x3 pad=1 -> relu } }
+network N { input 3x8x8; Stack(9, 4) -> Stack(10, 8) }""",
+    "keyed Sequential with splices and a symbolic if": """
+block B(k, deep) {
+    body: {
+        first: conv 8 k pad=same
+        repeat 2 { relu }
+        if deep { extra: conv 8 1x1 -> bn }
+        last: conv 4 1x1
+    }
+}
+network N { input 3x8x8; B(3, true) -> B(5, false) }""",
+    "large symbolic Sequential repeat": """
+block Deep(n) { features: { repeat n as i { conv 4 3x3 pad=1 -> relu } } }
+network N { input 4x8x8; Deep(10) -> Deep(12) }""",
+    "labelled merge container and merges inside a Sequential": """
+network N {
+    input 4x8x8
+    mix: concat { b1: conv 2 1x1; { conv 2 3x3 pad=1 -> relu } }
+    f: { relu -> add { {}; conv 4 1x1 } -> mul { {}; { gap -> conv 4 1x1 -> sigmoid } } }
+}""",
+    "residual in a Sequential": """
+network N { input 4x8x8; f: { residual { conv 4 3x3 pad=1 -> bn } -> relu } }""",
+    "side output with a multi-step chain and bindings": """
+network N {
+    input 3x16x16
+    e1 = conv 8 3x3 pad=1 -> relu
+    e2 = maxpool 2 -> conv 16 3x3 pad=1
+    output aux weight=0.5: gap -> flatten -> fc 10
+    up = upsample 2 -> conv 8 1x1
+    concat(e1, up) -> conv 4 1x1
+}""",
+    "block reading in.height": """
+block Pool { adaptive_avgpool (in.height // 2) -> conv 4 1x1 }
+network N { input 3x8x8; Pool() -> Pool() }""",
+    "conditional residual and shortcut in one block": """
+block R(c, stride = 1) {
+    residual if c >= in.channels {
+        conv c 3x3 stride=stride pad=1 bias=false -> bn
+    } shortcut if stride != 1 or in.channels != c {
+        proj: conv c 1x1 stride=stride bias=false
+    }
+}
+network N { input 8x16x16; R(8) -> R(16, stride=2) -> R(4) }""",
+    "network parameters in shapes": """
+network N(width = 6, depth = 3) {
+    input 3x12x12
+    repeat depth as i { conv (width * (i + 1)) 3x3 pad=1 -> relu }
+    gap -> flatten -> fc width
+}""",
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_structure_compiles_faithfully(tmp_path: Path, name: str) -> None:
+    src = tmp_path / "s.cnn"
+    src.write_text(CASES[name])
+    (a,) = analyze(src)
+    net = a.network
+    model = cnndsl.load(src)
+    expected = {p: tuple(a.node(n).shape) for p, n in net.modules()}
+    modules = dict(model.named_modules())
+    assert set(expected) == set(modules) - {""}
+    seen: dict[str, tuple[int, ...]] = {}
+    for path in expected:
+        modules[path].register_forward_hook(
+            lambda _m, _i, out, path=path: seen.__setitem__(path, tuple(out.shape[1:])))
+    model.train()
+    with torch.no_grad():
+        out = model(torch.randn(2, *net.input_shape))
+    main = out[0] if isinstance(out, tuple) else out
+    assert tuple(main.shape[1:]) == net.output_shape
+    assert seen == expected
+    assert sum(p.numel() for p in model.parameters()) == a.params
+
+
+def test_merge_container_with_nested_flow_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "m.cnn"
+    src.write_text("network N { input 4x8x8; m: add { {}; { concat { relu; relu } -> "
+                   "conv 4 1x1 } } }")
+    assert analyze(src)  # the checker accepts it …
+    with pytest.raises(CnnError, match="cannot compile"):
+        cnndsl.compile_source(src)  # … the generated Merge module cannot express it
