@@ -710,7 +710,10 @@ class ClassGen:
                 state = self.statements(body, inner, state)
                 ctx.cur = inner.cur
             return state
-        loop_var = self.local(var) if var is not None else "_"
+        if var is not None:
+            loop_var = self.local(var)
+        else:  # module names count with the loop (conv{i + 2}); a Sequential needs no index
+            loop_var = self.local("i") if ctx.seq is None else "_"
         if ctx.seq is None:
             return self.module_loop(count, var, loop_var, body, ctx, state, span)
         ctx.seq.go_dynamic(ctx)
@@ -737,12 +740,14 @@ class ClassGen:
     def module_loop(self, count: s.Expr, var: str | None, loop_var: str,
                     body: tuple[s.Stmt, ...], ctx: Ctx, state: State, span: Span) -> State:
         assert ctx.namer is not None
-        # dry run: how far each naming counter moves per iteration
+        # dry run: how far each naming counter moves per iteration (it names nothing)
         probe = SymNamer(set())
         dry = ctx.child(init=Lines(), fwd=Lines(), namer=probe)
         if var is not None:
             dry.env[var] = s.Name(loop_var)
+        saved = set(self.locals), set(self.flags), set(self.file.helpers)
         self.statements(body, dry, state)
+        self.locals, self.flags, self.file.helpers = saved
         base = {p: ctx.namer.counters.get(p, lit(1)) for p in probe.counters}
         i = s.Name(loop_var)
         for p, moved in probe.counters.items():
@@ -1071,11 +1076,25 @@ def _after_loop(before: s.Expr, var: s.Expr, after: s.Expr, count: s.Expr,
         if is_const(count):
             return after if count.value > 0 else before  # type: ignore[union-attr,operator]
         return ifexp(s.Compare((">",), (count, lit(0))), after, before)
-    delta = fold(s.BinOp("-", after, var))
-    names = free_names(delta)
-    if isinstance(var, s.Name) and var.id not in names and loop_var not in names:
+    delta = _increment(after, var)
+    if delta is not None and isinstance(var, s.Name) and not free_names(delta) & {
+            var.id, loop_var}:
         return fold(s.BinOp("+", before, s.BinOp("*", count, delta)))
     return UNKNOWN
+
+
+def _increment(after: s.Expr, var: s.Expr) -> s.Expr | None:
+    """``d`` when ``after`` is ``var + d`` (``((var + a) + b)`` gives ``a + b``), else None."""
+    if after == var:
+        return lit(0)
+    if isinstance(after, s.BinOp) and after.op == "+":
+        inner = _increment(after.left, var)
+        if inner is not None:
+            return fold(s.BinOp("+", inner, after.right))
+        inner = _increment(after.right, var)
+        if inner is not None:
+            return fold(s.BinOp("+", after.left, inner))
+    return None
 
 
 def _drop_unused_bindings(lines: Lines, names: set[str]) -> None:

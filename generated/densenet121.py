@@ -80,20 +80,20 @@ class DenseNet121(nn.Module):
                     ("relu0", nn.ReLU(inplace=True)),
                     ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
                     ("denseblock1", DenseBlock(64, 6, growth)),
-                    ("transition1", Transition(256, 128)),
+                    ("transition1", Transition(64 + 6 * growth, 128)),
                     ("denseblock2", DenseBlock(128, 12, growth)),
-                    ("transition2", Transition(512, 256)),
+                    ("transition2", Transition(128 + 12 * growth, 256)),
                     ("denseblock3", DenseBlock(256, 24, growth)),
-                    ("transition3", Transition(1024, 512)),
+                    ("transition3", Transition(256 + 24 * growth, 512)),
                     ("denseblock4", DenseBlock(512, 16, growth)),
-                    ("norm5", nn.BatchNorm2d(1024)),
+                    ("norm5", nn.BatchNorm2d(512 + 16 * growth)),
                 ]
             )
         )
         self.relu1 = nn.ReLU(inplace=True)
         self.gap1 = nn.AdaptiveAvgPool2d((1, 1))
         self.flatten1 = nn.Flatten()
-        self.classifier = nn.Linear(1024, num_classes)
+        self.classifier = nn.Linear(512 + 16 * growth, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)  # -> 1024×7×7

@@ -104,3 +104,24 @@ def test_merge_container_with_nested_flow_is_refused(tmp_path: Path) -> None:
     assert analyze(src)  # the checker accepts it …
     with pytest.raises(CnnError, match="cannot compile"):
         cnndsl.compile_source(src)  # … the generated Merge module cannot express it
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("example, network, params", [
+    ("densenet121", None, {"growth": 16, "num_classes": 10}),
+    ("mobilenet", "MobileNetV2", {"width_mult": 0.5}),
+    ("mobilenet", "MobileNetV1", {"alpha": 0.75}),
+    ("googlenet", None, {"num_classes": 7}),
+])
+def test_network_parameters_stay_parameters(example: str, network: str | None,
+                                            params: dict) -> None:
+    """The generated class built with other parameters matches the checker run with them."""
+    path = ROOT / "examples" / f"{example}.cnn"
+    (a,) = analyze(path, network=network, overrides=params)
+    with torch.device("meta"):
+        model = cnndsl.load(path, network=network, **params)
+    assert sum(p.numel() for p in model.parameters()) == a.params
+    expected = {p: tuple(a.node(n).shape) for p, n in a.network.modules()}
+    assert set(expected) == set(dict(model.named_modules())) - {""}
