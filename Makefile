@@ -36,15 +36,17 @@ test: setup
 	$(BIN)/pytest -q
 	$(BIN)/cnndsl compile examples/*.cnn --check
 	$(BIN)/ruff check cnndsl tests bench docs
+	$(BIN)/ruff format --check cnndsl tests bench docs generated
 
 check: lint types test
 
 lint:
 	$(BIN)/ruff check cnndsl tests bench docs
-	$(BIN)/ruff format --check generated
+	$(BIN)/ruff format --check cnndsl tests bench docs generated
 
 style:
 	$(BIN)/ruff check --fix cnndsl tests bench docs
+	$(BIN)/ruff format cnndsl tests bench docs
 
 types:
 	$(BIN)/mypy cnndsl

@@ -39,14 +39,17 @@ def wall(cmd: list[str], repeat: int = 5) -> float:
 
 
 def torchinfo_time() -> float | None:
-    code = ("import time, torch, torchvision, torchinfo\n"
-            "t = time.perf_counter()\n"
-            "m = torchvision.models.resnet152()\n"
-            "torchinfo.summary(m, input_size=(1, 3, 224, 224), verbose=0)\n"
-            "print(time.perf_counter() - t)\n")
+    code = (
+        "import time, torch, torchvision, torchinfo\n"
+        "t = time.perf_counter()\n"
+        "m = torchvision.models.resnet152()\n"
+        "torchinfo.summary(m, input_size=(1, 3, 224, 224), verbose=0)\n"
+        "print(time.perf_counter() - t)\n"
+    )
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=False, env=ENV)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=ENV
+    )
     if proc.returncode != 0:
         return None
     return time.perf_counter() - start
@@ -84,8 +87,10 @@ def main() -> None:
     if ti is None:
         print("torchinfo.summary(resnet152): torchinfo not installed (pip install torchinfo)")
     else:
-        print(f"torchinfo.summary(resnet152) incl. imports: {ti:.3f} s wall "
-              f"-> cnndsl is {ti / check:.1f}x faster")
+        print(
+            f"torchinfo.summary(resnet152) incl. imports: {ti:.3f} s wall "
+            f"-> cnndsl is {ti / check:.1f}x faster"
+        )
     print()
     print(f"{'layers':>8} {'in-process s':>13} {'µs/layer':>9} {'cnndsl check s':>15}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -61,8 +61,10 @@ def compare(device: str, batch: int, size: int, iters: int, amp: bool) -> None:
             b.append(timed(ref, x, y, amp))
     ma, mb = statistics.median(a), statistics.median(b)
     label = f"{device}{' + AMP bf16' if amp else ''}, batch {batch}, {size}×{size}"
-    print(f"{label}: generated {ma * 1000:.1f} ms, torchvision {mb * 1000:.1f} ms, "
-          f"ratio (torchvision / generated) {mb / ma:.3f}")
+    print(
+        f"{label}: generated {ma * 1000:.1f} ms, torchvision {mb * 1000:.1f} ms, "
+        f"ratio (torchvision / generated) {mb / ma:.3f}"
+    )
 
 
 def main() -> None:

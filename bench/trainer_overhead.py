@@ -31,8 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 LENET = ROOT / "examples" / "lenet5.cnn"
 
 
-def hand_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int,
-              batch: int, lr: float, seed: int) -> float:
+def hand_loop(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int,
+    batch: int,
+    lr: float,
+    seed: int,
+) -> float:
     """The minimal loop: shuffle, index, forward, cross-entropy, backward, Adam step.
 
     Returns training images/s.
@@ -45,7 +52,7 @@ def hand_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: 
     for _ in range(epochs):
         order = torch.randperm(len(y), generator=gen).to(x.device)
         for i in range(0, len(y), batch):
-            idx = order[i:i + batch]
+            idx = order[i : i + batch]
             loss = F.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -64,8 +71,13 @@ def trainer_run(cfg: dict, device: str) -> tuple[float, float]:
     net = load_networks(LENET)[-1]
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
-        final = T.fit(lambda: cnndsl.load(LENET), T.NetInfo.of(net, str(LENET)), cfg, run_dir,
-                      T.Options(device=device, verbose=False))
+        final = T.fit(
+            lambda: cnndsl.load(LENET),
+            T.NetInfo.of(net, str(LENET)),
+            cfg,
+            run_dir,
+            T.Options(device=device, verbose=False),
+        )
         wall = time.perf_counter() - start
     images = sum(r["images"] for r in final["history"])
     seconds = sum(r["images"] / r["images_per_s"] for r in final["history"])
@@ -81,8 +93,12 @@ def main() -> None:
     device = T.pick_device(args.device)
     # same work on both sides: the section's augmentation and label smoothing are left out
     # (the hand loop has neither); the cosine schedule stays (a per-step cost of the trainer)
-    cfg = {**load_networks(LENET)[-1].train, "epochs": args.epochs, "augment": [],
-           "loss": {"name": "cross_entropy"}}
+    cfg = {
+        **load_networks(LENET)[-1].train,
+        "epochs": args.epochs,
+        "augment": [],
+        "loss": {"name": "cross_entropy"},
+    }
     data = load_data(cfg["data"], (1, 32, 32), cfg["seed"])
     x, y = data.train.x.to(device), data.train.y.to(device)
     ours, hand, walls = [], [], []
@@ -90,23 +106,31 @@ def main() -> None:
         ips, wall = trainer_run(cfg, args.device)
         torch.manual_seed(cfg["seed"])
         model = cnndsl.load(LENET).to(device)
-        theirs = hand_loop(model, x, y, args.epochs, cfg["batch"], cfg["optimizer"]["lr"],
-                           cfg["seed"])
+        theirs = hand_loop(
+            model, x, y, args.epochs, cfg["batch"], cfg["optimizer"]["lr"], cfg["seed"]
+        )
         label = "warm-up" if r == 0 else f"round {r}"
-        print(f"{label}: trainer {ips:,.0f} img/s (whole run {wall:.1f}s), "
-              f"hand loop {theirs:,.0f} img/s", flush=True)
+        print(
+            f"{label}: trainer {ips:,.0f} img/s (whole run {wall:.1f}s), "
+            f"hand loop {theirs:,.0f} img/s",
+            flush=True,
+        )
         if r:
             ours.append(ips)
             hand.append(theirs)
             walls.append(wall)
     a, b = statistics.median(ours), statistics.median(hand)
-    print(f"device {device}, {args.epochs} epochs x {len(y)} images, batch {cfg['batch']}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"device {device}, {args.epochs} epochs x {len(y)} images, batch {cfg['batch']}, "
+        f"{torch.get_num_threads()} threads"
+    )
     print(f"trainer   {a:,.0f} img/s (median of {args.rounds})")
     print(f"hand loop {b:,.0f} img/s")
     print(f"ratio     {a / b:.3f}  (target >= 0.9)")
-    print(f"trainer whole run (with test passes, checkpoints, plots): "
-          f"{statistics.median(walls):.1f}s median")
+    print(
+        f"trainer whole run (with test passes, checkpoints, plots): "
+        f"{statistics.median(walls):.1f}s median"
+    )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,14 @@ def _analyses(args: argparse.Namespace, path: str, warnings: Warnings) -> list[A
     from .api import analyze
 
     source, name = _read_input(path)
-    return analyze(path if source is None else None, source, getattr(args, "network", None),
-                   _parse_overrides(getattr(args, "param", None)), warnings, filename=name)
+    return analyze(
+        path if source is None else None,
+        source,
+        getattr(args, "network", None),
+        _parse_overrides(getattr(args, "param", None)),
+        warnings,
+        filename=name,
+    )
 
 
 # ---------------------------------------------------------------- commands
@@ -99,9 +105,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         for a in analyses:
             net = a.network
             side = "".join(f", {n} {shape_text(sh)}" for n, sh in a.outputs.items())
-            print(f"{path}: {net.name} ok: {shape_text(net.input_shape)} -> "
-                  f"{shape_text(net.output_shape)}{side}; {a.params:,} params, "
-                  f"{human(a.macs)} MACs")
+            print(
+                f"{path}: {net.name} ok: {shape_text(net.input_shape)} -> "
+                f"{shape_text(net.output_shape)}{side}; {a.params:,} params, "
+                f"{human(a.macs)} MACs"
+            )
     return status
 
 
@@ -127,8 +135,9 @@ def cmd_ir(args: argparse.Namespace) -> int:
         lines.append(f"network {a.network.name} input {shape_text(a.network.input_shape)}")
         for path, node in a.network.modules():
             indent = "  " * (path.count(".") + 1)
-            what = getattr(node, "op", None) or getattr(node, "title", "") or \
-                getattr(node, "kind", "")
+            what = (
+                getattr(node, "op", None) or getattr(node, "title", "") or getattr(node, "kind", "")
+            )
             args_text = ""
             if hasattr(node, "args"):
                 args_text = " " + " ".join(f"{k}={v}" for k, v in node.args.items())
@@ -164,19 +173,26 @@ def _render_depth(text: str) -> int | str:
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cnndsl", description="Check, render, compile and train .cnn network files.")
+        prog="cnndsl", description="Check, render, compile and train .cnn network files."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help: str
-            ) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         return p
 
     def net_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--network", metavar="NAME", help="the network to use (default: all)")
-        p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE",
-                       help="override a network parameter, e.g. -p num_classes=10")
+        p.add_argument(
+            "--param",
+            "-p",
+            action="append",
+            metavar="NAME=VALUE",
+            help="override a network parameter, e.g. -p num_classes=10",
+        )
 
     p = add("check", cmd_check, "check files: exit 0 when valid, 1 on errors")
     p.add_argument("files", nargs="+", metavar="FILE", help=".cnn files (- for stdin)")
@@ -184,10 +200,16 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = add("summary", cmd_summary, "print the layer table of a file's networks")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--format", "-f", choices=("table", "markdown", "latex", "csv", "json"),
-                   default="table")
-    p.add_argument("--depth", "-d", type=_positive, default=None,
-                   help="show module paths of at most N parts (blocks fold their children)")
+    p.add_argument(
+        "--format", "-f", choices=("table", "markdown", "latex", "csv", "json"), default="table"
+    )
+    p.add_argument(
+        "--depth",
+        "-d",
+        type=_positive,
+        default=None,
+        help="show module paths of at most N parts (blocks fold their children)",
+    )
     p.add_argument("--out", "-o", metavar="OUT", help="write to OUT instead of stdout")
     net_opts(p)
 
@@ -198,31 +220,54 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = add("render", _lazy("render", "cmd_render"), "draw a network as a graphviz diagram")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--out", "-o", metavar="OUT",
-                   help="output file; its extension picks the format (default: FILE stem.svg)")
+    p.add_argument(
+        "--out",
+        "-o",
+        metavar="OUT",
+        help="output file; its extension picks the format (default: FILE stem.svg)",
+    )
     p.add_argument("--format", "-f", choices=("svg", "png", "pdf", "dot"))
-    p.add_argument("--depth", "-d", type=_render_depth, default="auto",
-                   help="N: draw modules of N-part paths and deeper as single nodes; 'auto' "
-                        "(default): the most detail that fits a slide; 'all': everything")
+    p.add_argument(
+        "--depth",
+        "-d",
+        type=_render_depth,
+        default="auto",
+        help="N: draw modules of N-part paths and deeper as single nodes; 'auto' "
+        "(default): the most detail that fits a slide; 'all': everything",
+    )
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     p.add_argument("--theme", choices=("light", "dark", "print"), default="light")
     p.add_argument("--no-shapes", action="store_true", help="leave shapes off the edges")
-    p.add_argument("--no-fold", action="store_true",
-                   help="draw norms and activations as nodes of their own")
+    p.add_argument(
+        "--no-fold", action="store_true", help="draw norms and activations as nodes of their own"
+    )
     net_opts(p)
 
-    p = add("compile", _lazy("codegen", "cmd_compile"),
-            "compile .cnn files to PyTorch modules (DIR/<stem>.py)")
+    p = add(
+        "compile",
+        _lazy("codegen", "cmd_compile"),
+        "compile .cnn files to PyTorch modules (DIR/<stem>.py)",
+    )
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--out", "-o", metavar="DIR", default="generated",
-                   help="output folder (default: generated/)")
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 when any output would change")
-    p.add_argument("--force", action="store_true",
-                   help="overwrite files that lack cnndsl's generated-file header")
+    p.add_argument(
+        "--out",
+        "-o",
+        metavar="DIR",
+        default="generated",
+        help="output folder (default: generated/)",
+    )
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when any output would change"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite files that lack cnndsl's generated-file header",
+    )
 
-    p = add("train", _lazy("train", "cmd_train"),
-            "train a network on the data of its train section")
+    p = add(
+        "train", _lazy("train", "cmd_train"), "train a network on the data of its train section"
+    )
     p.add_argument("file", metavar="FILE")
     net_opts(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<network>-<time>)")
@@ -231,7 +276,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
     p.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"))
-    p.add_argument("--data", metavar="SPEC", help='e.g. "digits(size=32)" or "mnist(\"data\")"')
+    p.add_argument("--data", metavar="SPEC", help='e.g. "digits(size=32)" or "mnist("data")"')
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--amp", choices=("bf16", "fp16"))
@@ -241,8 +286,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.pt")
     p.add_argument("--stop-after", type=_positive, metavar="N", help="stop after N epochs")
-    p.add_argument("--deterministic", action="store_true",
-                   help="torch.use_deterministic_algorithms(True)")
+    p.add_argument(
+        "--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)"
+    )
 
     p = add("eval", _lazy("train", "cmd_eval"), "evaluate a checkpoint on the test split")
     p.add_argument("file", metavar="FILE")
@@ -291,7 +337,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug in cnndsl, not in the user's file
         if os.environ.get("CNNDSL_DEBUG"):
             raise
-        print(f"cnndsl: internal error: {type(exc).__name__}: {exc}\n"
-              "this is a bug in cnndsl; rerun with CNNDSL_DEBUG=1 for the traceback and "
-              "report it", file=sys.stderr)
+        print(
+            f"cnndsl: internal error: {type(exc).__name__}: {exc}\n"
+            "this is a bug in cnndsl; rerun with CNNDSL_DEBUG=1 for the traceback and "
+            "report it",
+            file=sys.stderr,
+        )
         return 3

@@ -30,13 +30,37 @@ from .errors import CnnError
 
 Shape = tuple[int, ...]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
-CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                 "ship", "truck")
-FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
-                   "sneaker", "bag", "ankle-boot")
+CIFAR_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+FASHION_CLASSES = (
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle-boot",
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +88,9 @@ class Data:
     classes: tuple[str, ...]
 
 
-def load_data(spec: dict[str, Any], input_shape: Shape, seed: int = 0,
-              max_bytes: int = 1 << 30) -> Data:
+def load_data(
+    spec: dict[str, Any], input_shape: Shape, seed: int = 0, max_bytes: int = 1 << 30
+) -> Data:
     """Read the data set ``spec`` names, shaped for a network taking ``input_shape``.
 
     ``max_bytes``: an image folder larger than this is decoded lazily (per item) instead of
@@ -74,17 +99,29 @@ def load_data(spec: dict[str, Any], input_shape: Shape, seed: int = 0,
     name = spec["name"]
     if name != "fake" and len(input_shape) != 3:
         shape = "x".join(map(str, input_shape))
-        raise CnnError(f"{name} gives images (channels x height x width), but the network "
-                       f"takes input {shape}", hint="use fake(n, classes) data for this network")
+        raise CnnError(
+            f"{name} gives images (channels x height x width), but the network takes input {shape}",
+            hint="use fake(n, classes) data for this network",
+        )
     target = _target_size(spec, input_shape)
     if name == "folder":
-        return _folder(spec, input_shape[0] if spec.get("channels") is None else spec["channels"],
-                       target, seed, max_bytes, input_shape[0])
+        return _folder(
+            spec,
+            input_shape[0] if spec.get("channels") is None else spec["channels"],
+            target,
+            seed,
+            max_bytes,
+            input_shape[0],
+        )
     data = LOADERS[name](spec, input_shape, seed)
     if name == "fake":
         return data
-    return Data(data.name, _fit(data.train, spec, input_shape, target),  # type: ignore[arg-type]
-                _fit(data.test, spec, input_shape, target), data.classes)  # type: ignore[arg-type]
+    return Data(
+        data.name,
+        _fit(data.train, spec, input_shape, target),  # type: ignore[arg-type]
+        _fit(data.test, spec, input_shape, target),  # type: ignore[arg-type]
+        data.classes,
+    )
 
 
 def _target_size(spec: dict[str, Any], input_shape: Shape) -> tuple[int, ...]:
@@ -94,15 +131,17 @@ def _target_size(spec: dict[str, Any], input_shape: Shape) -> tuple[int, ...]:
         return native
     if (size, size) != native:
         shape = "x".join(map(str, input_shape))
-        raise CnnError(f"data size={size} does not fit the network input {shape}",
-                       hint=f"leave size out (images are resized to the input) or use "
-                            f"size={native[-1]}" if len(set(native)) == 1 else None)
+        raise CnnError(
+            f"data size={size} does not fit the network input {shape}",
+            hint=f"leave size out (images are resized to the input) or use size={native[-1]}"
+            if len(set(native)) == 1
+            else None,
+        )
     return native
 
 
 # ---------------------------------------------------------------- shaping
-def _fit(split: Split, spec: dict[str, Any], input_shape: Shape,
-         target: tuple[int, ...]) -> Split:
+def _fit(split: Split, spec: dict[str, Any], input_shape: Shape, target: tuple[int, ...]) -> Split:
     """Convert channels (when asked) and resize to the network's input size."""
     x = convert_channels(split.x, spec, input_shape[0])
     return Split(resize(x, target), split.y)
@@ -113,16 +152,20 @@ def convert_channels(x: torch.Tensor, spec: dict[str, Any], want: int) -> torch.
     have = x.shape[1]
     asked = spec.get("channels")
     if asked is not None and asked != want:
-        raise CnnError(f"data channels={asked} does not fit the network's {want} input "
-                       f"channels", hint=f"use channels={want}")
+        raise CnnError(
+            f"data channels={asked} does not fit the network's {want} input channels",
+            hint=f"use channels={want}",
+        )
     if have == want:
         return x
     if asked is None:
         kind = {1: "grey-level", 3: "RGB"}.get(have, f"{have}-channel")
-        raise CnnError(f"{spec['name']} images are {kind} ({have} channel"
-                       f"{'s' if have > 1 else ''}) but the network takes {want}",
-                       hint=f"convert them with a data argument, e.g. "
-                            f"{spec['name']}(…, channels={want}), or change the input")
+        raise CnnError(
+            f"{spec['name']} images are {kind} ({have} channel"
+            f"{'s' if have > 1 else ''}) but the network takes {want}",
+            hint=f"convert them with a data argument, e.g. "
+            f"{spec['name']}(…, channels={want}), or change the input",
+        )
     if have == 1:
         return x.expand(-1, want, *x.shape[2:]).contiguous()
     if have == 3 and want == 1:
@@ -138,22 +181,25 @@ def resize(x: torch.Tensor, size: tuple[int, ...], chunk: int = 4096) -> torch.T
         return x
     parts = []
     for start in range(0, len(x), chunk):
-        part = F.interpolate(x[start:start + chunk].float(), size=size, mode="bilinear",
-                             align_corners=False)
+        part = F.interpolate(
+            x[start : start + chunk].float(), size=size, mode="bilinear", align_corners=False
+        )
         if x.dtype == torch.uint8:
             part = part.round().clamp(0, 255).to(torch.uint8)
         parts.append(part)
     return torch.cat(parts)
 
 
-def stratified_split(y: torch.Tensor, seed: int, test_size: float = 0.2
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def stratified_split(
+    y: torch.Tensor, seed: int, test_size: float = 0.2
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Train and test indices, stratified by label, reproducible from ``seed``."""
     from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
 
     index = torch.arange(len(y)).numpy()
-    train, test = train_test_split(index, test_size=test_size, stratify=y.numpy(),
-                                   random_state=seed)
+    train, test = train_test_split(
+        index, test_size=test_size, stratify=y.numpy(), random_state=seed
+    )
     return torch.from_numpy(train), torch.from_numpy(test)
 
 
@@ -197,8 +243,13 @@ def _fake(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
     return Data("fake", train, test, tuple(str(i) for i in range(classes)))
 
 
-def _find_files(root: Path, names: tuple[str, ...], subdirs: tuple[str, ...],
-                dataset: str, suffixes: tuple[str, ...] = ("", ".gz")) -> dict[str, Path]:
+def _find_files(
+    root: Path,
+    names: tuple[str, ...],
+    subdirs: tuple[str, ...],
+    dataset: str,
+    suffixes: tuple[str, ...] = ("", ".gz"),
+) -> dict[str, Path]:
     """The ``names`` in ``root`` or one of its ``subdirs``; else an error naming them."""
     for folder in (root, *(root / s for s in subdirs)):
         found = {}
@@ -210,9 +261,11 @@ def _find_files(root: Path, names: tuple[str, ...], subdirs: tuple[str, ...],
             return found
     expected = ", ".join(n + ("[.gz]" if ".gz" in suffixes else "") for n in names)
     where = " or ".join(str(f) for f in (root, *(root / s for s in subdirs)))
-    raise CnnError(f"{dataset}: data files not found in {where}; expected {expected}",
-                   hint=f"cnndsl downloads nothing: put the {dataset} files in {root}, or point "
-                        f"the data at the folder that holds them, e.g. {dataset}(\"path/to/dir\")")
+    raise CnnError(
+        f"{dataset}: data files not found in {where}; expected {expected}",
+        hint=f"cnndsl downloads nothing: put the {dataset} files in {root}, or point "
+        f'the data at the folder that holds them, e.g. {dataset}("path/to/dir")',
+    )
 
 
 def _read_idx(path: Path) -> torch.Tensor:
@@ -223,8 +276,8 @@ def _read_idx(path: Path) -> torch.Tensor:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise CnnError(f"{path} is not an IDX file of unsigned bytes")
     ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    body = raw[4 + 4 * ndim:]
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    body = raw[4 + 4 * ndim :]
     count = 1
     for d in dims:
         count *= d
@@ -233,22 +286,36 @@ def _read_idx(path: Path) -> torch.Tensor:
     return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
 
 
-def _idx_dataset(name: str, subdir: str, classes: tuple[str, ...]
-                 ) -> Callable[[dict[str, Any], Shape, int], Data]:
+def _idx_dataset(
+    name: str, subdir: str, classes: tuple[str, ...]
+) -> Callable[[dict[str, Any], Shape, int], Data]:
     def load(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
-        files = _find_files(Path(spec.get("root", f"data/{name}")), MNIST_FILES,
-                            (f"{subdir}/raw", subdir, "raw"), name)
+        files = _find_files(
+            Path(spec.get("root", f"data/{name}")),
+            MNIST_FILES,
+            (f"{subdir}/raw", subdir, "raw"),
+            name,
+        )
         x_train, y_train, x_test, y_test = (_read_idx(files[n]) for n in MNIST_FILES)
-        return Data(name, Split(x_train.unsqueeze(1), y_train.long()),
-                    Split(x_test.unsqueeze(1), y_test.long()), classes)
+        return Data(
+            name,
+            Split(x_train.unsqueeze(1), y_train.long()),
+            Split(x_test.unsqueeze(1), y_test.long()),
+            classes,
+        )
 
     return load
 
 
 def _cifar10(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
     """The CIFAR-10 python pickle batches (``cifar-10-batches-py``)."""
-    files = _find_files(Path(spec.get("root", "data/cifar10")), CIFAR_FILES,
-                        ("cifar-10-batches-py",), "cifar10", ("",))
+    files = _find_files(
+        Path(spec.get("root", "data/cifar10")),
+        CIFAR_FILES,
+        ("cifar-10-batches-py",),
+        "cifar10",
+        ("",),
+    )
     parts = [_cifar_batch(files[n]) for n in CIFAR_FILES]
     x_train = torch.cat([p[0] for p in parts[:5]])
     y_train = torch.cat([p[1] for p in parts[:5]])
@@ -275,8 +342,7 @@ LOADERS: dict[str, Callable[[dict[str, Any], Shape, int], Data]] = {
 class ImageFiles(Dataset):
     """Images decoded per item (for folders too large to hold in memory)."""
 
-    def __init__(self, files: list[Path], labels: list[int], channels: int,
-                 size: tuple[int, ...]):
+    def __init__(self, files: list[Path], labels: list[int], channels: int, size: tuple[int, ...]):
         self.files, self.labels, self.channels, self.size = files, labels, channels, size
 
     def __len__(self) -> int:
@@ -302,16 +368,21 @@ def read_image(path: str | Path, channels: int, size: tuple[int, ...]) -> torch.
     return data.reshape(size[0], size[1], channels).permute(2, 0, 1).contiguous()
 
 
-def _folder(spec: dict[str, Any], channels: int, size: tuple[int, ...], seed: int,
-            max_bytes: int, want: int) -> Data:
+def _folder(
+    spec: dict[str, Any], channels: int, size: tuple[int, ...], seed: int, max_bytes: int, want: int
+) -> Data:
     """One sub-folder per class; ``train/`` and ``test/`` sub-folders when present."""
     if channels != want:
-        raise CnnError(f"data channels={channels} does not fit the network's {want} input "
-                       f"channels", hint=f"use channels={want}")
+        raise CnnError(
+            f"data channels={channels} does not fit the network's {want} input channels",
+            hint=f"use channels={want}",
+        )
     root = Path(spec["root"])
     if not root.is_dir():
-        raise CnnError(f"folder: {root} is not a folder",
-                       hint="folder(root) expects one sub-folder of images per class")
+        raise CnnError(
+            f"folder: {root} is not a folder",
+            hint="folder(root) expects one sub-folder of images per class",
+        )
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes = _classes(root / "train")
         train_files = _files(root / "train", classes)
@@ -325,15 +396,21 @@ def _folder(spec: dict[str, Any], channels: int, size: tuple[int, ...], seed: in
     per_image = channels * size[0] * size[1]
     lazy = (len(train_files) + len(test_files)) * per_image > max_bytes
     make = _lazy_split if lazy else _eager_split
-    return Data("folder", make(train_files, channels, size), make(test_files, channels, size),
-                tuple(classes))
+    return Data(
+        "folder",
+        make(train_files, channels, size),
+        make(test_files, channels, size),
+        tuple(classes),
+    )
 
 
 def _classes(root: Path) -> list[str]:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise CnnError(f"folder: {root} has no class sub-folders",
-                       hint="put the images of each class in a sub-folder named after it")
+        raise CnnError(
+            f"folder: {root} has no class sub-folders",
+            hint="put the images of each class in a sub-folder named after it",
+        )
     return classes
 
 
@@ -341,8 +418,11 @@ def _files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
     out = []
     for label, name in enumerate(classes):
         folder = root / name
-        out += [(p, label) for p in sorted(folder.iterdir() if folder.is_dir() else ())
-                if p.suffix.lower() in IMAGE_SUFFIXES]
+        out += [
+            (p, label)
+            for p in sorted(folder.iterdir() if folder.is_dir() else ())
+            if p.suffix.lower() in IMAGE_SUFFIXES
+        ]
     if not out:
         raise CnnError(f"folder: no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
     return out
@@ -353,6 +433,5 @@ def _eager_split(files: list[tuple[Path, int]], channels: int, size: tuple[int, 
     return Split(x, torch.tensor([c for _, c in files], dtype=torch.long))
 
 
-def _lazy_split(files: list[tuple[Path, int]], channels: int, size: tuple[int, ...]
-                ) -> ImageFiles:
+def _lazy_split(files: list[tuple[Path, int]], channels: int, size: tuple[int, ...]) -> ImageFiles:
     return ImageFiles([p for p, _ in files], [c for _, c in files], channels, size)

@@ -36,7 +36,8 @@ FUNCTIONS = ("min", "max", "round", "floor", "ceil", "int", "float", "abs", "mak
 
 # Attributes of torch.nn.Module (checked against torch by tests/test_ir.py); a module name
 # may not shadow them, nor be a Python keyword or a dunder.
-NN_MODULE_ATTRS = frozenset("""
+NN_MODULE_ATTRS = frozenset(
+    """
 T_destination _apply _call_impl _compiled_call_impl _get_backward_hooks
 _get_backward_pre_hooks _get_name _load_from_state_dict _maybe_warn_non_full_backward_hook
 _named_members _register_load_state_dict_pre_hook _register_state_dict_hook
@@ -53,24 +54,35 @@ set_submodule share_memory state_dict to to_empty train type xpu zero_grad
 training _parameters _buffers _modules _non_persistent_buffers_set _backward_hooks
 _backward_pre_hooks _forward_hooks _forward_pre_hooks _state_dict_hooks
 _load_state_dict_pre_hooks _load_state_dict_post_hooks _is_full_backward_hook
-""".split())
+""".split()
+)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def check_name(name: str, span: Span, what: str = "module name") -> None:
     """A label, template result or output name must be a safe Python attribute name."""
     if not _IDENT.match(name):
-        raise CnnError(f"invalid {what} {name!r}", span,
-                       "names are ASCII identifiers: letters, digits and _")
+        raise CnnError(
+            f"invalid {what} {name!r}", span, "names are ASCII identifiers: letters, digits and _"
+        )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        raise CnnError(f"invalid {what} {name!r}: it is a Python keyword", span,
-                       f"choose another name, e.g. {name}_")
+        raise CnnError(
+            f"invalid {what} {name!r}: it is a Python keyword",
+            span,
+            f"choose another name, e.g. {name}_",
+        )
     if name.startswith("__") and name.endswith("__"):
-        raise CnnError(f"invalid {what} {name!r}: dunder names are reserved", span,
-                       f"choose another name, e.g. {name.strip('_') or 'x'}")
+        raise CnnError(
+            f"invalid {what} {name!r}: dunder names are reserved",
+            span,
+            f"choose another name, e.g. {name.strip('_') or 'x'}",
+        )
     if name in NN_MODULE_ATTRS:
-        raise CnnError(f"invalid {what} {name!r}: it would shadow nn.Module.{name}", span,
-                       f"choose another name, e.g. {name}_")
+        raise CnnError(
+            f"invalid {what} {name!r}: it would shadow nn.Module.{name}",
+            span,
+            f"choose another name, e.g. {name}_",
+        )
 
 
 def snake(name: str) -> str:
@@ -105,8 +117,11 @@ class Program:
         names: dict[str, s.NetworkDef] = {}
         for net in networks:
             if net.name in names:
-                raise CnnError(f"network {net.name!r} is defined twice", net.span,
-                               f"first defined at line {names[net.name].span.line}")
+                raise CnnError(
+                    f"network {net.name!r} is defined twice",
+                    net.span,
+                    f"first defined at line {names[net.name].span.line}",
+                )
             names[net.name] = net
         if trains and not networks:
             raise CnnError("a train section needs a network in the same file", trains[0].span)
@@ -117,28 +132,38 @@ class Program:
         return cls.from_file(parse_file(path))
 
 
-def _collect(tree: s.File, blocks: dict[str, s.BlockDef], stack: list[Path],
-             done: set[Path]) -> None:
+def _collect(
+    tree: s.File, blocks: dict[str, s.BlockDef], stack: list[Path], done: set[Path]
+) -> None:
     for item in tree.items:
         if isinstance(item, s.BlockDef):
             if item.name in blocks and blocks[item.name] is not item:
                 prev = blocks[item.name]
-                raise CnnError(f"block {item.name!r} is defined twice", item.span,
-                               f"first defined at {prev.span}")
+                raise CnnError(
+                    f"block {item.name!r} is defined twice",
+                    item.span,
+                    f"first defined at {prev.span}",
+                )
             if lookup(item.name) is not None or item.name in MERGE_KINDS:
                 raise CnnError(f"block name {item.name!r} is the name of an op", item.span)
             blocks[item.name] = item
         elif isinstance(item, s.Import):
             target = (stack[-1].parent / item.path).resolve()
             if target in stack:
-                cycle = " → ".join(p.name for p in stack[stack.index(target):] + [target])
-                raise CnnError(f"import cycle: {cycle}", item.span,
-                               "move the shared blocks into a file both can import")
+                cycle = " → ".join(p.name for p in stack[stack.index(target) :] + [target])
+                raise CnnError(
+                    f"import cycle: {cycle}",
+                    item.span,
+                    "move the shared blocks into a file both can import",
+                )
             if target in done:
                 continue
             if not target.is_file():
-                raise CnnError(f"cannot import {item.path!r}: no such file ({target})",
-                               item.span, "import paths are relative to the importing file")
+                raise CnnError(
+                    f"cannot import {item.path!r}: no such file ({target})",
+                    item.span,
+                    "import paths are relative to the importing file",
+                )
             done.add(target)
             _collect(parse_file(target), blocks, stack + [target], done)
 
@@ -200,9 +225,12 @@ class Namer:
                 continue
             if e.label in first:
                 prev = first[e.label]
-                hint = (f"first used at line {prev.line}" if prev != e.span else
-                        "the label repeats in every iteration; use a template such as "
-                        f"{e.label}{{i}} with `repeat … as i`")
+                hint = (
+                    f"first used at line {prev.line}"
+                    if prev != e.span
+                    else "the label repeats in every iteration; use a template such as "
+                    f"{e.label}{{i}} with `repeat … as i`"
+                )
                 raise CnnError(f"duplicate module name {e.label!r}", e.span, hint)
             first[e.label] = e.span
         if self.sequential:
@@ -243,8 +271,16 @@ class Ctx:
     def child(self, **changes: Any) -> Ctx:
         values = changes.pop("values", Scope(self.values))
         tensors = changes.pop("tensors", dict(self.tensors) if self.tensors is not None else None)
-        base = dict(flow=self.flow, namer=self.namer, values=values, tensors=tensors,
-                    in_shape=self.in_shape, blocks=self.blocks, top=False, where=self.where)
+        base = dict(
+            flow=self.flow,
+            namer=self.namer,
+            values=values,
+            tensors=tensors,
+            in_shape=self.in_shape,
+            blocks=self.blocks,
+            top=False,
+            where=self.where,
+        )
         base.update(changes)
         return Ctx(**base)
 
@@ -266,13 +302,22 @@ class Elaborator:
     def network(self, net: s.NetworkDef, overrides: dict[str, Any] | None = None) -> ir.Network:
         self.uid = 0
         self.steps = 0
-        values = self.bind_params(net.name, net.params, (), (), net.span, Scope(), "network",
-                                  overrides or {})
+        values = self.bind_params(
+            net.name, net.params, (), (), net.span, Scope(), "network", overrides or {}
+        )
         stmts = list(net.body.body)
         first = stmts[0] if stmts else None
         shape, input_stmt = self.input_of(net, first)
-        ctx = Ctx(flow=[], namer=Namer(sequential=False), values=Scope(None, dict(values)),
-                  tensors={}, in_shape=shape, blocks=(), top=True, where="network")
+        ctx = Ctx(
+            flow=[],
+            namer=Namer(sequential=False),
+            values=Scope(None, dict(values)),
+            tensors={},
+            in_shape=shape,
+            blocks=(),
+            top=True,
+            where="network",
+        )
         node = ir.Input(self.next_uid(), shape, input_stmt.span)
         ctx.flow.append(node)
         if isinstance(input_stmt, s.Bind):
@@ -282,10 +327,21 @@ class Elaborator:
             ctx.flow.append(ir.Bind(self.next_uid(), input_stmt.name, shape, input_stmt.span))
         self.outputs = []
         cur = self.statements(stmts[1:], ctx, shape)
-        root = ir.Module(self.next_uid(), "network", net.name, None, tuple(values.items()),
-                         ctx.namer.finish(), tuple(ctx.flow), shape, cur, net.span)
-        return ir.Network(net.name, tuple(values.items()), shape, root, tuple(self.outputs),
-                          None, net.span)
+        root = ir.Module(
+            self.next_uid(),
+            "network",
+            net.name,
+            None,
+            tuple(values.items()),
+            ctx.namer.finish(),
+            tuple(ctx.flow),
+            shape,
+            cur,
+            net.span,
+        )
+        return ir.Network(
+            net.name, tuple(values.items()), shape, root, tuple(self.outputs), None, net.span
+        )
 
     def input_of(self, net: s.NetworkDef, first: s.Stmt | None) -> tuple[ir.Shape, Any]:
         step = None
@@ -295,25 +351,42 @@ class Elaborator:
             step = first.chain.steps[0]
         if not isinstance(step, s.Input):
             where = first.span if first is not None else net.span
-            raise CnnError(f"network {net.name!r} must start with `input`", where,
-                           "write e.g. `input 3x224x224` (channels first) as its first line")
+            raise CnnError(
+                f"network {net.name!r} must start with `input`",
+                where,
+                "write e.g. `input 3x224x224` (channels first) as its first line",
+            )
         value = self.eval(step.shape, Scope(), (1,))
         if isinstance(value, int) and not isinstance(value, bool):
             value = s.Size((value,))
         if not isinstance(value, s.Size) or not 1 <= len(value) <= 4 or min(value) < 1:
-            raise CnnError(f"input shape must be a size like 3x224x224, got {value}",
-                           step.shape.span, "channels first: CxL, CxHxW or CxDxHxW")
+            raise CnnError(
+                f"input shape must be a size like 3x224x224, got {value}",
+                step.shape.span,
+                "channels first: CxL, CxHxW or CxDxHxW",
+            )
         dims = tuple(value)
         if len(dims) >= 3 and dims[-1] in (1, 3, 4) and dims[0] > 4 and dims[0] == dims[-2]:
             fixed = "x".join(str(d) for d in (dims[-1], *dims[:-1]))
-            raise CnnError(f"input {value} looks like H×W×C; cnndsl shapes are channels first",
-                           step.shape.span, f"write `input {fixed}`")
+            raise CnnError(
+                f"input {value} looks like H×W×C; cnndsl shapes are channels first",
+                step.shape.span,
+                f"write `input {fixed}`",
+            )
         return dims, first
 
     # ---------------------------------------------------------------- parameters
-    def bind_params(self, what: str, params: tuple[s.Param, ...], args: tuple[Any, ...],
-                    kwargs: tuple[tuple[str, Any, Span], ...], span: Span, scope: Scope,
-                    kind: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    def bind_params(
+        self,
+        what: str,
+        params: tuple[s.Param, ...],
+        args: tuple[Any, ...],
+        kwargs: tuple[tuple[str, Any, Span], ...],
+        span: Span,
+        scope: Scope,
+        kind: str,
+        overrides: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         names = [p.name for p in params]
         for p in params:
             if p.name in ("self", "in_channels") or keyword.iskeyword(p.name):
@@ -322,21 +395,28 @@ class Elaborator:
             dup = next(n for n in names if names.count(n) > 1)
             raise CnnError(f"parameter {dup!r} is declared twice", span)
         if len(args) > len(params):
-            raise CnnError(f"{what}() takes {len(params)} argument"
-                           f"{'s' if len(params) != 1 else ''}, got {len(args)}", span,
-                           f"parameters: {', '.join(names) or 'none'}")
+            raise CnnError(
+                f"{what}() takes {len(params)} argument"
+                f"{'s' if len(params) != 1 else ''}, got {len(args)}",
+                span,
+                f"parameters: {', '.join(names) or 'none'}",
+            )
         values: dict[str, Any] = dict(zip(names, args, strict=False))
         for key, value, kspan in kwargs:
             if key not in names:
-                raise CnnError(f"{kind} {what!r} has no parameter {key!r}", kspan,
-                               did_you_mean(key, names) or f"parameters: {', '.join(names)}")
+                raise CnnError(
+                    f"{kind} {what!r} has no parameter {key!r}",
+                    kspan,
+                    did_you_mean(key, names) or f"parameters: {', '.join(names)}",
+                )
             if key in values:
                 raise CnnError(f"parameter {key!r} given twice", kspan)
             values[key] = value
         for key, value in (overrides or {}).items():
             if key not in names:
-                raise CnnError(f"network {what!r} has no parameter {key!r}", span,
-                               did_you_mean(key, names))
+                raise CnnError(
+                    f"network {what!r} has no parameter {key!r}", span, did_you_mean(key, names)
+                )
             values[key] = value
         out: dict[str, Any] = {}
         defaults = Scope()
@@ -346,8 +426,11 @@ class Elaborator:
             elif p.default is not None:
                 out[p.name] = self.eval(p.default, Scope(defaults), (0,))
             else:
-                raise CnnError(f"{what}() is missing argument {p.name!r}", span,
-                               f"call it as {what}({', '.join(names)})")
+                raise CnnError(
+                    f"{what}() is missing argument {p.name!r}",
+                    span,
+                    f"call it as {what}({', '.join(names)})",
+                )
             defaults.vars[p.name] = out[p.name]
         return out
 
@@ -378,8 +461,11 @@ class Elaborator:
     def check_binding_name(self, name: str, span: Span, ctx: Ctx) -> None:
         if lookup(name) is not None or name in self.program.blocks:
             kind = "an op" if lookup(name) is not None else "a block"
-            raise CnnError(f"cannot bind {name!r}: it is the name of {kind}", span,
-                           "choose another name for the tensor")
+            raise CnnError(
+                f"cannot bind {name!r}: it is the name of {kind}",
+                span,
+                "choose another name for the tensor",
+            )
         found, _ = ctx.values.get(name)
         if found:
             raise CnnError(f"cannot bind {name!r}: it is a parameter or `let`", span)
@@ -387,8 +473,11 @@ class Elaborator:
 
     def bind(self, stmt: s.Bind, ctx: Ctx, cur: ir.Shape) -> ir.Shape:
         if ctx.tensors is None:
-            raise CnnError("a tensor binding is not allowed inside a labelled group", stmt.span,
-                           "a labelled group is an nn.Sequential: move the binding outside")
+            raise CnnError(
+                "a tensor binding is not allowed inside a labelled group",
+                stmt.span,
+                "a labelled group is an nn.Sequential: move the binding outside",
+            )
         if stmt.chain.steps and isinstance(stmt.chain.steps[0], s.Input):
             raise CnnError("`input` comes first in the network", stmt.span)
         self.check_binding_name(stmt.name, stmt.span, ctx)
@@ -399,17 +488,20 @@ class Elaborator:
 
     def output(self, stmt: s.Output, ctx: Ctx, cur: ir.Shape) -> ir.Shape:
         if not ctx.top:
-            raise CnnError("`output` is allowed only at the top level of a network body",
-                           stmt.span)
+            raise CnnError("`output` is allowed only at the top level of a network body", stmt.span)
         weight = 1.0
         for kw in stmt.kwargs:
             if kw.key != "weight":
-                raise CnnError(f"output has no keyword {kw.key!r}", kw.span,
-                               "only weight=W (the loss weight) is allowed")
+                raise CnnError(
+                    f"output has no keyword {kw.key!r}",
+                    kw.span,
+                    "only weight=W (the loss weight) is allowed",
+                )
             weight = self.eval(kw.value, ctx.values, ctx.in_shape)
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-                raise CnnError(f"output weight must be a non-negative number, got {weight}",
-                               kw.value.span)
+                raise CnnError(
+                    f"output weight must be a non-negative number, got {weight}", kw.value.span
+                )
             weight = float(weight)
         check_name(stmt.name, stmt.span, "output name")
         if any(name == stmt.name for name, _, _ in self.outputs):
@@ -418,22 +510,27 @@ class Elaborator:
         sub = ctx.child(flow=flow, tensors=None)
         steps = stmt.chain.steps
         label = s.Label((stmt.name,), stmt.span)
-        single = len(steps) == 1 and isinstance(steps[0], (s.Layer, s.Call, s.Merge,
-                                                              s.Residual, s.Group))
+        single = len(steps) == 1 and isinstance(
+            steps[0], (s.Layer, s.Call, s.Merge, s.Residual, s.Group)
+        )
         if single:
             out = self.step(steps[0], sub, cur, label)
         else:
             out = self.labelled_group(stmt.chain, sub, cur, label, stmt.span)
         self.outputs.append((stmt.name, out, weight))
-        ctx.flow.append(ir.Output(self.next_uid(), stmt.name, weight, tuple(flow), cur, out,
-                                  stmt.span))
+        ctx.flow.append(
+            ir.Output(self.next_uid(), stmt.name, weight, tuple(flow), cur, out, stmt.span)
+        )
         return cur
 
     def chain(self, chain: s.Chain, ctx: Ctx, cur: ir.Shape) -> ir.Shape:
         for i, step in enumerate(chain.steps):
             if i and self.starts_from_tensor(step, ctx):
-                raise CnnError("a bound tensor (or a merge of bound tensors) can only start a "
-                               "chain", step.span, "start a new line with it")
+                raise CnnError(
+                    "a bound tensor (or a merge of bound tensors) can only start a chain",
+                    step.span,
+                    "start a new line with it",
+                )
             cur = self.step(step, ctx, cur, None)
         return cur
 
@@ -447,16 +544,20 @@ class Elaborator:
         """Count one unit of elaboration work (a step or a loop iteration) against the bound."""
         self.steps += 1
         if self.steps > MAX_STEPS:
-            raise CnnError(f"the network has more than {MAX_STEPS:,} steps", span,
-                           "this is the limit of one network (steps and loop iterations)")
+            raise CnnError(
+                f"the network has more than {MAX_STEPS:,} steps",
+                span,
+                "this is the limit of one network (steps and loop iterations)",
+            )
 
     def step(self, step: s.Step, ctx: Ctx, cur: ir.Shape, label: s.Label | None) -> ir.Shape:
         self.tick(step.span)
         method: Callable[..., ir.Shape] = getattr(self, f"step_{type(step).__name__}")
         return method(step, ctx, cur, label)
 
-    def step_Labelled(self, step: s.Labelled, ctx: Ctx, cur: ir.Shape,
-                      label: s.Label | None) -> ir.Shape:
+    def step_Labelled(
+        self, step: s.Labelled, ctx: Ctx, cur: ir.Shape, label: s.Label | None
+    ) -> ir.Shape:
         if label is not None:
             raise CnnError("a step has two labels", step.label.span)
         return self.step(step.step, ctx, cur, step.label)
@@ -471,8 +572,10 @@ class Elaborator:
                 continue
             value = self.eval(part, ctx.values, ctx.in_shape)
             if isinstance(value, bool) or not isinstance(value, (int, str)):
-                raise CnnError(f"a label template part must be an integer or a string, got "
-                               f"{value!r}", part.span)
+                raise CnnError(
+                    f"a label template part must be an integer or a string, got {value!r}",
+                    part.span,
+                )
             parts.append(str(value))
         name = "".join(parts)
         check_name(name, label.span)
@@ -480,17 +583,21 @@ class Elaborator:
 
     def step_Input(self, step: s.Input, ctx: Ctx, cur: ir.Shape, label: Any) -> ir.Shape:
         if ctx.where.startswith("block"):
-            raise CnnError("`input` is not allowed in a block", step.span,
-                           "a block's input is whatever its caller passes; read it as in.channels")
-        raise CnnError("`input` may appear only once, as the first line of a network",
-                       step.span)
+            raise CnnError(
+                "`input` is not allowed in a block",
+                step.span,
+                "a block's input is whatever its caller passes; read it as in.channels",
+            )
+        raise CnnError("`input` may appear only once, as the first line of a network", step.span)
 
-    def step_Layer(self, step: s.Layer, ctx: Ctx, cur: ir.Shape,
-                   label: s.Label | None) -> ir.Shape:
+    def step_Layer(self, step: s.Layer, ctx: Ctx, cur: ir.Shape, label: s.Label | None) -> ir.Shape:
         if ctx.tensors and step.op in ctx.tensors:
             if step.args or step.kwargs or label is not None:
-                raise CnnError(f"{step.op!r} is a bound tensor, not an op", step.span,
-                               "a bound tensor stands alone at the start of a chain")
+                raise CnnError(
+                    f"{step.op!r} is a bound tensor, not an op",
+                    step.span,
+                    "a bound tensor stands alone at the start of a chain",
+                )
             shape = ctx.tensors[step.op]
             ctx.flow.append(ir.Use(self.next_uid(), step.op, shape, step.span))
             return shape
@@ -506,8 +613,11 @@ class Elaborator:
         except ShapeError as exc:
             raise self.located(exc, step, op) from None
         if max(out) > MAX_DIM:
-            raise CnnError(f"output size {'×'.join(map(str, out))} is beyond the limit of "
-                           f"{MAX_DIM:,} per dimension", step.span)
+            raise CnnError(
+                f"output size {'×'.join(map(str, out))} is beyond the limit of "
+                f"{MAX_DIM:,} per dimension",
+                step.span,
+            )
         node = ir.Layer(self.next_uid(), op.name, a, cur, out, step.span)
         ctx.flow.append(node)
         ctx.namer.add(node, name, op.prefix, label.span if label else step.span)
@@ -527,8 +637,11 @@ class Elaborator:
 
     def unknown_op(self, step: s.Layer, ctx: Ctx) -> CnnError:
         if step.op in self.program.blocks:
-            return CnnError(f"{step.op!r} is a block: call it with parentheses", step.span,
-                            f"write {step.op}(…) with no space before '('")
+            return CnnError(
+                f"{step.op!r} is a block: call it with parentheses",
+                step.span,
+                f"write {step.op}(…) with no space before '('",
+            )
         found, _ = ctx.values.get(step.op)
         if found:
             return CnnError(f"{step.op!r} is a value, not an op", step.span)
@@ -536,32 +649,46 @@ class Elaborator:
         hint = did_you_mean(step.op, choices)
         if hint is None and step.op in MERGE_KINDS:
             hint = f"write `{step.op} {{ … }}` or {step.op}(a, b) for bound tensors"
-        return CnnError(f"unknown op {step.op!r}", _head(step.span, len(step.op)),
-                        hint or "see docs/language.md for the list of ops")
+        return CnnError(
+            f"unknown op {step.op!r}",
+            _head(step.span, len(step.op)),
+            hint or "see docs/language.md for the list of ops",
+        )
 
     def kwarg_value(self, op: Op, kw: s.Kwarg, ctx: Ctx) -> Any:
         spec = op.keywords.get(kw.key)
         if spec is not None and isinstance(kw.value, s.Name):
-            words = spec.words or {"pad": ("same", "valid", "full"),
-                                   "dim": ("channels",)}.get(spec.kind, ())
+            words = spec.words or {"pad": ("same", "valid", "full"), "dim": ("channels",)}.get(
+                spec.kind, ()
+            )
             found, _ = ctx.values.get(kw.value.id)
             if kw.value.id in words:
                 if found:
                     self.warnings.warn(
                         f"'{kw.value.id}' is both a word of '{kw.key}' and a value in scope; "
-                        "the word is used", kw.value.span, "rename the parameter or `let`")
+                        "the word is used",
+                        kw.value.span,
+                        "rename the parameter or `let`",
+                    )
                 return kw.value.id
             if words and not found:
-                raise CnnError(f"'{kw.key}' of '{op.name}' must be one of "
-                               f"{', '.join(words)}; got {kw.value.id}", kw.value.span,
-                               did_you_mean(kw.value.id, words) or
-                               f"choose one of {', '.join(words)}")
+                raise CnnError(
+                    f"'{kw.key}' of '{op.name}' must be one of "
+                    f"{', '.join(words)}; got {kw.value.id}",
+                    kw.value.span,
+                    did_you_mean(kw.value.id, words) or f"choose one of {', '.join(words)}",
+                )
         return self.eval(kw.value, ctx.values, ctx.in_shape)
 
     def layer_warnings(self, op: Op, node: ir.Layer) -> None:
         a = node.args
-        if op.category in ("conv", "pool") and "padding" in a and op.name != "deconv" \
-                and a.get("pad") != "same" and not a.get("ceil"):
+        if (
+            op.category in ("conv", "pool")
+            and "padding" in a
+            and op.name != "deconv"
+            and a.get("pad") != "same"
+            and not a.get("ceil")
+        ):
             from .ops.spatial import dropped_rows
 
             dil = a.get("dilation") or tuple(1 for _ in a["kernel"])
@@ -569,37 +696,54 @@ class Elaborator:
                 self.warnings.warn(
                     f"stride {'x'.join(map(str, a['stride']))} of '{op.name}' drops input "
                     f"rows or columns of {'×'.join(map(str, node.in_shape[1:]))}",
-                    node.span, "pad=same keeps every row; or adjust the padding")
+                    node.span,
+                    "pad=same keeps every row; or adjust the padding",
+                )
 
     # ---------------------------------------------------------------- calls and blocks
-    def step_Call(self, step: s.Call, ctx: Ctx, cur: ir.Shape,
-                  label: s.Label | None) -> ir.Shape:
+    def step_Call(self, step: s.Call, ctx: Ctx, cur: ir.Shape, label: s.Label | None) -> ir.Shape:
         if step.func in MERGE_KINDS:
             return self.merge_refs(step, ctx, label)
         block = self.program.blocks.get(step.func)
         if block is None:
             if lookup(step.func) is not None:
-                raise CnnError(f"{step.func!r} is an op: write its arguments after it, "
-                               "separated by spaces", step.span,
-                               f"e.g. `{step.func} …` (a call is for blocks)")
-            raise CnnError(f"unknown block {step.func!r}", step.span,
-                           did_you_mean(step.func, self.program.blocks) or
-                           "define it with `block Name(…) { … }` or import it")
+                raise CnnError(
+                    f"{step.func!r} is an op: write its arguments after it, separated by spaces",
+                    step.span,
+                    f"e.g. `{step.func} …` (a call is for blocks)",
+                )
+            raise CnnError(
+                f"unknown block {step.func!r}",
+                step.span,
+                did_you_mean(step.func, self.program.blocks)
+                or "define it with `block Name(…) { … }` or import it",
+            )
         if step.func in ctx.blocks:
-            chain = " → ".join((*ctx.blocks[ctx.blocks.index(step.func):], step.func))
-            raise CnnError(f"recursion between blocks: {chain}", step.span,
-                           "blocks cannot call themselves; use `repeat` instead")
+            chain = " → ".join((*ctx.blocks[ctx.blocks.index(step.func) :], step.func))
+            raise CnnError(
+                f"recursion between blocks: {chain}",
+                step.span,
+                "blocks cannot call themselves; use `repeat` instead",
+            )
         if len(ctx.blocks) >= MAX_BLOCK_DEPTH:
             raise CnnError(f"blocks nest deeper than {MAX_BLOCK_DEPTH}", step.span)
         name = self.label_name(label, ctx)
         args = tuple(self.eval(a, ctx.values, ctx.in_shape) for a in step.args)
-        kwargs = tuple((kw.key, self.eval(kw.value, ctx.values, ctx.in_shape), kw.span)
-                       for kw in step.kwargs)
-        values = self.bind_params(block.name, block.params, args, kwargs, step.span, Scope(),
-                                  "block")
-        inner = Ctx(flow=[], namer=Namer(sequential=False), values=Scope(None, dict(values)),
-                    tensors={}, in_shape=cur, blocks=(*ctx.blocks, block.name),
-                    where=f"block {block.name}")
+        kwargs = tuple(
+            (kw.key, self.eval(kw.value, ctx.values, ctx.in_shape), kw.span) for kw in step.kwargs
+        )
+        values = self.bind_params(
+            block.name, block.params, args, kwargs, step.span, Scope(), "block"
+        )
+        inner = Ctx(
+            flow=[],
+            namer=Namer(sequential=False),
+            values=Scope(None, dict(values)),
+            tensors={},
+            in_shape=cur,
+            blocks=(*ctx.blocks, block.name),
+            where=f"block {block.name}",
+        )
         title = _call_title(block, values)
         try:
             out = self.statements(block.body.body, inner, cur)
@@ -608,39 +752,60 @@ class Elaborator:
                 shape = "×".join(map(str, cur))
                 exc.notes.append(f"in {title} on a {shape} input, called at {step.span}")
             raise
-        node = ir.Module(self.next_uid(), "block", title, block.name, tuple(values.items()),
-                         inner.namer.finish(), tuple(inner.flow), cur, out, step.span)
+        node = ir.Module(
+            self.next_uid(),
+            "block",
+            title,
+            block.name,
+            tuple(values.items()),
+            inner.namer.finish(),
+            tuple(inner.flow),
+            cur,
+            out,
+            step.span,
+        )
         ctx.flow.append(node)
         ctx.namer.add(node, name, snake(block.name), label.span if label else step.span)
         return out
 
     def merge_refs(self, step: s.Call, ctx: Ctx, label: s.Label | None) -> ir.Shape:
         if label is not None:
-            raise CnnError("a merge of bound tensors is not a module and takes no label",
-                           label.span)
+            raise CnnError(
+                "a merge of bound tensors is not a module and takes no label", label.span
+            )
         if ctx.tensors is None:
             raise CnnError("bound tensors are not visible inside a labelled group", step.span)
         if step.kwargs or len(step.args) < 2:
-            raise CnnError(f"{step.func}(…) takes two or more bound tensors", step.span,
-                           f"e.g. {step.func}(a, b)")
+            raise CnnError(
+                f"{step.func}(…) takes two or more bound tensors",
+                step.span,
+                f"e.g. {step.func}(a, b)",
+            )
         names, shapes = [], []
         for arg in step.args:
             if not isinstance(arg, s.Name) or arg.id not in ctx.tensors:
                 text = arg.id if isinstance(arg, s.Name) else "this"
                 hint = did_you_mean(text, ctx.tensors) if isinstance(arg, s.Name) else None
-                raise CnnError(f"{text!r} is not a bound tensor", arg.span,
-                               hint or "bind one with `name = …` first")
+                raise CnnError(
+                    f"{text!r} is not a bound tensor",
+                    arg.span,
+                    hint or "bind one with `name = …` first",
+                )
             names.append(arg.id)
             shapes.append(ctx.tensors[arg.id])
-        out = self.merge_shape(step.func, [(n, sh) for n, sh in zip(names, shapes, strict=True)],
-                               step.span, residual=False)
-        ctx.flow.append(ir.MergeRefs(self.next_uid(), step.func, tuple(names), tuple(shapes),
-                                     out, step.span))
+        out = self.merge_shape(
+            step.func,
+            [(n, sh) for n, sh in zip(names, shapes, strict=True)],
+            step.span,
+            residual=False,
+        )
+        ctx.flow.append(
+            ir.MergeRefs(self.next_uid(), step.func, tuple(names), tuple(shapes), out, step.span)
+        )
         return out
 
     # ---------------------------------------------------------------- groups and control
-    def step_Group(self, step: s.Group, ctx: Ctx, cur: ir.Shape,
-                   label: s.Label | None) -> ir.Shape:
+    def step_Group(self, step: s.Group, ctx: Ctx, cur: ir.Shape, label: s.Label | None) -> ir.Shape:
         if label is not None:
             return self.labelled_group(step, ctx, cur, label, step.span)
         if not ctx.sequential:
@@ -649,8 +814,14 @@ class Elaborator:
             return cur
         return self.labelled_group(step, ctx, cur, None, step.span)
 
-    def labelled_group(self, body: s.Group | s.Chain | s.Step, ctx: Ctx, cur: ir.Shape,
-                       label: s.Label | None, span: Span) -> ir.Shape:
+    def labelled_group(
+        self,
+        body: s.Group | s.Chain | s.Step,
+        ctx: Ctx,
+        cur: ir.Shape,
+        label: s.Label | None,
+        span: Span,
+    ) -> ir.Shape:
         """A group that becomes an nn.Sequential (its steps are elements 0, 1, …)."""
         name = self.label_name(label, ctx)
         inner = ctx.child(flow=[], namer=Namer(sequential=True), tensors=None)
@@ -660,8 +831,18 @@ class Elaborator:
             out = self.chain(body, inner, cur)
         else:
             out = self.step(body, inner, cur, None)
-        node = ir.Module(self.next_uid(), "sequential", name or "", None, (),
-                         inner.namer.finish(), tuple(inner.flow), cur, out, span)
+        node = ir.Module(
+            self.next_uid(),
+            "sequential",
+            name or "",
+            None,
+            (),
+            inner.namer.finish(),
+            tuple(inner.flow),
+            cur,
+            out,
+            span,
+        )
         ctx.flow.append(node)
         ctx.namer.add(node, name, "seq", label.span if label else span)
         return out
@@ -674,8 +855,9 @@ class Elaborator:
             raise CnnError(f"{what} count {n:,} exceeds the limit of {MAX_REPEAT:,}", expr.span)
         return n
 
-    def step_Repetition(self, step: s.Repetition, ctx: Ctx, cur: ir.Shape,
-                        label: s.Label | None) -> ir.Shape:
+    def step_Repetition(
+        self, step: s.Repetition, ctx: Ctx, cur: ir.Shape, label: s.Label | None
+    ) -> ir.Shape:
         if label is not None:
             return self.labelled_group(step, ctx, cur, label, step.span)
         n = self.count(step.count, ctx, "repetition")
@@ -687,8 +869,9 @@ class Elaborator:
                 cur = self.step(step.target, ctx, cur, None)
         return cur
 
-    def step_Repeat(self, step: s.Repeat, ctx: Ctx, cur: ir.Shape,
-                    label: s.Label | None) -> ir.Shape:
+    def step_Repeat(
+        self, step: s.Repeat, ctx: Ctx, cur: ir.Shape, label: s.Label | None
+    ) -> ir.Shape:
         if label is not None:
             return self.labelled_group(step, ctx, cur, label, step.span)
         n = self.count(step.count, ctx, "repeat")
@@ -714,30 +897,47 @@ class Elaborator:
         return cur
 
     # ---------------------------------------------------------------- merges
-    def step_Merge(self, step: s.Merge, ctx: Ctx, cur: ir.Shape,
-                   label: s.Label | None) -> ir.Shape:
-        return self.merge(step.kind, [(None, b) for b in step.branches], ctx, cur, label,
-                          step.span, None)
+    def step_Merge(self, step: s.Merge, ctx: Ctx, cur: ir.Shape, label: s.Label | None) -> ir.Shape:
+        return self.merge(
+            step.kind, [(None, b) for b in step.branches], ctx, cur, label, step.span, None
+        )
 
-    def step_Residual(self, step: s.Residual, ctx: Ctx, cur: ir.Shape,
-                      label: s.Label | None) -> ir.Shape:
+    def step_Residual(
+        self, step: s.Residual, ctx: Ctx, cur: ir.Shape, label: s.Label | None
+    ) -> ir.Shape:
         if step.cond is not None and not self.eval(step.cond, ctx.values, ctx.in_shape):
             return self.step_Group(step.body, ctx, cur, label)
         shortcut = step.shortcut
-        if shortcut is not None and step.shortcut_cond is not None and \
-                not self.eval(step.shortcut_cond, ctx.values, ctx.in_shape):
+        if (
+            shortcut is not None
+            and step.shortcut_cond is not None
+            and not self.eval(step.shortcut_cond, ctx.values, ctx.in_shape)
+        ):
             shortcut = None
         branches: list[tuple[str | None, s.Stmt]] = [
-            ("the residual body", s.Chain((step.body,), step.body.span))]
-        branches.append(("the shortcut",
-                         s.Chain((shortcut,), shortcut.span) if shortcut is not None
-                         else s.Chain((), step.span)))
+            ("the residual body", s.Chain((step.body,), step.body.span))
+        ]
+        branches.append(
+            (
+                "the shortcut",
+                s.Chain((shortcut,), shortcut.span)
+                if shortcut is not None
+                else s.Chain((), step.span),
+            )
+        )
         kind = "projection" if shortcut is not None else "identity"
         return self.merge("add", branches, ctx, cur, label, step.span, kind)
 
-    def merge(self, kind: str, branches: list[tuple[str | None, s.Stmt]], ctx: Ctx,
-              cur: ir.Shape, label: s.Label | None, span: Span, residual: str | None
-              ) -> ir.Shape:
+    def merge(
+        self,
+        kind: str,
+        branches: list[tuple[str | None, s.Stmt]],
+        ctx: Ctx,
+        cur: ir.Shape,
+        label: s.Label | None,
+        span: Span,
+        residual: str | None,
+    ) -> ir.Shape:
         container = label is not None or ctx.sequential
         name = self.label_name(label, ctx)
         namer = Namer(sequential=False) if container else ctx.namer
@@ -750,33 +950,52 @@ class Elaborator:
                 self.statement(stmt, ctx.child(values=values), cur)
                 continue
             if isinstance(stmt, (s.Bind, s.Output)):
-                raise CnnError("a branch of a merge is a chain; bindings and outputs are not "
-                               "allowed here", stmt.span)
+                raise CnnError(
+                    "a branch of a merge is a chain; bindings and outputs are not allowed here",
+                    stmt.span,
+                )
             flow: list[ir.Node] = []
-            sub = ctx.child(flow=flow, namer=namer, values=Scope(values),
-                            tensors=dict(tensors) if tensors is not None else None)
+            sub = ctx.child(
+                flow=flow,
+                namer=namer,
+                values=Scope(values),
+                tensors=dict(tensors) if tensors is not None else None,
+            )
             out = self.chain(stmt, sub, cur) if isinstance(stmt, s.Chain) else cur
             flows.append(tuple(flow))
             shapes.append((what or f"branch {len(shapes) + 1} (line {stmt.span.line})", out))
         out = self.merge_shape(kind, shapes, span, residual is not None)
-        node = ir.Merge(self.next_uid(), kind, tuple(flows), container,
-                        namer.finish() if container else (), residual, cur, out, span)
+        node = ir.Merge(
+            self.next_uid(),
+            kind,
+            tuple(flows),
+            container,
+            namer.finish() if container else (),
+            residual,
+            cur,
+            out,
+            span,
+        )
         ctx.flow.append(node)
         if container:
             ctx.namer.add(node, name, kind, label.span if label else span)
         return out
 
-    def merge_shape(self, kind: str, shapes: list[tuple[str, ir.Shape]], span: Span,
-                    residual: bool) -> ir.Shape:
+    def merge_shape(
+        self, kind: str, shapes: list[tuple[str, ir.Shape]], span: Span, residual: bool
+    ) -> ir.Shape:
         if not shapes:
             raise CnnError(f"`{kind}` needs at least one branch", span)
         listing = "; ".join(f"{what} gives {_fmt(shape)}" for what, shape in shapes)
         first = shapes[0][1]
         if kind == "concat":
             if any(len(sh) != len(first) or sh[1:] != first[1:] for _, sh in shapes):
-                raise CnnError(f"concat: branch shapes differ outside channels: {listing}",
-                               span, "concat joins along channels; the spatial sizes must "
-                               "match (check strides and padding, e.g. pad=same)")
+                raise CnnError(
+                    f"concat: branch shapes differ outside channels: {listing}",
+                    span,
+                    "concat joins along channels; the spatial sizes must "
+                    "match (check strides and padding, e.g. pad=same)",
+                )
             return (sum(sh[0] for _, sh in shapes), *first[1:])
         if kind == "add":
             if any(sh != first for _, sh in shapes):
@@ -784,8 +1003,10 @@ class Elaborator:
                 if residual:
                     body, short = shapes[0][1], shapes[-1][1]
                     stride = max(1, short[1] // body[1]) if len(body) > 1 and body[1] else 1
-                    hint = (f"add a projection shortcut: `shortcut {{ conv {body[0]} 1x1"
-                            f"{f' stride={stride}' if stride > 1 else ''} bias=false -> bn }}`")
+                    hint = (
+                        f"add a projection shortcut: `shortcut {{ conv {body[0]} 1x1"
+                        f"{f' stride={stride}' if stride > 1 else ''} bias=false -> bn }}`"
+                    )
                 raise CnnError(f"add: branch shapes differ: {listing}", span, hint)
             return first
         out = list(first)
@@ -794,9 +1015,11 @@ class Elaborator:
                 raise CnnError(f"mul: branch ranks differ: {listing}", span)
             for d, (a, b) in enumerate(zip(out, sh, strict=True)):
                 if a != b and 1 not in (a, b):
-                    raise CnnError(f"mul: shapes do not broadcast in dimension {d + 1}: "
-                                   f"{listing}", span,
-                                   "mul broadcasts sizes of 1, e.g. a C×1×1 gate times C×H×W")
+                    raise CnnError(
+                        f"mul: shapes do not broadcast in dimension {d + 1}: {listing}",
+                        span,
+                        "mul broadcasts sizes of 1, e.g. a C×1×1 gate times C×H×W",
+                    )
                 out[d] = max(a, b)
         return tuple(out)
 
@@ -851,19 +1074,38 @@ def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int
 
 
 _BIN: dict[str, Callable[[Any, Any], Any]] = {
-    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b, "//": lambda a, b: a // b, "%": lambda a, b: a % b,
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+    "%": lambda a, b: a % b,
 }
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
-    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
 }
 _FUNCS: dict[str, Callable[..., Any]] = {
-    "min": min, "max": max, "round": round, "floor": math.floor, "ceil": math.ceil,
-    "int": int, "float": float, "abs": abs, "make_divisible": _make_divisible,
+    "min": min,
+    "max": max,
+    "round": round,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "int": int,
+    "float": float,
+    "abs": abs,
+    "make_divisible": _make_divisible,
 }
-_IN_ATTRS = {1: ("channels", "length"), 2: ("channels", "height", "width"),
-             3: ("channels", "depth", "height", "width"), 0: ("channels",)}
+_IN_ATTRS = {
+    1: ("channels", "length"),
+    2: ("channels", "height", "width"),
+    3: ("channels", "depth", "height", "width"),
+    0: ("channels",),
+}
 
 
 def _is_number(v: Any) -> bool:
@@ -892,28 +1134,42 @@ class _Eval:
         hint = did_you_mean(e.id, self.scope.names())
         if e.id in self.blocks:
             hint = f"{e.id} is a block; call it as a step: {e.id}(…)"
-        raise CnnError(f"undefined name {e.id!r}", e.span,
-                       hint or "define it with `let`, or as a block or network parameter")
+        raise CnnError(
+            f"undefined name {e.id!r}",
+            e.span,
+            hint or "define it with `let`, or as a block or network parameter",
+        )
 
     def InAttr(self, e: s.InAttr) -> Any:
         rank = len(self.in_shape) - 1
         attrs = _IN_ATTRS.get(rank, ("channels",))
         if e.attr not in attrs:
-            raise CnnError(f"in.{e.attr} is not defined for a {rank}-D input "
-                           f"({_fmt(self.in_shape)})", e.span,
-                           f"available: {', '.join('in.' + a for a in attrs)}")
+            raise CnnError(
+                f"in.{e.attr} is not defined for a {rank}-D input ({_fmt(self.in_shape)})",
+                e.span,
+                f"available: {', '.join('in.' + a for a in attrs)}",
+            )
         return self.in_shape[attrs.index(e.attr)]
 
     def BinOp(self, e: s.BinOp) -> Any:
         a, b = self.run(e.left), self.run(e.right)
         if isinstance(a, s.Size) or isinstance(b, s.Size):
-            raise CnnError(f"arithmetic on sizes is not allowed ({_show_value(a)} {e.op} "
-                           f"{_show_value(b)})", e.span, "sizes like 3x3 are values, not numbers")
-        ok = _is_number(a) and _is_number(b) or (e.op == "+" and isinstance(a, str)
-                                                 and isinstance(b, str))
+            raise CnnError(
+                f"arithmetic on sizes is not allowed ({_show_value(a)} {e.op} {_show_value(b)})",
+                e.span,
+                "sizes like 3x3 are values, not numbers",
+            )
+        ok = (
+            _is_number(a)
+            and _is_number(b)
+            or (e.op == "+" and isinstance(a, str) and isinstance(b, str))
+        )
         if not ok:
-            raise CnnError(f"cannot apply '{e.op}' to {_show_value(a)} and {_show_value(b)}",
-                           e.span, "arithmetic needs numbers")
+            raise CnnError(
+                f"cannot apply '{e.op}' to {_show_value(a)} and {_show_value(b)}",
+                e.span,
+                "arithmetic needs numbers",
+            )
         try:
             return _BIN[e.op](a, b)
         except ZeroDivisionError:
@@ -933,8 +1189,7 @@ class _Eval:
         values = [self.run(x) for x in e.operands]
         for op, a, b in zip(e.ops, values, values[1:], strict=False):
             if op not in ("==", "!=") and not (_is_number(a) and _is_number(b)):
-                raise CnnError(f"cannot compare {_show_value(a)} {op} {_show_value(b)}",
-                               e.span)
+                raise CnnError(f"cannot compare {_show_value(a)} {op} {_show_value(b)}", e.span)
             if not _CMP[op](a, b):
                 return False
         return True
@@ -954,8 +1209,9 @@ class _Eval:
             hint = did_you_mean(e.func, _FUNCS)
             if e.func in self.blocks:
                 hint = "a block call is a step, not a value"
-            raise CnnError(f"unknown function {e.func!r}", e.span,
-                           hint or f"functions: {', '.join(FUNCTIONS)}")
+            raise CnnError(
+                f"unknown function {e.func!r}", e.span, hint or f"functions: {', '.join(FUNCTIONS)}"
+            )
         args = [self.run(a) for a in e.args]
         kwargs = {kw.key: self.run(kw.value) for kw in e.kwargs}
         if not all(_is_number(a) for a in [*args, *kwargs.values()]):
@@ -968,17 +1224,23 @@ class _Eval:
             raise CnnError(f"bad call {e.func}(…): {exc}", e.span) from None
 
 
-def elaborate(program: Program, network: str | None = None,
-              overrides: dict[str, Any] | None = None,
-              warnings: Warnings | None = None) -> list[ir.Network]:
+def elaborate(
+    program: Program,
+    network: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    warnings: Warnings | None = None,
+) -> list[ir.Network]:
     """Elaborate the program's networks (all of them, or the one called ``network``)."""
     nets = program.networks
     if network is not None:
         nets = [n for n in nets if n.name == network]
         if not nets:
             names = [n.name for n in program.networks]
-            raise CnnError(f"no network {network!r} in {program.path}", None,
-                           did_you_mean(network, names) or f"networks: {', '.join(names)}")
+            raise CnnError(
+                f"no network {network!r} in {program.path}",
+                None,
+                did_you_mean(network, names) or f"networks: {', '.join(names)}",
+            )
     if not nets:
         return []
     el = Elaborator(program, warnings or Warnings())
@@ -989,8 +1251,15 @@ def elaborate(program: Program, network: str | None = None,
         result = el.network(net, overrides)
         if program.train is not None and net is program.networks[-1]:
             cfg = train_config(program.train)
-            result = ir.Network(result.name, result.values, result.input_shape, result.root,
-                                result.outputs, cfg, result.span)
+            result = ir.Network(
+                result.name,
+                result.values,
+                result.input_shape,
+                result.root,
+                result.outputs,
+                cfg,
+                result.span,
+            )
         network_warnings(result, el.warnings)
         out.append(result)
     return out
@@ -1000,15 +1269,26 @@ def network_warnings(net: ir.Network, warnings: Warnings) -> None:
     """Warnings that need the whole network: conv bias before bn, softmax before the loss."""
     for flow in _flows(net.root.body):
         for prev, node in zip(flow, flow[1:], strict=False):
-            if isinstance(prev, ir.Layer) and isinstance(node, ir.Layer) and node.op == "bn" \
-                    and prev.args.get("bias") is True and "groups" in prev.args:
-                warnings.warn(f"'{prev.op}' has a bias right before 'bn', which cancels it",
-                              prev.span, "add bias=false to the convolution")
+            if (
+                isinstance(prev, ir.Layer)
+                and isinstance(node, ir.Layer)
+                and node.op == "bn"
+                and prev.args.get("bias") is True
+                and "groups" in prev.args
+            ):
+                warnings.warn(
+                    f"'{prev.op}' has a bias right before 'bn', which cancels it",
+                    prev.span,
+                    "add bias=false to the convolution",
+                )
     last = _last_layer(net.root.body)
     loss = net.train["loss"]["name"] if isinstance(net.train, dict) else "cross_entropy"
     if last is not None and last.op == "softmax" and loss == "cross_entropy":
-        warnings.warn("the network ends in softmax, but cross-entropy applies log-softmax "
-                      "itself", last.span, "drop the softmax: the model should output logits")
+        warnings.warn(
+            "the network ends in softmax, but cross-entropy applies log-softmax itself",
+            last.span,
+            "drop the softmax: the model should output logits",
+        )
 
 
 def _flows(body: tuple[ir.Node, ...]) -> Iterator[tuple[ir.Node, ...]]:

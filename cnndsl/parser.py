@@ -354,9 +354,9 @@ class _ToSyntax:
                 work.extend((child, False) for child in reversed(node.children))
             else:
                 n = len(node.children)
-                args = out[len(out) - n:] if n else []
+                args = out[len(out) - n :] if n else []
                 if n:
-                    del out[len(out) - n:]
+                    del out[len(out) - n :]
                 out.append(getattr(self, node.data)(node.meta, *args))
         return out[0]
 
@@ -443,8 +443,9 @@ class _ToSyntax:
         return [expr, suffix] if suffix is not None else [expr]
 
     def layer(self, meta: Any, op: Token, *rest: Any) -> s.Layer:
-        args, kwargs = _split_args(rest, "put positional arguments (like `64 3x3`) before "
-                                         "key=value ones")
+        args, kwargs = _split_args(
+            rest, "put positional arguments (like `64 3x3`) before key=value ones"
+        )
         return s.Layer(str(op), args, kwargs, self._sp(meta))
 
     def kwarg(self, meta: Any, key: Token, value: s.Expr) -> s.Kwarg:
@@ -553,7 +554,7 @@ def _split_args(items: tuple[Any, ...], hint: str) -> tuple[tuple[Any, ...], tup
     args = tuple(a for a in items if not isinstance(a, s.Kwarg))
     kwargs = tuple(a for a in items if isinstance(a, s.Kwarg))
     if kwargs and not isinstance(items[-1], s.Kwarg):
-        first = next(a for a in items[items.index(kwargs[0]):] if not isinstance(a, s.Kwarg))
+        first = next(a for a in items[items.index(kwargs[0]) :] if not isinstance(a, s.Kwarg))
         raise CnnError("positional argument after a keyword argument", first.span, hint)
     _no_duplicate_keys(kwargs)
     return args, kwargs

@@ -19,8 +19,21 @@ from typing import Any
 
 from . import syntax as s
 
-_PREC = {"ifexp": 1, "or": 2, "and": 3, "not": 4, "cmp": 5, "+": 6, "-": 6, "*": 7, "/": 7,
-         "//": 7, "%": 7, "unary": 8, "atom": 9}
+_PREC = {
+    "ifexp": 1,
+    "or": 2,
+    "and": 3,
+    "not": 4,
+    "cmp": 5,
+    "+": 6,
+    "-": 6,
+    "*": 7,
+    "/": 7,
+    "//": 7,
+    "%": 7,
+    "unary": 8,
+    "atom": 9,
+}
 FUNC_PY = {"make_divisible": "_make_divisible", "floor": "math.floor", "ceil": "math.ceil"}
 
 
@@ -75,9 +88,12 @@ def subst(e: s.Expr, env: dict[str, s.Expr]) -> s.Expr:
     if isinstance(e, s.IfExp):
         return s.IfExp(subst(e.body, env), subst(e.test, env), subst(e.orelse, env), e.span)
     if isinstance(e, s.Call):
-        return s.Call(e.func, tuple(subst(a, env) for a in e.args),
-                      tuple(s.Kwarg(k.key, subst(k.value, env), k.span) for k in e.kwargs),
-                      e.span)
+        return s.Call(
+            e.func,
+            tuple(subst(a, env) for a in e.args),
+            tuple(s.Kwarg(k.key, subst(k.value, env), k.span) for k in e.kwargs),
+            e.span,
+        )
     return e
 
 
@@ -123,9 +139,12 @@ def _rebuild(e: s.Expr, kids: list[s.Expr]) -> s.Expr:
         return s.Compare(e.ops, tuple(kids), e.span)
     if isinstance(e, s.Call):
         n = len(e.args)
-        return s.Call(e.func, tuple(kids[:n]),
-                      tuple(s.Kwarg(k.key, v, k.span) for k, v in zip(e.kwargs, kids[n:])),
-                      e.span)
+        return s.Call(
+            e.func,
+            tuple(kids[:n]),
+            tuple(s.Kwarg(k.key, v, k.span) for k, v in zip(e.kwargs, kids[n:])),
+            e.span,
+        )
     return e
 
 
@@ -153,8 +172,12 @@ def _prec(e: s.Expr) -> int:
         return _PREC["cmp"]
     if isinstance(e, s.IfExp):
         return _PREC["ifexp"]
-    if isinstance(e, s.Lit) and isinstance(e.value, int | float) and not isinstance(
-            e.value, bool) and e.value < 0:
+    if (
+        isinstance(e, s.Lit)
+        and isinstance(e.value, int | float)
+        and not isinstance(e.value, bool)
+        and e.value < 0
+    ):
         return _PREC["unary"]
     return _PREC["atom"]
 
@@ -164,15 +187,15 @@ def py_value(value: Any) -> str:
     if isinstance(value, s.Size):
         return "(" + ", ".join(str(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, tuple):
-        return "(" + ", ".join(py_value(v) for v in value) + ("," if len(value) == 1 else "") \
-            + ")"
+        return "(" + ", ".join(py_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, float):
         return repr(value)
     return repr(value)
 
 
-def show(e: s.Expr, leaf: Callable[[s.Expr], str | None],
-         call_name: Callable[[str], str] = str) -> str:
+def show(
+    e: s.Expr, leaf: Callable[[s.Expr], str | None], call_name: Callable[[str], str] = str
+) -> str:
     """Source text of an expression with the fewest parentheses (Python precedence).
 
     ``leaf`` prints literals, names and ``in.*`` (and may return None for anything else);
@@ -199,8 +222,10 @@ def show(e: s.Expr, leaf: Callable[[s.Expr], str | None],
             parts.append(f"{op} {wrap(operand, _PREC['cmp'] + 1)}")
         return " ".join(parts)
     if isinstance(e, s.IfExp):
-        return (f"{wrap(e.body, _PREC['ifexp'] + 1)} if {wrap(e.test, _PREC['ifexp'] + 1)} "
-                f"else {wrap(e.orelse, _PREC['ifexp'])}")
+        return (
+            f"{wrap(e.body, _PREC['ifexp'] + 1)} if {wrap(e.test, _PREC['ifexp'] + 1)} "
+            f"else {wrap(e.orelse, _PREC['ifexp'])}"
+        )
     if isinstance(e, s.Call):
         args = [show(a, leaf, call_name) for a in e.args]
         args += [f"{k.key}={show(k.value, leaf, call_name)}" for k in e.kwargs]

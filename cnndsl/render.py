@@ -74,12 +74,23 @@ FORMATS = ("svg", "png", "pdf", "dot")
 NO_DOT = CnnError(
     "the `dot` program of graphviz is not installed",
     hint="install it: sudo apt-get install graphviz (Debian/Ubuntu), brew install graphviz "
-         "(macOS); --format dot still works")
+    "(macOS); --format dot still works",
+)
 
 _FOLDABLE = frozenset({"norm", "act", "dropout"})
 # the category a folded block takes: the first of these found among its layers
-_DOMINANT = ("conv", "linear", "pool", "merge", "norm", "act", "dropout", "reshape", "output",
-             "other")
+_DOMINANT = (
+    "conv",
+    "linear",
+    "pool",
+    "merge",
+    "norm",
+    "act",
+    "dropout",
+    "reshape",
+    "output",
+    "other",
+)
 
 
 # ---------------------------------------------------------------- themes
@@ -116,8 +127,8 @@ def _mix(colour: str, other: str, t: float) -> str:
     >>> _mix("#0072B2", "#FFFFFF", 0.2)
     '#CCE3F0'
     """
-    a = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
-    b = [int(other[i:i + 2], 16) for i in (1, 3, 5)]
+    a = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    b = [int(other[i : i + 2], 16) for i in (1, 3, 5)]
     return "#" + "".join(f"{round(x * t + y * (1 - t)):02X}" for x, y in zip(a, b, strict=True))
 
 
@@ -126,7 +137,7 @@ def _luminance(colour: str) -> float:
         c = v / 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
 
-    r, g, b = (chan(int(colour[i:i + 2], 16)) for i in (1, 3, 5))
+    r, g, b = (chan(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
@@ -141,42 +152,67 @@ def text_colour(fill: str) -> str:
 
 
 # Okabe & Ito (2008), "Color universal design".
-OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73",
-             "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00",
-             "reddish_purple": "#CC79A7", "black": "#000000"}
-_HUES = {"conv": OKABE_ITO["blue"], "pool": OKABE_ITO["vermillion"],
-         "merge": OKABE_ITO["bluish_green"], "output": OKABE_ITO["yellow"],
-         "norm": OKABE_ITO["sky_blue"], "act": OKABE_ITO["orange"],
-         "linear": OKABE_ITO["reddish_purple"]}
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+    "black": "#000000",
+}
+_HUES = {
+    "conv": OKABE_ITO["blue"],
+    "pool": OKABE_ITO["vermillion"],
+    "merge": OKABE_ITO["bluish_green"],
+    "output": OKABE_ITO["yellow"],
+    "norm": OKABE_ITO["sky_blue"],
+    "act": OKABE_ITO["orange"],
+    "linear": OKABE_ITO["reddish_purple"],
+}
 _TINT = {"conv": 0.22, "pool": 0.25, "merge": 0.28, "norm": 0.16, "act": 0.18, "linear": 0.25}
 
 
 def _light() -> Theme:
     white = "#FFFFFF"
-    styles = {cat: Style(_mix(h, white, _TINT[cat]), h) for cat, h in _HUES.items()
-              if cat != "output"}
+    styles = {
+        cat: Style(_mix(h, white, _TINT[cat]), h) for cat, h in _HUES.items() if cat != "output"
+    }
     styles["output"] = Style(OKABE_ITO["yellow"], "#A39A00", penwidth=2.0)
     styles["dropout"] = Style("#F2F2F2", "#8C8C8C", "dashed")
     styles["reshape"] = Style(white, "#8C8C8C")
     styles["other"] = Style(white, "#595959")
     styles["input"] = Style("#EBEBEB", "#595959")
     styles["connector"] = Style(white, "#8C8C8C")
-    return Theme("light", "#FFFFFF", "#000000", "#404040", "#404040", ("#F7F7F7", "#EDEDED"),
-                 "#A6A6A6", styles)
+    return Theme(
+        "light",
+        "#FFFFFF",
+        "#000000",
+        "#404040",
+        "#404040",
+        ("#F7F7F7", "#EDEDED"),
+        "#A6A6A6",
+        styles,
+    )
 
 
 def _dark() -> Theme:
     bg = "#1E1E1E"
-    styles = {cat: Style(_mix(h, bg, 0.42), _mix(h, "#FFFFFF", 0.8)) for cat, h in _HUES.items()
-              if cat != "output"}
+    styles = {
+        cat: Style(_mix(h, bg, 0.42), _mix(h, "#FFFFFF", 0.8))
+        for cat, h in _HUES.items()
+        if cat != "output"
+    }
     styles["output"] = Style(OKABE_ITO["yellow"], "#FFF7A8", penwidth=2.0)
     styles["dropout"] = Style("#333333", "#9E9E9E", "dashed")
     styles["reshape"] = Style("#2B2B2B", "#9E9E9E")
     styles["other"] = Style("#2B2B2B", "#BDBDBD")
     styles["input"] = Style("#3A3A3A", "#BDBDBD")
     styles["connector"] = Style(bg, "#9E9E9E")
-    return Theme("dark", bg, "#F2F2F2", "#BDBDBD", "#D0D0D0", ("#262626", "#2E2E2E"),
-                 "#5C5C5C", styles)
+    return Theme(
+        "dark", bg, "#F2F2F2", "#BDBDBD", "#D0D0D0", ("#262626", "#2E2E2E"), "#5C5C5C", styles
+    )
 
 
 def _print() -> Theme:
@@ -195,8 +231,16 @@ def _print() -> Theme:
         "input": Style("#FFFFFF", "#000000", "solid", 1.0),
         "connector": Style("#FFFFFF", "#6E6E6E", "solid", 1.0),
     }
-    return Theme("print", "#FFFFFF", "#000000", "#000000", "#333333", ("#FFFFFF", "#F5F5F5"),
-                 "#000000", styles)
+    return Theme(
+        "print",
+        "#FFFFFF",
+        "#000000",
+        "#000000",
+        "#333333",
+        ("#FFFFFF", "#F5F5F5"),
+        "#000000",
+        styles,
+    )
 
 
 THEMES: dict[str, Theme] = {t.name: t for t in (_light(), _dark(), _print())}
@@ -277,22 +321,36 @@ class _Builder:
         self.model.nodes[node.id] = node
         return node.id
 
-    def connect(self, tails: Iterable[Tail], head: str, priority: int = 0,
-                dashed: bool = False, skip: bool = False) -> None:
+    def connect(
+        self,
+        tails: Iterable[Tail],
+        head: str,
+        priority: int = 0,
+        dashed: bool = False,
+        skip: bool = False,
+    ) -> None:
         for tail, shape, name in tails:
             self.model.edges.append(_Edge(tail, head, shape, priority, dashed, skip, name=name))
 
     # ------------------------------------------------------------ walking
     def build(self) -> _Model:
         tails = self.flow(self.net.root.body, [], None, 0, False, chain=True)
-        out = self.add(_Node("output", [], "output", None, self.item, "output", "output",
-                             self.net.name))
+        out = self.add(
+            _Node("output", [], "output", None, self.item, "output", "output", self.net.name)
+        )
         self.connect(tails, out)
         self.model.items = self.item + 1
         return self.model
 
-    def flow(self, body: tuple[ir.Node, ...], tails: list[Tail], cluster: str | None,
-             entry: int, dashed: bool, chain: bool = False) -> list[Tail]:
+    def flow(
+        self,
+        body: tuple[ir.Node, ...],
+        tails: list[Tail],
+        cluster: str | None,
+        entry: int,
+        dashed: bool,
+        chain: bool = False,
+    ) -> list[Tail]:
         """Draw ``body`` fed by ``tails``; returns the tails it ends with.
 
         ``entry`` is the priority of the edges from ``tails`` (later edges are main ones);
@@ -308,7 +366,8 @@ class _Builder:
             if chain:
                 self.item += 1
                 self.model.levels[self.item] = (
-                    0 if cluster is None else self.model.clusters[cluster].level + 1)
+                    0 if cluster is None else self.model.clusters[cluster].level + 1
+                )
             if isinstance(node, ir.Layer):
                 path = self.paths.get(node.uid, "")
                 text = lookup(node.op).describe(node.args)  # type: ignore[union-attr]
@@ -319,19 +378,30 @@ class _Builder:
                         target.tooltip += f", {path}"
                     tails = [(absorb, node.out_shape, None)]
                 else:
-                    nid = self.add(_Node(f"n{node.uid}", [text], _category(node), cluster,
-                                         self.item, tooltip=path))
+                    nid = self.add(
+                        _Node(
+                            f"n{node.uid}",
+                            [text],
+                            _category(node),
+                            cluster,
+                            self.item,
+                            tooltip=path,
+                        )
+                    )
                     self.connect(tails, nid, prio, dashed)
                     tails = [(nid, node.out_shape, None)]
                     absorb = nid
             elif isinstance(node, ir.Module):
                 if self.folded(node):
                     j = i + 1
-                    while (node.kind == "block" and j < len(body)
-                           and isinstance(body[j], ir.Module)
-                           and body[j].kind == "block"  # type: ignore[union-attr]
-                           and body[j].title == node.title  # type: ignore[union-attr]
-                           and self.folded(body[j])):
+                    while (
+                        node.kind == "block"
+                        and j < len(body)
+                        and isinstance(body[j], ir.Module)
+                        and body[j].kind == "block"  # type: ignore[union-attr]
+                        and body[j].title == node.title  # type: ignore[union-attr]
+                        and self.folded(body[j])
+                    ):
                         j += 1
                     nid = self._folded(node, j - i, cluster)
                     self.connect(tails, nid, prio, dashed)
@@ -347,8 +417,18 @@ class _Builder:
                 tails, absorb = self._merge(node, tails, cluster, prio, dashed)
             elif isinstance(node, ir.Output):
                 ends = self.flow(node.body, tails, cluster, 1, dashed)
-                oid = self.add(_Node(f"out{node.uid}", [f"weight {node.weight:g}"], "output",
-                                     cluster, self.item, node.name, "output", node.name))
+                oid = self.add(
+                    _Node(
+                        f"out{node.uid}",
+                        [f"weight {node.weight:g}"],
+                        "output",
+                        cluster,
+                        self.item,
+                        node.name,
+                        "output",
+                        node.name,
+                    )
+                )
                 self.connect(ends, oid)
                 absorb = None
                 i += 1
@@ -360,9 +440,17 @@ class _Builder:
                 tails = self.bound[node.name]
                 absorb = None
             elif isinstance(node, ir.MergeRefs):
-                mid = self.add(_Node(f"m{node.uid}", [node.kind], "merge", cluster, self.item,
-                                     kind="merge",
-                                     tooltip=f"{node.kind}({', '.join(node.names)})"))
+                mid = self.add(
+                    _Node(
+                        f"m{node.uid}",
+                        [node.kind],
+                        "merge",
+                        cluster,
+                        self.item,
+                        kind="merge",
+                        tooltip=f"{node.kind}({', '.join(node.names)})",
+                    )
+                )
                 for name in node.names:
                     src = self.bound[name]
                     main = [t[:2] for t in src] == [t[:2] for t in tails]
@@ -370,8 +458,17 @@ class _Builder:
                 tails = [(mid, node.out_shape, None)]
                 absorb = mid
             elif isinstance(node, ir.Input):
-                nid = self.add(_Node("input", ["input"], "input", cluster, self.item,
-                                     kind="input", tooltip="input"))
+                nid = self.add(
+                    _Node(
+                        "input",
+                        ["input"],
+                        "input",
+                        cluster,
+                        self.item,
+                        kind="input",
+                        tooltip="input",
+                    )
+                )
                 tails = [(nid, node.out_shape, None)]
                 absorb = None
             i += 1
@@ -383,24 +480,35 @@ class _Builder:
         title = node.title or path
         if count > 1:
             title += f" ×{count}"
-        return self.add(_Node(f"n{node.uid}", [], _dominant(node), cluster, self.item, title,
-                              "folded", path))
+        return self.add(
+            _Node(f"n{node.uid}", [], _dominant(node), cluster, self.item, title, "folded", path)
+        )
 
     def _cluster(self, node: ir.Node, label: str, parent: str | None) -> str:
         level = self.model.clusters[parent].level + 1 if parent else 0
         cid = f"cluster_{node.uid}"
-        self.model.clusters[cid] = _Cluster(cid, label, parent, level,
-                                            self.paths.get(node.uid, ""))
+        self.model.clusters[cid] = _Cluster(cid, label, parent, level, self.paths.get(node.uid, ""))
         return cid
 
-    def _merge(self, node: ir.Merge, tails: list[Tail], cluster: str | None, prio: int,
-               dashed: bool) -> tuple[list[Tail], str | None]:
+    def _merge(
+        self, node: ir.Merge, tails: list[Tail], cluster: str | None, prio: int, dashed: bool
+    ) -> tuple[list[Tail], str | None]:
         path = self.paths.get(node.uid, "")
         if node.container:
             name = path.rsplit(".", 1)[-1]
             if self.folded(node):
-                nid = self.add(_Node(f"n{node.uid}", [], _dominant(node), cluster, self.item,
-                                     name, "folded", path))
+                nid = self.add(
+                    _Node(
+                        f"n{node.uid}",
+                        [],
+                        _dominant(node),
+                        cluster,
+                        self.item,
+                        name,
+                        "folded",
+                        path,
+                    )
+                )
                 self.connect(tails, nid, prio, dashed)
                 return [(nid, node.out_shape, None)], None
             cluster = self._cluster(node, name, cluster)
@@ -412,12 +520,21 @@ class _Builder:
                 continue
             end = self.flow(branch, tails, cluster, prio if k == 0 else 1, dashed or shortcut)
             into.extend((t, dashed or shortcut, False) for t in end)
-        mid = self.add(_Node(f"m{node.uid}", [node.kind], "merge", cluster, self.item,
-                             kind="merge", tooltip=path or (
-                                 f"residual {node.kind}" if node.residual else node.kind)))
+        mid = self.add(
+            _Node(
+                f"m{node.uid}",
+                [node.kind],
+                "merge",
+                cluster,
+                self.item,
+                kind="merge",
+                tooltip=path or (f"residual {node.kind}" if node.residual else node.kind),
+            )
+        )
         for (tail, shape, _), dash, identity in into:
-            self.model.edges.append(_Edge(tail, mid, shape, 2 if identity else 0, dash,
-                                          skip=identity))
+            self.model.edges.append(
+                _Edge(tail, mid, shape, 2 if identity else 0, dash, skip=identity)
+            )
         return [(mid, node.out_shape, None)], mid
 
 
@@ -428,8 +545,7 @@ def _category(node: ir.Layer) -> str:
 
 def _dominant(node: ir.Node) -> str:
     found = set()
-    body = node.body if isinstance(node, ir.Module) else tuple(
-        n for b in node.branches for n in b)  # type: ignore[union-attr]
+    body = node.body if isinstance(node, ir.Module) else tuple(n for b in node.branches for n in b)  # type: ignore[union-attr]
     for n in ir.iter_flow(body):
         if isinstance(n, ir.Layer):
             op = lookup(n.op)
@@ -486,8 +602,11 @@ class _Sizer:
         _assign_labels(model, shapes)
         rank = _ranks(model)
         size = {nid: _node_size(n) for nid, n in model.nodes.items()}
-        label = {e.tail: _text_width(_shape_text(e.shape)) + 8 for e in model.edges
-                 if e.label and e.shape is not None}
+        label = {
+            e.tail: _text_width(_shape_text(e.shape)) + 8
+            for e in model.edges
+            if e.label and e.shape is not None
+        }
         n_items = model.items
         self.n = n_items
         top = max(rank.values(), default=0) + 1
@@ -513,8 +632,10 @@ class _Sizer:
             if lr:
                 breadth = sum(size[i][1] + _NODESEP for i in ids)
             else:
-                breadth = max(sum(size[i][0] + _NODESEP for i in ids),
-                              sum(label.get(i, 0.0) + _NODESEP for i in ids))
+                breadth = max(
+                    sum(size[i][0] + _NODESEP for i in ids),
+                    sum(label.get(i, 0.0) + _NODESEP for i in ids),
+                )
             self.across[item] = max(self.across[item], breadth)
         span: dict[str, list[int]] = {}
         for n in model.nodes.values():
@@ -536,15 +657,23 @@ class _Sizer:
             self.starts[first] += 1
         # a column may start at an item with nodes, unless the item reads a bound tensor
         # (the start of a `u2 -> …` chain): that would leave a stub of a column
-        reads = {model.nodes[e.head].item for e in model.edges
-                 if e.name is not None and model.nodes[e.tail].item < model.nodes[e.head].item}
+        reads = {
+            model.nodes[e.head].item
+            for e in model.edges
+            if e.name is not None and model.nodes[e.tail].item < model.nodes[e.head].item
+        }
         # and only between the steps of the network or of its own modules (not deeper)
         nodes_from = [False] * (n_items + 1)
         for i in range(n_items - 1, -1, -1):
             nodes_from[i] = nodes_from[i + 1] or self.hi[i] >= 0
-        self.candidates = [i for i in range(2, n_items)
-                           if nodes_from[i] and i not in reads and model.levels.get(i, 0) <= 1
-                           and (self.hi[i] >= 0 or model.levels.get(i + 1, 0) > model.levels[i])]
+        self.candidates = [
+            i
+            for i in range(2, n_items)
+            if nodes_from[i]
+            and i not in reads
+            and model.levels.get(i, 0) <= 1
+            and (self.hi[i] >= 0 or model.levels.get(i + 1, 0) > model.levels[i])
+        ]
         self.lr = lr
         self.shapes = shapes
 
@@ -562,7 +691,8 @@ class _Sizer:
             along += (connector + 2 * _RANKSEP) * ((a > 0) + (b < self.n))
         else:
             along += labels + (connector + 2 * _RANKSEP + (_BAND if self.shapes else 0)) * (
-                (a > 0) + (b < self.n))
+                (a > 0) + (b < self.n)
+            )
         return along, across
 
     def scale(self, starts: list[int], title: bool) -> float:
@@ -684,18 +814,32 @@ def _wrap(model: _Model, starts: list[int]) -> list[str]:
             else:
                 text = e.name
             out_id = f"wrap{len(outs) + 1}_out"
-            model.nodes[out_id] = _Node(out_id, [text], "connector", None,
-                                        model.nodes[e.tail].item, kind="connector",
-                                        tooltip=f"continues at {text}", column=ct)
+            model.nodes[out_id] = _Node(
+                out_id,
+                [text],
+                "connector",
+                None,
+                model.nodes[e.tail].item,
+                kind="connector",
+                tooltip=f"continues at {text}",
+                column=ct,
+            )
             outs[key] = out_id
             edges.append(_Edge(e.tail, out_id, e.shape, e.priority, e.dashed and not e.skip))
         out_id = outs[key]
         if (*key, ch) not in ins:
             in_id = f"{out_id[:-4]}_in{'' if ch == ct + 1 else ch}"
             text = model.nodes[out_id].parts[0]
-            model.nodes[in_id] = _Node(in_id, [text], "connector", None, starts[ch],
-                                       kind="connector", tooltip=f"continued from {text}",
-                                       column=ch)
+            model.nodes[in_id] = _Node(
+                in_id,
+                [text],
+                "connector",
+                None,
+                starts[ch],
+                kind="connector",
+                tooltip=f"continued from {text}",
+                column=ch,
+            )
             ins[(*key, ch)] = in_id
             if ch not in heads or (e.name is None and ch not in lettered):
                 heads[ch] = in_id
@@ -720,8 +864,9 @@ class Diagram(graphviz.Digraph):
     def to_bytes(self, fmt: str = "svg") -> bytes:
         """The diagram as ``svg``, ``png`` (200 dpi), ``pdf`` or ``dot`` bytes."""
         if fmt not in FORMATS:
-            raise CnnError(f"unknown diagram format {fmt!r}",
-                           hint="use one of " + ", ".join(FORMATS))
+            raise CnnError(
+                f"unknown diagram format {fmt!r}", hint="use one of " + ", ".join(FORMATS)
+            )
         if fmt == "dot":
             return self.source.encode("utf-8")
         if shutil.which("dot") is None:
@@ -744,9 +889,17 @@ class Diagram(graphviz.Digraph):
         return path
 
 
-def to_dot(analysis: Analysis, *, depth: int | str | None = None, rankdir: str = "TB",
-           theme: str = "light", shapes: bool = True, fold: bool = True,
-           title: bool = True, wrap: bool = True) -> Diagram:
+def to_dot(
+    analysis: Analysis,
+    *,
+    depth: int | str | None = None,
+    rankdir: str = "TB",
+    theme: str = "light",
+    shapes: bool = True,
+    fold: bool = True,
+    title: bool = True,
+    wrap: bool = True,
+) -> Diagram:
     """The diagram of an analysed network (pure: nothing is run or written).
 
     ``depth``: ``None`` expands everything, ``N`` folds the modules whose path has more
@@ -769,45 +922,80 @@ def to_dot(analysis: Analysis, *, depth: int | str | None = None, rankdir: str =
     return _emit(model, analysis, THEMES[theme], rankdir, heads, title)
 
 
-def slide_scale(analysis: Analysis, *, depth: int | None = None, rankdir: str = "TB",
-                shapes: bool = True, fold: bool = True) -> float:
+def slide_scale(
+    analysis: Analysis,
+    *,
+    depth: int | None = None,
+    rankdir: str = "TB",
+    shapes: bool = True,
+    fold: bool = True,
+) -> float:
     """The estimated scale at which the diagram fits a 1920×1080 slide (no ``dot`` run)."""
     model = _Builder(analysis, depth, fold).build()
     return _layout(model, rankdir == "LR", shapes, True)[1]
 
 
-def auto_depth(analysis: Analysis, *, rankdir: str = "TB", shapes: bool = True,
-               fold: bool = True) -> int | None:
+def auto_depth(
+    analysis: Analysis, *, rankdir: str = "TB", shapes: bool = True, fold: bool = True
+) -> int | None:
     """The most detailed depth whose diagram fits a 1920×1080 slide with 14 px text."""
     deepest = max((p.count(".") + 1 for p, _ in analysis.network.modules()), default=1)
     for depth in [None, *range(deepest - 1, 0, -1)]:
-        if slide_scale(analysis, depth=depth, rankdir=rankdir, shapes=shapes,
-                       fold=fold) >= 1.15:
+        if slide_scale(analysis, depth=depth, rankdir=rankdir, shapes=shapes, fold=fold) >= 1.15:
             return depth
     return 1
 
 
-def _emit(model: _Model, analysis: Analysis, theme: Theme, rankdir: str, heads: list[str],
-          title: bool) -> Diagram:
+def _emit(
+    model: _Model, analysis: Analysis, theme: Theme, rankdir: str, heads: list[str], title: bool
+) -> Diagram:
     net = analysis.network
     g = Diagram(name=net.name, comment=f"cnndsl diagram of {net.name}")
-    graph_attr = {"rankdir": rankdir, "newrank": "true", "bgcolor": theme.background,
-                  "fontname": FONT, "fontsize": str(FONT_SIZE), "fontcolor": theme.text,
-                  "nodesep": f"{_NODESEP / 72:.2f}", "ranksep": f"{_RANKSEP / 72:.2f}",
-                  "pad": "0.2", "outputorder": "edgesfirst", "labelloc": "t",
-                  "labeljust": "c"}
+    graph_attr = {
+        "rankdir": rankdir,
+        "newrank": "true",
+        "bgcolor": theme.background,
+        "fontname": FONT,
+        "fontsize": str(FONT_SIZE),
+        "fontcolor": theme.text,
+        "nodesep": f"{_NODESEP / 72:.2f}",
+        "ranksep": f"{_RANKSEP / 72:.2f}",
+        "pad": "0.2",
+        "outputorder": "edgesfirst",
+        "labelloc": "t",
+        "labeljust": "c",
+    }
     if title:
         from .summary import human
 
-        graph_attr["label"] = (f"<<B>{_esc(net.name)}</B>   {human(analysis.params)} params,"
-                               f" {human(analysis.macs)} MACs>")
+        graph_attr["label"] = (
+            f"<<B>{_esc(net.name)}</B>   {human(analysis.params)} params,"
+            f" {human(analysis.macs)} MACs>"
+        )
         graph_attr["fontsize"] = str(TITLE_SIZE)
     g.graph_attr.update(graph_attr)
-    g.node_attr.update({"shape": "box", "style": "rounded,filled", "fontname": FONT,
-                        "fontsize": str(FONT_SIZE), "margin": "0.1,0.04", "height": "0.3",
-                        "width": "0.3", "penwidth": "1.4"})
-    g.edge_attr.update({"fontname": FONT, "fontsize": str(FONT_SIZE), "color": theme.edge,
-                        "fontcolor": theme.edge_text, "arrowsize": "0.7", "penwidth": "1.2"})
+    g.node_attr.update(
+        {
+            "shape": "box",
+            "style": "rounded,filled",
+            "fontname": FONT,
+            "fontsize": str(FONT_SIZE),
+            "margin": "0.1,0.04",
+            "height": "0.3",
+            "width": "0.3",
+            "penwidth": "1.4",
+        }
+    )
+    g.edge_attr.update(
+        {
+            "fontname": FONT,
+            "fontsize": str(FONT_SIZE),
+            "color": theme.edge,
+            "fontcolor": theme.edge_text,
+            "arrowsize": "0.7",
+            "penwidth": "1.2",
+        }
+    )
 
     children: dict[str | None, list[str]] = {}
     for cid, c in model.clusters.items():
@@ -832,10 +1020,17 @@ def _emit(model: _Model, analysis: Analysis, theme: Theme, rankdir: str, heads: 
             first = col == min(present[cid])
             label = c.label if first else f"{c.label} (continued)"
             with graph.subgraph(name=cid if first else f"{cid}_{col}") as sub:
-                sub.attr(label=f"<<B>{_esc(label)}</B>>", labeljust="l", style="rounded,filled",
-                         fillcolor=theme.cluster_fill[c.level % 2], color=theme.cluster_pen,
-                         fontcolor=theme.text, fontsize=str(FONT_SIZE), penwidth="1",
-                         tooltip=c.tooltip or c.label)
+                sub.attr(
+                    label=f"<<B>{_esc(label)}</B>>",
+                    labeljust="l",
+                    style="rounded,filled",
+                    fillcolor=theme.cluster_fill[c.level % 2],
+                    color=theme.cluster_pen,
+                    fontcolor=theme.text,
+                    fontsize=str(FONT_SIZE),
+                    penwidth="1",
+                    tooltip=c.tooltip or c.label,
+                )
                 fill(sub, cid, col)
 
     for col in sorted({n.column for n in model.nodes.values()}):
@@ -872,8 +1067,12 @@ def _node_attrs(n: _Node, theme: Theme) -> dict[str, str]:
     style = ["rounded", "filled"]
     if st.border != "solid":
         style.append(st.border)
-    attrs = {"label": f"<{label}>", "fillcolor": st.fill, "color": st.pen,
-             "fontcolor": text_colour(st.fill)}
+    attrs = {
+        "label": f"<{label}>",
+        "fillcolor": st.fill,
+        "color": st.pen,
+        "fontcolor": text_colour(st.fill),
+    }
     pen = st.penwidth
     if n.kind == "folded":
         pen += 1.0
@@ -907,8 +1106,13 @@ def _shape_text(shape: ir.Shape) -> str:
 
 
 # ---------------------------------------------------------------- files and the CLI
-def render(path: str | Path, *, network: str | None = None,
-           overrides: dict[str, Any] | None = None, **opts: Any) -> Diagram:
+def render(
+    path: str | Path,
+    *,
+    network: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    **opts: Any,
+) -> Diagram:
     """Load ``path`` and return the diagram of its network (``network`` picks one by name)."""
     from .api import analyze
 
@@ -928,8 +1132,9 @@ _MAGIC = (b"<?xml", b"<svg", b"\x89PNG", b"%PDF", b"digraph", b"//", b"/*")
 
 def _may_overwrite(out: Path, source: Path | None) -> None:
     if source is not None and out.exists() and out.resolve() == source.resolve():
-        raise CnnError(f"refusing to overwrite the input file {out}",
-                       hint="give another output file with -o")
+        raise CnnError(
+            f"refusing to overwrite the input file {out}", hint="give another output file with -o"
+        )
     if out.exists():
         try:
             with out.open("rb") as f:
@@ -937,8 +1142,10 @@ def _may_overwrite(out: Path, source: Path | None) -> None:
         except OSError:
             head = b""
         if out.is_dir() or not head.startswith(_MAGIC) and head:
-            raise CnnError(f"refusing to overwrite {out}: it is not a diagram",
-                           hint="give another output file with -o, or remove it first")
+            raise CnnError(
+                f"refusing to overwrite {out}: it is not a diagram",
+                hint="give another output file with -o, or remove it first",
+            )
 
 
 def cmd_render(args: Any) -> int:
@@ -959,8 +1166,10 @@ def cmd_render(args: Any) -> int:
     if fmt is None and out_arg not in (None, "-"):
         fmt = _format_of(Path(out_arg))
         if fmt is None:
-            raise CnnError(f"cannot tell the format of {out_arg} from its extension",
-                           hint="use .svg, .png, .pdf or .dot, or give --format")
+            raise CnnError(
+                f"cannot tell the format of {out_arg} from its extension",
+                hint="use .svg, .png, .pdf or .dot, or give --format",
+            )
     fmt = fmt or "svg"
     depth = getattr(args, "depth", None)
     if depth is None or (isinstance(depth, str) and depth.lower() == "auto"):
@@ -972,13 +1181,19 @@ def cmd_render(args: Any) -> int:
     source = None if args.file == "-" else Path(args.file)
     stem = "network" if source is None else source.stem
     for a in analyses:
-        diagram = to_dot(a, depth=depth, rankdir=args.rankdir or "TB",
-                         theme=args.theme or "light", shapes=not args.no_shapes,
-                         fold=not args.no_fold)
+        diagram = to_dot(
+            a,
+            depth=depth,
+            rankdir=args.rankdir or "TB",
+            theme=args.theme or "light",
+            shapes=not args.no_shapes,
+            fold=not args.no_fold,
+        )
         data = diagram.to_bytes(fmt)
         if out_arg == "-":
-            sys.stdout.buffer.write(data) if hasattr(sys.stdout, "buffer") else \
-                sys.stdout.write(data.decode("utf-8", "replace"))
+            sys.stdout.buffer.write(data) if hasattr(sys.stdout, "buffer") else sys.stdout.write(
+                data.decode("utf-8", "replace")
+            )
             continue
         out = Path(out_arg) if out_arg else Path(f"{stem}.{fmt}")
         if len(analyses) > 1:

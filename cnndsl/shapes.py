@@ -89,8 +89,9 @@ class _Walker:
             assert op is not None
             p, b = op.count_params(node.in_shape, node.args)
             m = op.count_macs(node.in_shape, node.out_shape, node.args)
-            rf, jump = _grow(rf, jump, op.window(node.in_shape, node.out_shape, node.args),
-                             len(shape) - 1)
+            rf, jump = _grow(
+                rf, jump, op.window(node.in_shape, node.out_shape, node.args), len(shape) - 1
+            )
             self.count(shape, m)
         elif isinstance(node, ir.Module):
             rf, jump, p, b, m = self.flow(node.body, rf, jump)
@@ -129,8 +130,9 @@ class _Walker:
         self.analysis.activation_bytes += 4 * math.prod(shape)
 
 
-def _grow(rf: RF, jump: RF, window: tuple[tuple[float, float], ...], out_rank: int
-          ) -> tuple[RF, RF]:
+def _grow(
+    rf: RF, jump: RF, window: tuple[tuple[float, float], ...], out_rank: int
+) -> tuple[RF, RF]:
     if rf is None or jump is None or out_rank == 0 or len(window) != len(rf):
         return None, None
     new_rf, new_jump = [], []
@@ -167,8 +169,9 @@ def infer_shapes(network: ir.Network) -> Analysis:
             st = analysis.stats[node.uid]
             side_params += st.params
             side_macs += st.macs
-    analysis.stats[network.root.uid] = Stats(network.root.out_shape, params, buffers, macs,
-                                             rf, jump)
+    analysis.stats[network.root.uid] = Stats(
+        network.root.out_shape, params, buffers, macs, rf, jump
+    )
     analysis.params = params
     analysis.main_params = params - side_params
     analysis.buffers = buffers

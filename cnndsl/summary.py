@@ -45,8 +45,22 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
             continue
         st = analysis.node(node)
         kind, op, detail, kernel = _describe(node)
-        out.append(Row(path, d, kind, op, detail, kernel, node.span.line, st.shape, st.params,
-                       st.macs, st.rf, st.jump))
+        out.append(
+            Row(
+                path,
+                d,
+                kind,
+                op,
+                detail,
+                kernel,
+                node.span.line,
+                st.shape,
+                st.params,
+                st.macs,
+                st.rf,
+                st.jump,
+            )
+        )
     return out
 
 
@@ -59,8 +73,9 @@ def _describe(node: ir.Node) -> tuple[str, str, str, str]:
         if "kernel" in a:
             kernel = fmt_size(a["kernel"])
             if "stride" in a and any(s != 1 for s in a["stride"]):
-                kernel += "/" + (str(a["stride"][0]) if len(set(a["stride"])) == 1
-                                 else fmt_size(a["stride"]))
+                kernel += "/" + (
+                    str(a["stride"][0]) if len(set(a["stride"])) == 1 else fmt_size(a["stride"])
+                )
         return "layer", node.op, op.describe(a), kernel
     if isinstance(node, ir.Module):
         if node.kind == "block":
@@ -94,19 +109,36 @@ def to_table(analyses: list[Analysis], depth: int | None = None) -> str:
     blocks = []
     for a in analyses:
         head = ("Layer", "Op", "Output", "Params", "MACs", "RF")
-        body = [(("  " * (r.depth - 1)) + r.path.rsplit(".", 1)[-1], r.detail,
-                 shape_text(r.output), f"{r.params:,}", f"{r.macs:,}", _rf_text(r.rf))
-                for r in rows(a, depth)]
-        widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
-                  for i, h in enumerate(head)]
+        body = [
+            (
+                ("  " * (r.depth - 1)) + r.path.rsplit(".", 1)[-1],
+                r.detail,
+                shape_text(r.output),
+                f"{r.params:,}",
+                f"{r.macs:,}",
+                _rf_text(r.rf),
+            )
+            for r in rows(a, depth)
+        ]
+        widths = [
+            max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)
+        ]
 
         def fmt(cells: tuple[str, ...], widths: list[int] = widths) -> str:
-            return "  ".join(c.rjust(w) if r else c.ljust(w)
-                             for c, w, r in zip(cells, widths, RIGHT, strict=True)).rstrip()
+            return "  ".join(
+                c.rjust(w) if r else c.ljust(w)
+                for c, w, r in zip(cells, widths, RIGHT, strict=True)
+            ).rstrip()
 
         rule = "-" * len(fmt(head))
-        lines = [f"{a.network.name}: input {shape_text(a.network.input_shape)}", rule,
-                 fmt(head), rule, *(fmt(b) for b in body), rule]
+        lines = [
+            f"{a.network.name}: input {shape_text(a.network.input_shape)}",
+            rule,
+            fmt(head),
+            rule,
+            *(fmt(b) for b in body),
+            rule,
+        ]
         lines += _totals(a)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
@@ -122,10 +154,13 @@ def _totals(a: Analysis) -> list[str]:
     params = f"Params: {a.params:,} ({human(a.params)})"
     if a.main_params != a.params:
         params += f"; {a.main_params:,} without side outputs"
-    out += [params, f"Trainable params: {a.trainable_params:,}",
-            f"Buffers (not trainable): {a.buffers:,}",
-            f"MACs: {a.macs:,} ({human(a.macs)})",
-            f"Activations: {a.activation_bytes / 2**20:.2f} MiB per sample (float32)"]
+    out += [
+        params,
+        f"Trainable params: {a.trainable_params:,}",
+        f"Buffers (not trainable): {a.buffers:,}",
+        f"MACs: {a.macs:,} ({human(a.macs)})",
+        f"Activations: {a.activation_bytes / 2**20:.2f} MiB per sample (float32)",
+    ]
     return out
 
 
@@ -138,10 +173,14 @@ def to_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
         out.append("|---|---|---|---|---:|---:|")
         for r in rows(a, depth):
             name = ("&nbsp;&nbsp;" * (r.depth - 1)) + _md(r.path.rsplit(".", 1)[-1])
-            out.append(f"| {name} | {_md(r.detail)} | {r.kernel} | {shape_text(r.output)} | "
-                       f"{r.params:,} | {human(r.macs) if r.macs else ''} |")
-        out.append(f"| **Total** | | | {shape_text(a.network.output_shape)} | "
-                   f"**{a.params:,}** | **{human(a.macs)}** |")
+            out.append(
+                f"| {name} | {_md(r.detail)} | {r.kernel} | {shape_text(r.output)} | "
+                f"{r.params:,} | {human(r.macs) if r.macs else ''} |"
+            )
+        out.append(
+            f"| **Total** | | | {shape_text(a.network.output_shape)} | "
+            f"**{a.params:,}** | **{human(a.macs)}** |"
+        )
         out.append("")
     return "\n".join(out)
 
@@ -154,24 +193,46 @@ def to_latex(analyses: list[Analysis], depth: int | None = None) -> str:
     """A paper-style architecture table in LaTeX with booktabs rules."""
     out = []
     for a in analyses:
-        out += [r"\begin{tabular}{llllrr}", r"\toprule",
-                r"Layer & Type & Kernel/stride & Output size & Params & MACs \\", r"\midrule"]
+        out += [
+            r"\begin{tabular}{llllrr}",
+            r"\toprule",
+            r"Layer & Type & Kernel/stride & Output size & Params & MACs \\",
+            r"\midrule",
+        ]
         end = r" \\"
         for r in rows(a, depth):
             name = (r"\quad " * (r.depth - 1)) + _tex(r.path.rsplit(".", 1)[-1])
             size = shape_text(r.output).replace("×", r" \times ")
             macs = human(r.macs) if r.macs else ""
-            out.append(f"{name} & {_tex(r.detail)} & {_tex(r.kernel)} & ${size}$ & "
-                       f"{_tex_int(r.params)} & {macs}{end}")
-        out += [r"\midrule",
-                f"Total & & & & {_tex_int(a.params)} & {human(a.macs)}{end}",
-                r"\bottomrule", r"\end{tabular}", ""]
+            out.append(
+                f"{name} & {_tex(r.detail)} & {_tex(r.kernel)} & ${size}$ & "
+                f"{_tex_int(r.params)} & {macs}{end}"
+            )
+        out += [
+            r"\midrule",
+            f"Total & & & & {_tex_int(a.params)} & {human(a.macs)}{end}",
+            r"\bottomrule",
+            r"\end{tabular}",
+            "",
+        ]
     return "\n".join(out)
 
 
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-        "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
-        "×": r"$\times$", "→": r"$\to$", "·": r"$\cdot$"}
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+    "×": r"$\times$",
+    "→": r"$\to$",
+    "·": r"$\cdot$",
+}
 
 
 def _tex_int(n: int) -> str:
@@ -185,12 +246,23 @@ def _tex(text: str) -> str:
 def to_csv(analyses: list[Analysis], depth: int | None = None) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["network", "path", "kind", "op", "line", "output", "params", "macs", "rf",
-                "jump"])
+    w.writerow(["network", "path", "kind", "op", "line", "output", "params", "macs", "rf", "jump"])
     for a in analyses:
         for r in rows(a, depth):
-            w.writerow([a.network.name, r.path, r.kind, r.op, r.line, shape_text(r.output),
-                        r.params, r.macs, _rf_text(r.rf), _rf_text(r.jump)])
+            w.writerow(
+                [
+                    a.network.name,
+                    r.path,
+                    r.kind,
+                    r.op,
+                    r.line,
+                    shape_text(r.output),
+                    r.params,
+                    r.macs,
+                    _rf_text(r.rf),
+                    _rf_text(r.jump),
+                ]
+            )
     return buf.getvalue()
 
 
@@ -205,24 +277,35 @@ def to_json(analyses: list[Analysis], depth: int | None = None) -> dict[str, Any
     nets = []
     for a in analyses:
         net = a.network
-        nets.append({
-            "name": net.name,
-            "input": list(net.input_shape),
-            "output": list(net.output_shape),
-            "outputs": {name: list(shape) for name, shape in a.outputs.items()},
-            "params": a.params,
-            "trainable_params": a.trainable_params,
-            "params_without_side_outputs": a.main_params,
-            "buffers": a.buffers,
-            "macs": a.macs,
-            "side_output_macs": a.side_macs,
-            "activation_bytes": a.activation_bytes,
-            "layers": [{
-                "path": r.path, "op": r.op, "kind": r.kind, "line": r.line,
-                "output": list(r.output), "params": r.params, "macs": r.macs,
-                "rf": _json_num(r.rf), "jump": _json_num(r.jump),
-            } for r in rows(a, depth)],
-        })
+        nets.append(
+            {
+                "name": net.name,
+                "input": list(net.input_shape),
+                "output": list(net.output_shape),
+                "outputs": {name: list(shape) for name, shape in a.outputs.items()},
+                "params": a.params,
+                "trainable_params": a.trainable_params,
+                "params_without_side_outputs": a.main_params,
+                "buffers": a.buffers,
+                "macs": a.macs,
+                "side_output_macs": a.side_macs,
+                "activation_bytes": a.activation_bytes,
+                "layers": [
+                    {
+                        "path": r.path,
+                        "op": r.op,
+                        "kind": r.kind,
+                        "line": r.line,
+                        "output": list(r.output),
+                        "params": r.params,
+                        "macs": r.macs,
+                        "rf": _json_num(r.rf),
+                        "jump": _json_num(r.jump),
+                    }
+                    for r in rows(a, depth)
+                ],
+            }
+        )
     return {"networks": nets}
 
 

@@ -76,16 +76,23 @@ class NetInfo:
     params: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def of(cls, net: Any, file: str | None = None,
-           params: dict[str, Any] | None = None) -> NetInfo:
+    def of(cls, net: Any, file: str | None = None, params: dict[str, Any] | None = None) -> NetInfo:
         """From a checked :class:`cnndsl.ir.Network`."""
         if len(net.output_shape) != 1:
             shape = "x".join(map(str, net.output_shape))
-            raise CnnError(f"{net.name} outputs {shape} per image; cnndsl trains classifiers "
-                           f"(one logit per class)", net.span)
-        return cls(net.name, tuple(net.input_shape), int(net.output_shape[0]),
-                   tuple((n, float(w)) for n, _, w in net.outputs), file,
-                   tuple(sorted((params or {}).items())))
+            raise CnnError(
+                f"{net.name} outputs {shape} per image; cnndsl trains classifiers "
+                f"(one logit per class)",
+                net.span,
+            )
+        return cls(
+            net.name,
+            tuple(net.input_shape),
+            int(net.output_shape[0]),
+            tuple((n, float(w)) for n, _, w in net.outputs),
+            file,
+            tuple(sorted((params or {}).items())),
+        )
 
 
 @dataclass
@@ -114,8 +121,9 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto``: CUDA when available, else the CPU."""
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise CnnError("--device cuda: no CUDA device is available",
-                           hint="use --device cpu (or auto)")
+            raise CnnError(
+                "--device cuda: no CUDA device is available", hint="use --device cpu (or auto)"
+            )
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
 
@@ -162,20 +170,21 @@ def parse_data_spec(text: str) -> dict[str, Any]:
         tree = parse(f"train {{ data {text} }}", "--data")
         return train_config(tree.items[0])["data"]  # type: ignore[arg-type]
     except CnnError as exc:
-        raise CnnError(f"--data {text!r}: {exc.message}",
-                       hint=exc.hint or 'e.g. --data "digits(size=32)" or '
-                                        '--data "mnist(\\"data/mnist\\")"') from None
+        raise CnnError(
+            f"--data {text!r}: {exc.message}",
+            hint=exc.hint or 'e.g. --data "digits(size=32)" or --data "mnist(\\"data/mnist\\")"',
+        ) from None
 
 
 # ---------------------------------------------------------------- optimisation
-def build_optimizer(params: Iterator[nn.Parameter], cfg: dict[str, Any]
-                    ) -> torch.optim.Optimizer:
+def build_optimizer(params: Iterator[nn.Parameter], cfg: dict[str, Any]) -> torch.optim.Optimizer:
     """sgd (momentum, nesterov, weight decay), adam or adamw from the ``optimizer`` entry."""
     spec = {**OPTIMIZER_DEFAULTS[cfg["name"]], **{k: v for k, v in cfg.items() if k != "name"}}
     if cfg["name"] == "sgd":
         if spec["nesterov"] and spec["momentum"] <= 0:
-            raise CnnError("optimizer sgd: nesterov=true needs a momentum > 0",
-                           hint="add momentum=0.9")
+            raise CnnError(
+                "optimizer sgd: nesterov=true needs a momentum > 0", hint="add momentum=0.9"
+            )
         return torch.optim.SGD(params, **spec)
     cls = torch.optim.Adam if cfg["name"] == "adam" else torch.optim.AdamW
     return cls(params, **spec)
@@ -199,30 +208,38 @@ class LrFactor:
             return (step + 1) / self.warmup
         t = step - self.warmup
         if self.kind == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * min(t / max(1, self.total - self.warmup),
-                                                       1.0)))
+            return 0.5 * (1.0 + math.cos(math.pi * min(t / max(1, self.total - self.warmup), 1.0)))
         if self.kind == "step":
             return self.gamma ** (t // max(1, self.step_size))
         return 1.0
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict[str, Any], epochs: int,
-                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: dict[str, Any], epochs: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     """A per-iteration schedule whose total (``epochs * steps_per_epoch``) is known up front."""
     total = epochs * steps_per_epoch
     if cfg["name"] == "onecycle":
         lr = optimizer.param_groups[0]["lr"]
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=cfg.get("max_lr", lr), total_steps=total,
-            pct_start=cfg.get("pct_start", 0.3))
-    factor = LrFactor(cfg["name"], total, cfg.get("warmup", 0) * steps_per_epoch,
-                        cfg.get("step_size", max(1, epochs // 3)) * steps_per_epoch,
-                        cfg.get("gamma", 0.1))
+            optimizer,
+            max_lr=cfg.get("max_lr", lr),
+            total_steps=total,
+            pct_start=cfg.get("pct_start", 0.3),
+        )
+    factor = LrFactor(
+        cfg["name"],
+        total,
+        cfg.get("warmup", 0) * steps_per_epoch,
+        cfg.get("step_size", max(1, epochs // 3)) * steps_per_epoch,
+        cfg.get("gamma", 0.1),
+    )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def output_loss(out: Any, y: torch.Tensor, criterion: nn.Module,
-                side_weights: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+def output_loss(
+    out: Any, y: torch.Tensor, criterion: nn.Module, side_weights: tuple[float, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, main logits): CE(main) + sum of weight * CE(side output)."""
     if isinstance(out, torch.Tensor):
         return criterion(out, y), out
@@ -296,8 +313,9 @@ class Context:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp)
 
-    def prepare(self, x: torch.Tensor, y: torch.Tensor, train: bool
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare(
+        self, x: torch.Tensor, y: torch.Tensor, train: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Move to the device, scale uint8 to [0, 1], augment (training), normalize."""
         x = x.to(self.device, non_blocking=True)
         y = y.to(self.device, non_blocking=True)
@@ -329,15 +347,23 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) ->
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(n, generator=gen)
     if world > 1:
-        order = torch.cat([order, order[:(-n) % world]])[rank::world]
+        order = torch.cat([order, order[: (-n) % world]])[rank::world]
     return order
 
 
 class ResidentBatches:
     """Batches of a data set held on the device, by indexing the epoch's permutation."""
 
-    def __init__(self, split: Split, device: torch.device, batch: int, seed: int,
-                 rank: int = 0, world: int = 1, channels_last: bool = False):
+    def __init__(
+        self,
+        split: Split,
+        device: torch.device,
+        batch: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        channels_last: bool = False,
+    ):
         x = split.x.to(device)
         if channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -352,7 +378,7 @@ class ResidentBatches:
         order = epoch_order(len(self.y), self.seed, self.epoch, self.rank, self.world)
         order = order.to(self.x.device)
         for start in range(0, len(order), self.batch):
-            idx = order[start:start + self.batch]
+            idx = order[start : start + self.batch]
             yield self.x[idx], self.y[idx]
 
 
@@ -375,15 +401,28 @@ class EpochSampler(torch.utils.data.Sampler[int]):
 class LoaderBatches:
     """Batches through a DataLoader (workers, pinned memory) for data too large to hold."""
 
-    def __init__(self, dataset: Any, device: torch.device, batch: int, seed: int,
-                 rank: int = 0, world: int = 1, workers: int | None = None):
+    def __init__(
+        self,
+        dataset: Any,
+        device: torch.device,
+        batch: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        workers: int | None = None,
+    ):
         if isinstance(dataset, Split):
             dataset = torch.utils.data.TensorDataset(dataset.x, dataset.y)
         workers = min(4, os.cpu_count() or 1) if workers is None else workers
         self.sampler = EpochSampler(len(dataset), seed, rank, world)
         self.loader = torch.utils.data.DataLoader(
-            dataset, batch_size=batch, sampler=self.sampler, num_workers=workers,
-            pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+            dataset,
+            batch_size=batch,
+            sampler=self.sampler,
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=workers > 0,
+        )
         self.epoch = 1
 
     def __len__(self) -> int:
@@ -394,25 +433,32 @@ class LoaderBatches:
         return iter(self.loader)
 
 
-def eval_batches(split: Any, device: torch.device, rank: int = 0, world: int = 1
-                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def eval_batches(
+    split: Any, device: torch.device, rank: int = 0, world: int = 1
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """This rank's contiguous-stride share of a test split, in order."""
     if isinstance(split, Split):
         idx = torch.arange(rank, len(split), world)
         for start in range(0, len(idx), EVAL_BATCH):
-            part = idx[start:start + EVAL_BATCH]
+            part = idx[start : start + EVAL_BATCH]
             yield split.x[part], split.y[part]
         return
     shard = torch.utils.data.Subset(split, range(rank, len(split), world))
-    yield from torch.utils.data.DataLoader(shard, batch_size=EVAL_BATCH,
-                                           pin_memory=device.type == "cuda")
+    yield from torch.utils.data.DataLoader(
+        shard, batch_size=EVAL_BATCH, pin_memory=device.type == "cuda"
+    )
 
 
 # ---------------------------------------------------------------- the loop
-def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, batches: Any, ctx: Context,
-                    on_check: Callable[[int, torch.Tensor, torch.Tensor, int], None] | None = None
-                    ) -> dict[str, float]:
+def train_one_epoch(
+    model: nn.Module,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    batches: Any,
+    ctx: Context,
+    on_check: Callable[[int, torch.Tensor, torch.Tensor, int], None] | None = None,
+) -> dict[str, float]:
     """One pass over ``batches``; returns train loss, accuracy, images and images/s.
 
     ``on_check(step, loss_sum, correct, seen)`` runs every ``CHECK_EVERY`` steps and may raise
@@ -443,18 +489,32 @@ def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.opt
             on_check(step, loss_sum, correct, seen)
     if on_check is not None:
         on_check(-1, loss_sum, correct, seen)
-    totals = torch.stack([loss_sum.double(), correct.double(),
-                          torch.tensor(float(seen), device=ctx.device, dtype=torch.float64)])
+    totals = torch.stack(
+        [
+            loss_sum.double(),
+            correct.double(),
+            torch.tensor(float(seen), device=ctx.device, dtype=torch.float64),
+        ]
+    )
     ctx.all_sum(totals)
     seconds = time.perf_counter() - start
     loss_total, right, count = totals.tolist()
-    return {"train_loss": loss_total / max(count, 1), "train_accuracy": right / max(count, 1),
-            "images": int(count), "images_per_s": count / max(seconds, 1e-9),
-            "train_seconds": seconds}
+    return {
+        "train_loss": loss_total / max(count, 1),
+        "train_accuracy": right / max(count, 1),
+        "images": int(count),
+        "images_per_s": count / max(seconds, 1e-9),
+        "train_seconds": seconds,
+    }
 
 
-def evaluate(model: nn.Module, split: Any, ctx: Context, classes: tuple[str, ...],
-             num_outputs: int | None = None) -> dict[str, Any]:
+def evaluate(
+    model: nn.Module,
+    split: Any,
+    ctx: Context,
+    classes: tuple[str, ...],
+    num_outputs: int | None = None,
+) -> dict[str, Any]:
     """Test loss, accuracy, macro precision/recall/F1, per-class figures, confusion matrix."""
     k = max(num_outputs or len(classes), len(classes))
     confusion = torch.zeros(k * k, device=ctx.device, dtype=torch.long)
@@ -473,8 +533,9 @@ def evaluate(model: nn.Module, split: Any, ctx: Context, classes: tuple[str, ...
     return classification_metrics(confusion.view(k, k).cpu(), float(loss_sum), classes)
 
 
-def classification_metrics(confusion: torch.Tensor, loss_sum: float, classes: tuple[str, ...]
-                           ) -> dict[str, Any]:
+def classification_metrics(
+    confusion: torch.Tensor, loss_sum: float, classes: tuple[str, ...]
+) -> dict[str, Any]:
     """Figures from a confusion matrix (rows: true class, columns: predicted).
 
     >>> m = classification_metrics(torch.tensor([[3, 1], [0, 4]]), 4.0, ("a", "b"))
@@ -487,16 +548,28 @@ def classification_metrics(confusion: torch.Tensor, loss_sum: float, classes: tu
     predicted, actual = conf.sum(0)[:n], conf.sum(1)[:n]
     precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), 0.0)
     recall = torch.where(actual > 0, tp / actual.clamp(min=1), 0.0)
-    f1 = torch.where(precision + recall > 0,
-                     2 * precision * recall / (precision + recall).clamp(min=1e-12), 0.0)
+    f1 = torch.where(
+        precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12), 0.0
+    )
     total = max(conf.sum().item(), 1.0)
-    per_class = {c: {"precision": precision[i].item(), "recall": recall[i].item(),
-                     "f1": f1[i].item(), "support": int(actual[i].item())}
-                 for i, c in enumerate(classes)}
-    return {"test_loss": loss_sum / total, "test_accuracy": tp.sum().item() / total,
-            "precision": precision.mean().item(), "recall": recall.mean().item(),
-            "f1": f1.mean().item(), "per_class": per_class,
-            "confusion": confusion[:n, :n].tolist()}
+    per_class = {
+        c: {
+            "precision": precision[i].item(),
+            "recall": recall[i].item(),
+            "f1": f1[i].item(),
+            "support": int(actual[i].item()),
+        }
+        for i, c in enumerate(classes)
+    }
+    return {
+        "test_loss": loss_sum / total,
+        "test_accuracy": tp.sum().item() / total,
+        "precision": precision.mean().item(),
+        "recall": recall.mean().item(),
+        "f1": f1.mean().item(),
+        "per_class": per_class,
+        "confusion": confusion[:n, :n].tolist(),
+    }
 
 
 # ---------------------------------------------------------------- state
@@ -505,11 +578,13 @@ def rng_state(augment: Augment | None) -> dict[str, Any]:
     version, words, gauss = random.getstate()
     name, words_np, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
     keys = np.asarray(words_np, dtype=np.int64)
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-            "python": [version, list(words), gauss],
-            "numpy": [name, torch.from_numpy(keys), pos, has_gauss, cached],
-            "augment": augment.gen.get_state() if augment else None}
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "python": [version, list(words), gauss],
+        "numpy": [name, torch.from_numpy(keys), pos, has_gauss, cached],
+        "augment": augment.gen.get_state() if augment else None,
+    }
 
 
 def set_rng_state(state: dict[str, Any], augment: Augment | None) -> None:
@@ -541,8 +616,9 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     """A checkpoint written by :func:`save_checkpoint` (loaded with ``weights_only``)."""
     path = Path(path)
     if not path.is_file():
-        raise CnnError(f"checkpoint {path} not found",
-                       hint="a run folder holds last.pt and best.pt")
+        raise CnnError(
+            f"checkpoint {path} not found", hint="a run folder holds last.pt and best.pt"
+        )
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
@@ -553,8 +629,17 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
 class Trainer:
     """One rank's training run: set up in ``__init__``, then :meth:`run`."""
 
-    def __init__(self, build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: Path,
-                 opts: Options, rank: int = 0, world: int = 1, device: torch.device | None = None):
+    def __init__(
+        self,
+        build: Build,
+        info: NetInfo,
+        cfg: dict[str, Any],
+        run_dir: Path,
+        opts: Options,
+        rank: int = 0,
+        world: int = 1,
+        device: torch.device | None = None,
+    ):
         self.info, self.cfg, self.run_dir, self.opts = info, cfg, Path(run_dir), opts
         self.rank, self.world = rank, world
         self.device = device or pick_device(opts.device)
@@ -569,10 +654,12 @@ class Trainer:
         self.batches = self._batches(self.data.train)
         self.test = self._test_split(self.data.test)
         self.criterion = nn.CrossEntropyLoss(
-            label_smoothing=cfg["loss"].get("label_smoothing", 0.0))
+            label_smoothing=cfg["loss"].get("label_smoothing", 0.0)
+        )
         self.optimizer = build_optimizer(self.raw.parameters(), cfg["optimizer"])
-        self.scheduler = build_scheduler(self.optimizer, cfg["schedule"], cfg["epochs"],
-                                         len(self.batches))
+        self.scheduler = build_scheduler(
+            self.optimizer, cfg["schedule"], cfg["epochs"], len(self.batches)
+        )
         if opts.resume:
             self._restore(load_checkpoint(self.run_dir / "last.pt"))
         self.model = self._wrap(self.raw)
@@ -581,10 +668,12 @@ class Trainer:
     # -- set-up helpers
     def _check_classes(self, data: Data) -> None:
         if len(data.classes) > self.info.num_outputs:
-            raise CnnError(f"{data.name} has {len(data.classes)} classes but {self.info.name} "
-                           f"has {self.info.num_outputs} outputs",
-                           hint=f"give the last layer {len(data.classes)} outputs "
-                                f"(e.g. -p num_classes={len(data.classes)})")
+            raise CnnError(
+                f"{data.name} has {len(data.classes)} classes but {self.info.name} "
+                f"has {self.info.num_outputs} outputs",
+                hint=f"give the last layer {len(data.classes)} outputs "
+                f"(e.g. -p num_classes={len(data.classes)})",
+            )
 
     def _model(self, build: Build) -> nn.Module:
         model = build if isinstance(build, nn.Module) else build()
@@ -600,12 +689,20 @@ class Trainer:
         for spec in augment:
             if spec["name"] == "random_crop" and len(self.info.input_shape) != 3:
                 raise CnnError("random_crop needs image input (channels x height x width)")
-        norm = [(s.get("mean", 0.5), s.get("std", 0.5)) for s in augment
-                if s["name"] == "normalize"]
-        return Context(self.device, amp, scaler,
-                       Augment(augment, self.device, self.cfg["seed"] + 7919 * self.rank),
-                       norm[-1] if norm else None, self.opts.channels_last,
-                       tuple(w for _, w in self.info.side_weights), self.rank, self.world)
+        norm = [
+            (s.get("mean", 0.5), s.get("std", 0.5)) for s in augment if s["name"] == "normalize"
+        ]
+        return Context(
+            self.device,
+            amp,
+            scaler,
+            Augment(augment, self.device, self.cfg["seed"] + 7919 * self.rank),
+            norm[-1] if norm else None,
+            self.opts.channels_last,
+            tuple(w for _, w in self.info.side_weights),
+            self.rank,
+            self.world,
+        )
 
     def _resident(self, split: Any) -> bool:
         if not isinstance(split, Split):
@@ -618,10 +715,12 @@ class Trainer:
         batch = math.ceil(self.cfg["batch"] / self.world)  # the config's batch is global
         seed = self.cfg["seed"]
         if self._resident(split):
-            return ResidentBatches(split, self.device, batch, seed, self.rank, self.world,
-                                   self.opts.channels_last)
-        return LoaderBatches(split, self.device, batch, seed, self.rank, self.world,
-                             self.opts.workers)
+            return ResidentBatches(
+                split, self.device, batch, seed, self.rank, self.world, self.opts.channels_last
+            )
+        return LoaderBatches(
+            split, self.device, batch, seed, self.rank, self.world, self.opts.workers
+        )
 
     def _test_split(self, split: Any) -> Any:
         if self._resident(split):
@@ -646,8 +745,9 @@ class Trainer:
             self.ctx.scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.history, self.best = ckpt["epoch"], ckpt["history"], ckpt["best"]
         states = ckpt["rng"]
-        set_rng_state(states[self.rank] if len(states) == self.world else states[0],
-                      self.ctx.augment)
+        set_rng_state(
+            states[self.rank] if len(states) == self.world else states[0], self.ctx.augment
+        )
 
     # -- running
     def run(self) -> dict[str, Any]:
@@ -664,9 +764,12 @@ class Trainer:
             self._save("interrupted.pt", gather=False)
             self._finish()
             if self.rank == 0 and self.opts.verbose:
-                print(f"interrupted in epoch {self.epoch + 1}: weights saved in "
-                      f"{self.run_dir / 'interrupted.pt'}; --resume {self.run_dir} continues "
-                      f"exactly from the end of epoch {self.epoch}", file=sys.stderr)
+                print(
+                    f"interrupted in epoch {self.epoch + 1}: weights saved in "
+                    f"{self.run_dir / 'interrupted.pt'}; --resume {self.run_dir} continues "
+                    f"exactly from the end of epoch {self.epoch}",
+                    file=sys.stderr,
+                )
             raise
         except Diverged:
             self._finish()
@@ -678,11 +781,19 @@ class Trainer:
     def _one_epoch(self, epoch: int) -> None:
         self.batches.epoch = epoch
         self.reporter.epoch_start(epoch, len(self.batches))
-        stats = train_one_epoch(self.model, self.criterion, self.optimizer, self.scheduler,
-                                self.batches, self.ctx, partial(self._check, epoch))
+        stats = train_one_epoch(
+            self.model,
+            self.criterion,
+            self.optimizer,
+            self.scheduler,
+            self.batches,
+            self.ctx,
+            partial(self._check, epoch),
+        )
         eval_model = self.raw if self.world > 1 else self.model
-        metrics = evaluate(eval_model, self.test, self.ctx, self.data.classes,
-                           self.info.num_outputs)
+        metrics = evaluate(
+            eval_model, self.test, self.ctx, self.data.classes, self.info.num_outputs
+        )
         record = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], **stats, **metrics}
         self.epoch = epoch
         self.history.append(record)
@@ -695,19 +806,25 @@ class Trainer:
             with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(_compact(record, per_class=True)) + "\n")
 
-    def _check(self, epoch: int, step: int, loss_sum: torch.Tensor, correct: torch.Tensor,
-               seen: int) -> None:
+    def _check(
+        self, epoch: int, step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int
+    ) -> None:
         """Every CHECK_EVERY steps: stop on a NaN/inf loss (agreed by all ranks), progress."""
         bad = (~torch.isfinite(loss_sum)).to(torch.float32).reshape(1)
         self.ctx.all_sum(bad)
         if bad.item() > 0:
             where = "at the end of" if step < 0 else f"by step {step} of"
-            kept = (f"keeping the last good checkpoint ({self.run_dir / 'last.pt'}, epoch "
-                    f"{self.epoch})" if self.epoch else "before any checkpoint was written")
+            kept = (
+                f"keeping the last good checkpoint ({self.run_dir / 'last.pt'}, epoch {self.epoch})"
+                if self.epoch
+                else "before any checkpoint was written"
+            )
             raise Diverged(
                 f"the training loss became {loss_sum.item()} {where} epoch {epoch}; stopped, "
-                f"{kept}", hint="lower the learning rate (--lr), add warm-up "
-                                "(schedule … warmup=1), or check the data")
+                f"{kept}",
+                hint="lower the learning rate (--lr), add warm-up "
+                "(schedule … warmup=1), or check the data",
+            )
         if step > 0 and self.reporter.fancy:
             self.reporter.step(step, loss_sum.item() / seen, correct.item() / seen, seen)
 
@@ -716,8 +833,9 @@ class Trainer:
         """GradScaler skips optimizer steps with inf gradients; the schedule steps anyway."""
         with warnings.catch_warnings():
             if self.ctx.scaler is not None:
-                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler",
-                                        category=UserWarning)
+                warnings.filterwarnings(
+                    "ignore", message=r"Detected call of `lr_scheduler", category=UserWarning
+                )
             yield
 
     # -- files (rank 0 writes; every rank joins the RNG-state gather)
@@ -725,10 +843,19 @@ class Trainer:
         if self.rank != 0:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        config = {**self.cfg, "network": {"name": self.info.name, "file": self.info.file,
-                                          "params": dict(self.info.params)},
-                  "run": {k: v for k, v in dataclasses.asdict(self.opts).items()
-                          if k not in ("resume", "progress", "verbose", "stop_after")}}
+        config = {
+            **self.cfg,
+            "network": {
+                "name": self.info.name,
+                "file": self.info.file,
+                "params": dict(self.info.params),
+            },
+            "run": {
+                k: v
+                for k, v in dataclasses.asdict(self.opts).items()
+                if k not in ("resume", "progress", "verbose", "stop_after")
+            },
+        }
         if not (self.opts.resume and (self.run_dir / "config.json").exists()):
             write_atomic(self.run_dir / "config.json", json.dumps(config, indent=2) + "\n")
         lines = "".join(json.dumps(_compact(r, per_class=True)) + "\n" for r in self.history)
@@ -744,14 +871,24 @@ class Trainer:
             states = gathered
         if self.rank != 0:
             return
-        state = {"model": self.raw.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict(),
-                 "scaler": self.ctx.scaler.state_dict() if self.ctx.scaler else None,
-                 "epoch": self.epoch, "config": self.cfg, "rng": states,
-                 "history": self.history, "best": self.best, "classes": list(self.data.classes),
-                 "network": {"name": self.info.name, "file": self.info.file,
-                             "params": dict(self.info.params),
-                             "input_shape": list(self.info.input_shape)}}
+        state = {
+            "model": self.raw.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.ctx.scaler.state_dict() if self.ctx.scaler else None,
+            "epoch": self.epoch,
+            "config": self.cfg,
+            "rng": states,
+            "history": self.history,
+            "best": self.best,
+            "classes": list(self.data.classes),
+            "network": {
+                "name": self.info.name,
+                "file": self.info.file,
+                "params": dict(self.info.params),
+                "input_shape": list(self.info.input_shape),
+            },
+        }
         save_checkpoint(state, self.run_dir / name)
         if copy_to:
             save_checkpoint(state, self.run_dir / copy_to)
@@ -759,14 +896,19 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         if self.rank != 0 or not self.history:
             return self.history[-1] if self.history else {}
-        final = {"network": self.info.name, "epochs": self.epoch, **self.history[-1],
-                 "best_epoch": self.best["epoch"],
-                 "best_test_accuracy": self.best["test_accuracy"],
-                 "history": [_compact(r) for r in self.history]}
+        final = {
+            "network": self.info.name,
+            "epochs": self.epoch,
+            **self.history[-1],
+            "best_epoch": self.best["epoch"],
+            "best_test_accuracy": self.best["test_accuracy"],
+            "history": [_compact(r) for r in self.history],
+        }
         write_atomic(self.run_dir / "metrics.json", json.dumps(final, indent=2) + "\n")
         plot_curves(self.history, self.run_dir / "curves.png")
-        plot_confusion(self.history[-1]["confusion"], self.data.classes,
-                       self.run_dir / "confusion.png")
+        plot_confusion(
+            self.history[-1]["confusion"], self.data.classes, self.run_dir / "confusion.png"
+        )
         return final
 
 
@@ -800,33 +942,46 @@ class Reporter:
             )
 
             self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}  acc {task.fields[acc]}  "
-                           "{task.fields[ips]} img/s"), TimeElapsedColumn())
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(
+                    "loss {task.fields[loss]}  acc {task.fields[acc]}  {task.fields[ips]} img/s"
+                ),
+                TimeElapsedColumn(),
+            )
             self.progress.start()
-        self.task = self.progress.add_task(f"epoch {epoch}/{self.epochs}", total=steps,
-                                           loss="-", acc="-", ips="-")
+        self.task = self.progress.add_task(
+            f"epoch {epoch}/{self.epochs}", total=steps, loss="-", acc="-", ips="-"
+        )
 
     def step(self, step: int, loss: float, acc: float, seen: int) -> None:
         if self.fancy:
             ips = seen / max(time.perf_counter() - self.started, 1e-9)
-            self.progress.update(self.task, completed=step, loss=f"{loss:.4f}",
-                                 acc=f"{acc:.1%}", ips=f"{ips:,.0f}")
+            self.progress.update(
+                self.task, completed=step, loss=f"{loss:.4f}", acc=f"{acc:.1%}", ips=f"{ips:,.0f}"
+            )
 
     def epoch_end(self, r: dict[str, Any]) -> None:
         if not self.enabled:
             return
         if self.fancy:
             self.progress.update(
-                self.task, completed=self.progress.tasks[-1].total,
-                loss=f"{r['train_loss']:.4f}", acc=f"{r['train_accuracy']:.1%}",
+                self.task,
+                completed=self.progress.tasks[-1].total,
+                loss=f"{r['train_loss']:.4f}",
+                acc=f"{r['train_accuracy']:.1%}",
                 ips=f"{r['images_per_s']:,.0f}",
-                description=f"epoch {r['epoch']}/{self.epochs} test {r['test_accuracy']:.2%}")
+                description=f"epoch {r['epoch']}/{self.epochs} test {r['test_accuracy']:.2%}",
+            )
             return
-        print(f"epoch {r['epoch']:>3}/{self.epochs}  loss {r['train_loss']:.4f}  "
-              f"acc {r['train_accuracy']:.2%}  test loss {r['test_loss']:.4f}  "
-              f"test acc {r['test_accuracy']:.2%}  {r['images_per_s']:,.0f} img/s  "
-              f"{time.perf_counter() - self.started:.1f}s", flush=True)
+        print(
+            f"epoch {r['epoch']:>3}/{self.epochs}  loss {r['train_loss']:.4f}  "
+            f"acc {r['train_accuracy']:.2%}  test loss {r['test_loss']:.4f}  "
+            f"test acc {r['test_accuracy']:.2%}  {r['images_per_s']:,.0f} img/s  "
+            f"{time.perf_counter() - self.started:.1f}s",
+            flush=True,
+        )
 
     def close(self) -> None:
         if self.progress is not None:
@@ -871,8 +1026,15 @@ def plot_confusion(confusion: list[list[int]], classes: tuple[str, ...], path: P
         for i, row in enumerate(confusion):
             for j, value in enumerate(row):
                 if n <= 15 and value:
-                    ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
-                            color="white" if value > top / 2 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(value),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if value > top / 2 else "black",
+                    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     _save_figure(fig, path)
@@ -885,17 +1047,29 @@ def _save_figure(fig: Any, path: Path) -> None:
 
 
 # ---------------------------------------------------------------- entry points
-def fit(build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: str | Path,
-        opts: Options | None = None, rank: int = 0, world: int = 1,
-        device: torch.device | None = None) -> dict[str, Any]:
+def fit(
+    build: Build,
+    info: NetInfo,
+    cfg: dict[str, Any],
+    run_dir: str | Path,
+    opts: Options | None = None,
+    rank: int = 0,
+    world: int = 1,
+    device: torch.device | None = None,
+) -> dict[str, Any]:
     """Train in this process (one rank of ``world``); returns the final metrics."""
     opts = opts or Options()
     with _determinism(opts.deterministic, device or pick_device(opts.device)):
         return Trainer(build, info, cfg, Path(run_dir), opts, rank, world, device).run()
 
 
-def train(build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: str | Path,
-          opts: Options | None = None) -> dict[str, Any]:
+def train(
+    build: Build,
+    info: NetInfo,
+    cfg: dict[str, Any],
+    run_dir: str | Path,
+    opts: Options | None = None,
+) -> dict[str, Any]:
     """:func:`fit`, in ``opts.nproc`` processes (DDP) when more than one."""
     opts = opts or Options()
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ:
@@ -925,17 +1099,25 @@ def _determinism(on: bool, device: torch.device) -> Iterator[None]:
         torch.use_deterministic_algorithms(before)
 
 
-def launch(build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: Path,
-           opts: Options) -> dict[str, Any]:
+def launch(
+    build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: Path, opts: Options
+) -> dict[str, Any]:
     """Run :func:`fit` in ``opts.nproc`` local processes, as ``torchrun --standalone`` does."""
     import uuid
 
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=opts.nproc,
-                          run_id=f"cnndsl-{uuid.uuid4()}", rdzv_backend="c10d",
-                          rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1,
-                          start_method="spawn")
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=opts.nproc,
+        run_id=f"cnndsl-{uuid.uuid4()}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        monitor_interval=0.1,
+        start_method="spawn",
+    )
     results = elastic_launch(config, _worker)(build, info, cfg, str(run_dir), opts)
     first = results[0]
     if isinstance(first, dict) and "error" in first:
@@ -943,8 +1125,9 @@ def launch(build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: Path,
     return first
 
 
-def _worker(build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: str,
-            opts: Options) -> dict[str, Any]:
+def _worker(
+    build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: str, opts: Options
+) -> dict[str, Any]:
     """One DDP rank (started by :func:`launch`): gloo on the CPU, nccl on CUDA."""
     import torch.distributed as dist
 
@@ -954,8 +1137,9 @@ def _worker(build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: str,
         torch.cuda.set_device(device)
         dist.init_process_group("nccl", device_id=device)
     else:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(
-            os.environ.get("LOCAL_WORLD_SIZE", world))))
+        torch.set_num_threads(
+            max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+        )
         dist.init_process_group("gloo")
     try:
         return fit(build, info, cfg, run_dir, opts, rank, world, device)
@@ -976,8 +1160,7 @@ def load_model(file: str, network: str, params: dict[str, Any]) -> nn.Module:
     return loader(file, network=network, **params)
 
 
-def _network(file: str, network: str | None, param: list[str] | None
-             ) -> tuple[Any, dict[str, Any]]:
+def _network(file: str, network: str | None, param: list[str] | None) -> tuple[Any, dict[str, Any]]:
     from .api import load_networks
     from .cli import _parse_overrides
 
@@ -989,9 +1172,17 @@ def _network(file: str, network: str | None, param: list[str] | None
 
 
 def _options(args: Any, resume: bool = False) -> Options:
-    return Options(device=args.device, amp=args.amp, channels_last=args.channels_last,
-                   compile=args.compile, nproc=args.nproc, workers=args.workers,
-                   deterministic=args.deterministic, stop_after=args.stop_after, resume=resume)
+    return Options(
+        device=args.device,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        nproc=args.nproc,
+        workers=args.workers,
+        deterministic=args.deterministic,
+        stop_after=args.stop_after,
+        resume=resume,
+    )
 
 
 def cmd_train(args: Any) -> int:
@@ -1003,11 +1194,14 @@ def cmd_train(args: Any) -> int:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.out or f"runs/{net.name}-{stamp}")
     if (run_dir / "last.pt").exists():
-        raise CnnError(f"{run_dir} already holds a run",
-                       hint=f"continue it with --resume {run_dir}, or choose another --out")
+        raise CnnError(
+            f"{run_dir} already holds a run",
+            hint=f"continue it with --resume {run_dir}, or choose another --out",
+        )
     info = NetInfo.of(net, args.file, params)
-    final = train(partial(load_model, args.file, net.name, params), info, cfg, run_dir,
-                  _options(args))
+    final = train(
+        partial(load_model, args.file, net.name, params), info, cfg, run_dir, _options(args)
+    )
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         _print_final(final, run_dir)
     return 0
@@ -1021,8 +1215,10 @@ def _resume(args: Any) -> int:
     ckpt = load_checkpoint(run_dir / "last.pt")
     given = [f"--{k}" for k in _CONFIG_FLAGS if getattr(args, k, None) is not None]
     if given:
-        raise CnnError(f"--resume continues {run_dir} as configured; {', '.join(given)} "
-                       f"would change it", hint="drop those options, or start a new run")
+        raise CnnError(
+            f"--resume continues {run_dir} as configured; {', '.join(given)} would change it",
+            hint="drop those options, or start a new run",
+        )
     saved = ckpt["network"]
     params = saved["params"] or {}
     from .api import load_networks
@@ -1032,17 +1228,24 @@ def _resume(args: Any) -> int:
         print(f"{run_dir} already finished its {ckpt['epoch']} epochs")
         return 0
     info = NetInfo.of(net, args.file, params)
-    final = train(partial(load_model, args.file, net.name, params), info, ckpt["config"],
-                  run_dir, _options(args, resume=True))
+    final = train(
+        partial(load_model, args.file, net.name, params),
+        info,
+        ckpt["config"],
+        run_dir,
+        _options(args, resume=True),
+    )
     _print_final(final, run_dir)
     return 0
 
 
 def _print_final(final: dict[str, Any], run_dir: Path) -> None:
     if final:
-        print(f"test accuracy {final['test_accuracy']:.2%} after epoch {final['epoch']} "
-              f"(best {final['best_test_accuracy']:.2%} at epoch {final['best_epoch']}); "
-              f"run saved in {run_dir}")
+        print(
+            f"test accuracy {final['test_accuracy']:.2%} after epoch {final['epoch']} "
+            f"(best {final['best_test_accuracy']:.2%} at epoch {final['best_epoch']}); "
+            f"run saved in {run_dir}"
+        )
 
 
 def _from_checkpoint(args: Any) -> tuple[nn.Module, dict[str, Any], NetInfo, torch.device]:
@@ -1052,15 +1255,15 @@ def _from_checkpoint(args: Any) -> tuple[nn.Module, dict[str, Any], NetInfo, tor
     params = saved.get("params") or {}
     from .api import load_networks
 
-    net = load_networks(args.file, network=args.network or saved.get("name"),
-                        overrides=params)[-1]
+    net = load_networks(args.file, network=args.network or saved.get("name"), overrides=params)[-1]
     info = NetInfo.of(net, args.file, params)
     model = load_model(args.file, net.name, params).to(device)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
-        raise CnnError(f"{args.checkpoint} does not fit {net.name} in {args.file}: "
-                       f"{str(exc).splitlines()[0]}") from None
+        raise CnnError(
+            f"{args.checkpoint} does not fit {net.name} in {args.file}: {str(exc).splitlines()[0]}"
+        ) from None
     return model.eval(), ckpt, info, device
 
 
@@ -1069,17 +1272,22 @@ def cmd_eval(args: Any) -> int:
     model, ckpt, info, device = _from_checkpoint(args)
     cfg = ckpt["config"]
     data = load_data(cfg["data"], info.input_shape, cfg["seed"])
-    norm = [(s.get("mean", 0.5), s.get("std", 0.5)) for s in cfg["augment"]
-            if s["name"] == "normalize"]
+    norm = [
+        (s.get("mean", 0.5), s.get("std", 0.5)) for s in cfg["augment"] if s["name"] == "normalize"
+    ]
     ctx = Context(device, normalize=norm[-1] if norm else None)
     m = evaluate(model, _on_device(data.test, device), ctx, data.classes, info.num_outputs)
-    print(f"{info.name} on {data.name} test ({sum(v['support'] for v in m['per_class'].values())}"
-          f" images): loss {m['test_loss']:.4f}  accuracy {m['test_accuracy']:.2%}  "
-          f"precision {m['precision']:.2%}  recall {m['recall']:.2%}  F1 {m['f1']:.2%}")
+    print(
+        f"{info.name} on {data.name} test ({sum(v['support'] for v in m['per_class'].values())}"
+        f" images): loss {m['test_loss']:.4f}  accuracy {m['test_accuracy']:.2%}  "
+        f"precision {m['precision']:.2%}  recall {m['recall']:.2%}  F1 {m['f1']:.2%}"
+    )
     print(f"{'class':>12} {'precision':>10} {'recall':>8} {'F1':>8} {'support':>8}")
     for name, c in m["per_class"].items():
-        print(f"{name:>12} {c['precision']:>10.2%} {c['recall']:>8.2%} {c['f1']:>8.2%} "
-              f"{c['support']:>8}")
+        print(
+            f"{name:>12} {c['precision']:>10.2%} {c['recall']:>8.2%} {c['f1']:>8.2%} "
+            f"{c['support']:>8}"
+        )
     return 0
 
 
@@ -1091,8 +1299,11 @@ def cmd_predict(args: Any) -> int:
     """``cnndsl predict FILE --checkpoint CKPT IMAGE…``: class and probability per image."""
     model, ckpt, info, device = _from_checkpoint(args)
     classes = ckpt.get("classes") or [str(i) for i in range(info.num_outputs)]
-    norm = [(s.get("mean", 0.5), s.get("std", 0.5)) for s in ckpt["config"]["augment"]
-            if s["name"] == "normalize"]
+    norm = [
+        (s.get("mean", 0.5), s.get("std", 0.5))
+        for s in ckpt["config"]["augment"]
+        if s["name"] == "normalize"
+    ]
     ctx = Context(device, normalize=norm[-1] if norm else None)
     if len(info.input_shape) != 3:
         raise CnnError(f"predict reads images; {info.name} does not take images")

@@ -43,9 +43,15 @@ AUGMENTS: dict[str, dict[str, str]] = {
     "hflip": {"p": "float"},
     "normalize": {"mean": "float", "std": "float"},
 }
-POSITIONAL = {"fake": ("n", "classes"), "mnist": ("root",), "fashion_mnist": ("root",),
-              "cifar10": ("root",), "folder": ("root", "size"), "normalize": ("mean", "std"),
-              "random_crop": ("pad",)}
+POSITIONAL = {
+    "fake": ("n", "classes"),
+    "mnist": ("root",),
+    "fashion_mnist": ("root",),
+    "cifar10": ("root",),
+    "folder": ("root", "size"),
+    "normalize": ("mean", "std"),
+    "random_crop": ("pad",),
+}
 DEFAULTS: dict[str, Any] = {
     "data": {"name": "digits", "size": None},
     "epochs": 10,
@@ -61,13 +67,17 @@ KEYS = tuple(DEFAULTS)
 
 def train_config(train: s.TrainDef) -> dict[str, Any]:
     """Validate a train section; returns the defaults overridden by what it says."""
-    cfg: dict[str, Any] = {k: (v.copy() if isinstance(v, (dict, list)) else v)
-                           for k, v in DEFAULTS.items()}
+    cfg: dict[str, Any] = {
+        k: (v.copy() if isinstance(v, (dict, list)) else v) for k, v in DEFAULTS.items()
+    }
     seen: set[str] = set()
     for entry in train.entries:
         if entry.key not in DEFAULTS:
-            raise CnnError(f"unknown train setting {entry.key!r}", entry.span,
-                           did_you_mean(entry.key, KEYS) or f"settings: {', '.join(KEYS)}")
+            raise CnnError(
+                f"unknown train setting {entry.key!r}",
+                entry.span,
+                did_you_mean(entry.key, KEYS) or f"settings: {', '.join(KEYS)}",
+            )
         if entry.key in seen:
             raise CnnError(f"train setting {entry.key!r} is given twice", entry.span)
         seen.add(entry.key)
@@ -81,15 +91,13 @@ def _scalar(entry: s.TrainEntry, kind: str, minimum: int | None = None) -> Any:
     value = _value(entry.values[0])
     _check_kind(entry.key, value, kind, entry.values[0])
     if minimum is not None and value < minimum:
-        raise CnnError(f"{entry.key} must be at least {minimum}, got {value}",
-                       entry.values[0].span)
+        raise CnnError(f"{entry.key} must be at least {minimum}, got {value}", entry.values[0].span)
     return value
 
 
 def _choice(entry: s.TrainEntry, table: dict[str, dict[str, str]]) -> dict[str, Any]:
     if len(entry.values) != 1:
-        raise CnnError(f"{entry.key} takes one choice", entry.span,
-                       f"choices: {', '.join(table)}")
+        raise CnnError(f"{entry.key} takes one choice", entry.span, f"choices: {', '.join(table)}")
     item = _item(entry.values[0], table, entry.key)
     for kw in entry.kwargs:
         item.update(_kwargs(item["name"], (kw,), table[item["name"]]))
@@ -106,13 +114,15 @@ def _item(expr: s.Expr, table: dict[str, dict[str, str]], key: str) -> dict[str,
     else:
         raise CnnError(f"{key} expects one of {', '.join(table)}", expr.span)
     if name not in table:
-        raise CnnError(f"unknown {key} {name!r}", expr.span,
-                       did_you_mean(name, table) or f"choices: {', '.join(table)}")
+        raise CnnError(
+            f"unknown {key} {name!r}",
+            expr.span,
+            did_you_mean(name, table) or f"choices: {', '.join(table)}",
+        )
     item: dict[str, Any] = {"name": name}
     positional = POSITIONAL.get(name, ())
     if len(args) > len(positional):
-        raise CnnError(f"{name}() takes at most {len(positional)} positional arguments",
-                       expr.span)
+        raise CnnError(f"{name}() takes at most {len(positional)} positional arguments", expr.span)
     for pname, arg in zip(positional, args, strict=False):
         value = _value(arg)
         _check_kind(pname, value, table[name][pname], arg)
@@ -125,8 +135,11 @@ def _kwargs(name: str, kwargs: tuple[s.Kwarg, ...], spec: dict[str, str]) -> dic
     out = {}
     for kw in kwargs:
         if kw.key not in spec:
-            raise CnnError(f"{name} has no setting {kw.key!r}", kw.span,
-                           did_you_mean(kw.key, spec) or f"settings: {', '.join(spec)}")
+            raise CnnError(
+                f"{name} has no setting {kw.key!r}",
+                kw.span,
+                did_you_mean(kw.key, spec) or f"settings: {', '.join(spec)}",
+            )
         value = _value(kw.value)
         _check_kind(kw.key, value, spec[kw.key], kw.value)
         out[kw.key] = value
@@ -151,8 +164,12 @@ def _check_kind(key: str, value: Any, kind: str, expr: s.Expr) -> None:
         "str": isinstance(value, str),
     }[kind]
     if not ok:
-        want = {"int": "an integer", "float": "a number", "bool": "true or false",
-                "str": 'a string such as "data/mnist"'}[kind]
+        want = {
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "str": 'a string such as "data/mnist"',
+        }[kind]
         raise CnnError(f"{key} expects {want}, got {value!r}", expr.span)
 
 

@@ -35,8 +35,14 @@ def _item(item: s.Item) -> str:
     keyword = "block" if isinstance(item, s.BlockDef) else "network"
     params = ""
     if item.params:
-        params = "(" + ", ".join(p.name if p.default is None else f"{p.name} = {expr(p.default)}"
-                                 for p in item.params) + ")"
+        params = (
+            "("
+            + ", ".join(
+                p.name if p.default is None else f"{p.name} = {expr(p.default)}"
+                for p in item.params
+            )
+            + ")"
+        )
     return f"{keyword} {item.name}{params} {_body(item.body.body, 0)}"
 
 

@@ -12,8 +12,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # name -> depth: "auto" is what `cnndsl render` picks; the inception modules are the point of
 # that example, so it is drawn one level deeper.
-NAMES = {"lenet5": "auto", "resnet18": "auto", "googlenet": 1, "unet": "auto",
-         "inception_module": 2}
+NAMES = {
+    "lenet5": "auto",
+    "resnet18": "auto",
+    "googlenet": 1,
+    "unet": "auto",
+    "inception_module": 2,
+}
 
 
 def main() -> int:

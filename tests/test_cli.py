@@ -19,8 +19,14 @@ LENET = str(ROOT / "examples" / "lenet5.cnn")
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cnndsl", *argv], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "cnndsl", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
@@ -30,8 +36,9 @@ def test_check_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert "LeNet5 ok" in out
 
 
-def test_check_errors_exit_1_and_show_position(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_errors_exit_1_and_show_position(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.cnn"
     bad.write_text("network N {\n    input 3x8x8\n    cnov 8 3x3\n}\n")
     assert main(["check", str(bad), LENET]) == 1
@@ -62,8 +69,17 @@ def test_summary_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["summary", str(ROOT / "examples" / "googlenet.cnn"), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     (net,) = doc["networks"]
-    for key in ("name", "input", "output", "outputs", "params", "trainable_params", "macs",
-                "activation_bytes", "layers"):
+    for key in (
+        "name",
+        "input",
+        "output",
+        "outputs",
+        "params",
+        "trainable_params",
+        "macs",
+        "activation_bytes",
+        "layers",
+    ):
         assert key in net
     assert net["input"] == [3, 224, 224] and net["output"] == [1000]
     assert net["outputs"] == {"aux1": [1000], "aux2": [1000]}
@@ -74,16 +90,29 @@ def test_summary_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert conv1["output"] == [64, 112, 112] and conv1["rf"] == [7, 7] and conv1["jump"] == [2, 2]
     assert layers["fc"]["rf"] is None
     block = layers["inception3a"]
-    assert block["params"] == sum(v["params"] for k, v in layers.items()
-                                  if k.startswith("inception3a.") and v["kind"] == "layer")
+    assert block["params"] == sum(
+        v["params"]
+        for k, v in layers.items()
+        if k.startswith("inception3a.") and v["kind"] == "layer"
+    )
 
 
 def test_summary_depth_folds(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["summary", RESNET18, "--format", "json", "--depth", "1"]) == 0
     layers = json.loads(capsys.readouterr().out)["networks"][0]["layers"]
-    assert [x["path"] for x in layers] == ["conv1", "bn1", "relu1", "maxpool", "layer1",
-                                           "layer2", "layer3", "layer4", "avgpool", "flatten1",
-                                           "fc"]
+    assert [x["path"] for x in layers] == [
+        "conv1",
+        "bn1",
+        "relu1",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "flatten1",
+        "fc",
+    ]
     assert sum(x["params"] for x in layers) == 11_689_512
 
 
@@ -105,8 +134,21 @@ def test_summary_formats(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_summary_network_and_param_options(capsys: pytest.CaptureFixture[str]) -> None:
     mobilenet = str(ROOT / "examples" / "mobilenet.cnn")
-    assert main(["summary", mobilenet, "--network", "MobileNetV2", "-p", "num_classes=10",
-                 "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "summary",
+                mobilenet,
+                "--network",
+                "MobileNetV2",
+                "-p",
+                "num_classes=10",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     (net,) = json.loads(capsys.readouterr().out)["networks"]
     assert net["name"] == "MobileNetV2" and net["output"] == [10]
     assert main(["summary", mobilenet, "--network", "MobileNet"]) == 1
@@ -148,6 +190,12 @@ def test_front_end_never_imports_torch(tmp_path: Path) -> None:
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))\n"
         "assert not bad, bad\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr

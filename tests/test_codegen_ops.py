@@ -14,8 +14,11 @@ import torch.nn.functional as F
 import cnndsl
 
 torch.manual_seed(0)
-FUNC = {1: (F.conv1d, F.max_pool1d, F.avg_pool1d), 2: (F.conv2d, F.max_pool2d, F.avg_pool2d),
-        3: (F.conv3d, F.max_pool3d, F.avg_pool3d)}
+FUNC = {
+    1: (F.conv1d, F.max_pool1d, F.avg_pool1d),
+    2: (F.conv2d, F.max_pool2d, F.avg_pool2d),
+    3: (F.conv3d, F.max_pool3d, F.avg_pool3d),
+}
 SHAPES = {1: (3, 11), 2: (3, 9, 10), 3: (2, 5, 6, 7)}
 
 
@@ -62,8 +65,13 @@ def test_conv_padding_modes_and_same(tmp_path: Path, rank: int, mode: str) -> No
     conv = only(model)
     x = torch.randn(2, *shape)
     pads = same_pads(shape[1:], 3, 2)
-    np_mode = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
-               "circular": "wrap", "symmetric": "symmetric"}[mode]
+    np_mode = {
+        "zeros": "constant",
+        "reflect": "reflect",
+        "replicate": "edge",
+        "circular": "wrap",
+        "symmetric": "symmetric",
+    }[mode]
     padded = torch.from_numpy(np_pad(x.numpy(), pads, np_mode))
     ref = FUNC[rank][0](padded, conv.weight, conv.bias, stride=2)
     with torch.no_grad():
@@ -114,12 +122,16 @@ def test_shuffle_matches_numpy(tmp_path: Path) -> None:
 
 
 def test_mul_broadcasts_a_gate(tmp_path: Path) -> None:
-    model = build(tmp_path, (8, 5, 5),
-                  "mul { {} ; { gap -> conv 2 1x1 -> relu -> conv 8 1x1 -> sigmoid } }")
+    model = build(
+        tmp_path, (8, 5, 5), "mul { {} ; { gap -> conv 2 1x1 -> relu -> conv 8 1x1 -> sigmoid } }"
+    )
     x = torch.randn(2, 8, 5, 5)
     c1, c2 = model.conv1, model.conv2
-    gate = torch.sigmoid(F.conv2d(F.relu(F.conv2d(x.mean((2, 3), keepdim=True), c1.weight,
-                                                  c1.bias)), c2.weight, c2.bias))
+    gate = torch.sigmoid(
+        F.conv2d(
+            F.relu(F.conv2d(x.mean((2, 3), keepdim=True), c1.weight, c1.bias)), c2.weight, c2.bias
+        )
+    )
     with torch.no_grad():
         assert torch.allclose(model(x), x * gate, atol=1e-6)
 
@@ -136,8 +148,11 @@ def test_deconv_same_crops_to_input_times_stride(tmp_path: Path, rank: int) -> N
         t = k - s
         for dim, i in enumerate(shape[1:]):
             begin = t // 2 if t > 0 else 0
-            full = full.narrow(2 + dim, begin, i * s) if t >= 0 else F.pad(
-                full, [0, 0] * (rank - 1 - dim) + [0, -t])
+            full = (
+                full.narrow(2 + dim, begin, i * s)
+                if t >= 0
+                else F.pad(full, [0, 0] * (rank - 1 - dim) + [0, -t])
+            )
         full = full + deconv.bias.view(1, -1, *(1,) * rank)
         with torch.no_grad():
             out = model(x)
@@ -149,12 +164,18 @@ def test_sepconv_is_depthwise_then_pointwise(tmp_path: Path) -> None:
     model = build(tmp_path, (4, 8, 8), "sepconv 6 3x3 pad=1")
     sep = only(model)
     x = torch.randn(2, 4, 8, 8)
-    ref = F.conv2d(F.conv2d(x, sep.depthwise.weight, None, padding=1, groups=4),
-                   sep.pointwise.weight, sep.pointwise.bias)
+    ref = F.conv2d(
+        F.conv2d(x, sep.depthwise.weight, None, padding=1, groups=4),
+        sep.pointwise.weight,
+        sep.pointwise.bias,
+    )
     with torch.no_grad():
         assert torch.allclose(model(x), ref, atol=1e-5)
     assert set(dict(model.named_parameters())) == {
-        "sepconv1.depthwise.weight", "sepconv1.pointwise.weight", "sepconv1.pointwise.bias"}
+        "sepconv1.depthwise.weight",
+        "sepconv1.pointwise.weight",
+        "sepconv1.pointwise.bias",
+    }
 
 
 def test_layernorm_over_chw_with_per_channel_affine(tmp_path: Path) -> None:
@@ -166,30 +187,36 @@ def test_layernorm_over_chw_with_per_channel_affine(tmp_path: Path) -> None:
         x = torch.randn(2, 4, 3, 3)
         mean = x.mean((1, 2, 3), keepdim=True)
         var = x.var((1, 2, 3), unbiased=False, keepdim=True)
-        ref = (x - mean) / torch.sqrt(var + 1e-5) * ln.weight.view(1, 4, 1, 1) + \
-            ln.bias.view(1, 4, 1, 1)
+        ref = (x - mean) / torch.sqrt(var + 1e-5) * ln.weight.view(1, 4, 1, 1) + ln.bias.view(
+            1, 4, 1, 1
+        )
         assert torch.allclose(model(x), ref, atol=1e-5)
 
 
-@pytest.mark.parametrize("rank, mode", [(1, "bilinear"), (2, "bilinear"), (3, "bilinear"),
-                                        (2, "nearest")])
+@pytest.mark.parametrize(
+    "rank, mode", [(1, "bilinear"), (2, "bilinear"), (3, "bilinear"), (2, "nearest")]
+)
 def test_upsample(tmp_path: Path, rank: int, mode: str) -> None:
     shape = SHAPES[rank]
     model = build(tmp_path, shape, f"upsample 2 mode={mode}")
     x = torch.randn(1, *shape)
-    torch_mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[rank] if mode != "nearest" \
-        else "nearest"
+    torch_mode = (
+        {1: "linear", 2: "bilinear", 3: "trilinear"}[rank] if mode != "nearest" else "nearest"
+    )
     kwargs = {"align_corners": False} if mode != "nearest" else {}
     with torch.no_grad():
-        assert torch.allclose(model(x), F.interpolate(x, scale_factor=2.0, mode=torch_mode,
-                                                      **kwargs))
+        assert torch.allclose(
+            model(x), F.interpolate(x, scale_factor=2.0, mode=torch_mode, **kwargs)
+        )
 
 
 def test_dilated_same_padding_in_a_block(tmp_path: Path) -> None:
     """`pad=same` with a dilation parameter stays symbolic in the block class."""
     src = tmp_path / "d.cnn"
-    src.write_text("block D(d) { conv in.channels 3 dilation=d pad=same }\n"
-                   "network N { input 2x20; D(1) -> D(2) -> D(4) }\n")
+    src.write_text(
+        "block D(d) { conv in.channels 3 dilation=d pad=same }\n"
+        "network N { input 2x20; D(1) -> D(2) -> D(4) }\n"
+    )
     text = cnndsl.compile_source(src)
     assert "padding=d, dilation=d" in text
     model = cnndsl.load(src)
@@ -208,19 +235,59 @@ def test_tracebacks_show_generated_lines(tmp_path: Path) -> None:
 
 
 OP_CASES = [
-    "conv 4 3", "conv 4 3 stride=2 pad=same", "conv 4 2 pad=same", "conv 4 3 pad=full",
-    "conv 4 3 pad=valid dilation=2", "conv 4 3 pad=1 pad_mode=reflect groups=2",
-    "conv 4 3 pad=2 pad_mode=symmetric", "conv 4 3 pad=1 pad_mode=replicate",
-    "conv 4 3 pad=1 pad_mode=circular", "deconv 4 2 stride=2", "deconv 4 3 stride=2 pad=same",
-    "deconv 4 3 stride=2 pad=1 output_pad=1", "dwconv 3 pad=1 mult=2", "sepconv 4 3 pad=same",
-    "maxpool 2", "maxpool 3 stride=2 pad=1 ceil=true", "maxpool 3 stride=2 pad=same",
-    "avgpool 3 stride=2 pad=same", "avgpool 3 stride=1 pad=1 count_pad=false", "minpool 2",
-    "minpool 3 stride=2 pad=same", "lppool 2", "adaptive_avgpool 2", "adaptive_maxpool 3", "gap",
-    "gmp", "bn", "lrn 3", "groupnorm 2", "layernorm", "instancenorm affine=true", "dropout 0.1",
-    "dropout2d 0.1", "relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "hardswish",
-    "hardsigmoid", "mish", "identity", "leaky_relu slope=0.2", "elu", "prelu per_channel=true",
-    "softmax", "log_softmax", "upsample 2", "upsample 2 mode=bilinear", "shuffle 2",
-    "flatten -> linear 5", "gap -> flatten -> bn -> layernorm -> fc 3",
+    "conv 4 3",
+    "conv 4 3 stride=2 pad=same",
+    "conv 4 2 pad=same",
+    "conv 4 3 pad=full",
+    "conv 4 3 pad=valid dilation=2",
+    "conv 4 3 pad=1 pad_mode=reflect groups=2",
+    "conv 4 3 pad=2 pad_mode=symmetric",
+    "conv 4 3 pad=1 pad_mode=replicate",
+    "conv 4 3 pad=1 pad_mode=circular",
+    "deconv 4 2 stride=2",
+    "deconv 4 3 stride=2 pad=same",
+    "deconv 4 3 stride=2 pad=1 output_pad=1",
+    "dwconv 3 pad=1 mult=2",
+    "sepconv 4 3 pad=same",
+    "maxpool 2",
+    "maxpool 3 stride=2 pad=1 ceil=true",
+    "maxpool 3 stride=2 pad=same",
+    "avgpool 3 stride=2 pad=same",
+    "avgpool 3 stride=1 pad=1 count_pad=false",
+    "minpool 2",
+    "minpool 3 stride=2 pad=same",
+    "lppool 2",
+    "adaptive_avgpool 2",
+    "adaptive_maxpool 3",
+    "gap",
+    "gmp",
+    "bn",
+    "lrn 3",
+    "groupnorm 2",
+    "layernorm",
+    "instancenorm affine=true",
+    "dropout 0.1",
+    "dropout2d 0.1",
+    "relu",
+    "relu6",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "silu",
+    "hardswish",
+    "hardsigmoid",
+    "mish",
+    "identity",
+    "leaky_relu slope=0.2",
+    "elu",
+    "prelu per_channel=true",
+    "softmax",
+    "log_softmax",
+    "upsample 2",
+    "upsample 2 mode=bilinear",
+    "shuffle 2",
+    "flatten -> linear 5",
+    "gap -> flatten -> bn -> layernorm -> fc 3",
 ]
 
 

@@ -87,7 +87,8 @@ def test_structure_compiles_faithfully(tmp_path: Path, name: str) -> None:
     seen: dict[str, tuple[int, ...]] = {}
     for path in expected:
         modules[path].register_forward_hook(
-            lambda _m, _i, out, path=path: seen.__setitem__(path, tuple(out.shape[1:])))
+            lambda _m, _i, out, path=path: seen.__setitem__(path, tuple(out.shape[1:]))
+        )
     model.train()
     with torch.no_grad():
         out = model(torch.randn(2, *net.input_shape))
@@ -99,8 +100,9 @@ def test_structure_compiles_faithfully(tmp_path: Path, name: str) -> None:
 
 def test_merge_container_with_nested_flow_is_refused(tmp_path: Path) -> None:
     src = tmp_path / "m.cnn"
-    src.write_text("network N { input 4x8x8; m: add { {}; { concat { relu; relu } -> "
-                   "conv 4 1x1 } } }")
+    src.write_text(
+        "network N { input 4x8x8; m: add { {}; { concat { relu; relu } -> conv 4 1x1 } } }"
+    )
     assert analyze(src)  # the checker accepts it …
     with pytest.raises(CnnError, match="cannot compile"):
         cnndsl.compile_source(src)  # … the generated Merge module cannot express it
@@ -109,14 +111,18 @@ def test_merge_container_with_nested_flow_is_refused(tmp_path: Path) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("example, network, params", [
-    ("densenet121", None, {"growth": 16, "num_classes": 10}),
-    ("mobilenet", "MobileNetV2", {"width_mult": 0.5}),
-    ("mobilenet", "MobileNetV1", {"alpha": 0.75}),
-    ("googlenet", None, {"num_classes": 7}),
-])
-def test_network_parameters_stay_parameters(example: str, network: str | None,
-                                            params: dict) -> None:
+@pytest.mark.parametrize(
+    "example, network, params",
+    [
+        ("densenet121", None, {"growth": 16, "num_classes": 10}),
+        ("mobilenet", "MobileNetV2", {"width_mult": 0.5}),
+        ("mobilenet", "MobileNetV1", {"alpha": 0.75}),
+        ("googlenet", None, {"num_classes": 7}),
+    ],
+)
+def test_network_parameters_stay_parameters(
+    example: str, network: str | None, params: dict
+) -> None:
     """The generated class built with other parameters matches the checker run with them."""
     path = ROOT / "examples" / f"{example}.cnn"
     (a,) = analyze(path, network=network, overrides=params)

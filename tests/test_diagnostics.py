@@ -78,8 +78,9 @@ def check_output(path: Path, status: int, stderr: str) -> None:
     if want.hint is not None:
         hints = [line for line in lines if line.startswith("hint: ")]
         assert hints, f"expected a hint containing {want.hint!r}, got none:\n{stderr}"
-        assert any(want.hint in h for h in hints), \
+        assert any(want.hint in h for h in hints), (
             f"expected a hint containing {want.hint!r}, got:\n{stderr}"
+        )
 
 
 class _Hang(BaseException):
@@ -117,8 +118,13 @@ def _run(path: Path) -> tuple[Path, str | None]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     env.pop("CNNDSL_DEBUG", None)
     try:
-        r = subprocess.run([sys.executable, "-m", "cnndsl", "check", str(path)],
-                           capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
+        r = subprocess.run(
+            [sys.executable, "-m", "cnndsl", "check", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         return path, f"timed out after {TIMEOUT_S} s"
     if "Traceback" in r.stderr or "Traceback" in r.stdout:

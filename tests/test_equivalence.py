@@ -11,8 +11,18 @@ import torchvision
 import cnndsl
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ["alexnet", "vgg16", "googlenet", "resnet18", "resnet34", "resnet50", "resnet101",
-          "resnet152", "densenet121", "mobilenet_v2"]
+MODELS = [
+    "alexnet",
+    "vgg16",
+    "googlenet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "densenet121",
+    "mobilenet_v2",
+]
 INPUT = torch.Generator().manual_seed(0)
 
 

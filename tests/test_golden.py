@@ -23,8 +23,11 @@ def test_generated_file_is_current(example: Path, monkeypatch: pytest.MonkeyPatc
     golden = ROOT / "generated" / f"{example.stem}.py"
     if os.environ.get("CNNDSL_ACCEPT"):
         golden.write_text(text)
-    assert golden.exists(), (f"{golden} is missing; to accept the current output, rerun with "
-                             "CNNDSL_ACCEPT=1 pytest tests/test_golden.py")
+    assert golden.exists(), (
+        f"{golden} is missing; to accept the current output, rerun with "
+        "CNNDSL_ACCEPT=1 pytest tests/test_golden.py"
+    )
     assert text == golden.read_text(), (
         f"{golden.name} differs from the compiler's output; to accept the new output, rerun "
-        f"with CNNDSL_ACCEPT=1 pytest tests/test_golden.py -k {example.stem}")
+        f"with CNNDSL_ACCEPT=1 pytest tests/test_golden.py -k {example.stem}"
+    )

@@ -31,8 +31,14 @@ def _analysis(name: str, network: str | None = None):  # type: ignore[no-untyped
 
 
 # ---------------------------------------------------------------- DOT text
-GOLDEN_CASES = [("resnet18", 1), ("resnet18", 2), ("googlenet", 1), ("unet", None),
-                ("inception_module", None), ("lenet5", None)]
+GOLDEN_CASES = [
+    ("resnet18", 1),
+    ("resnet18", 2),
+    ("googlenet", 1),
+    ("unet", None),
+    ("inception_module", None),
+    ("lenet5", None),
+]
 
 
 @pytest.mark.parametrize(("name", "depth"), GOLDEN_CASES)
@@ -108,8 +114,9 @@ def test_structure() -> None:
 
 
 def test_escaping() -> None:
-    a = analyze(source='block B(m) { conv 4 3x3 pad=1 }\n'
-                       'network N { input 3x8x8; b: B("a<b&c") }')[0]
+    a = analyze(source='block B(m) { conv 4 3x3 pad=1 }\nnetwork N { input 3x8x8; b: B("a<b&c") }')[
+        0
+    ]
     src = r.to_dot(a).source
     assert "a&lt;b&amp;c" in src
     assert "a<b&c" not in src
@@ -141,13 +148,15 @@ def test_slide_text_at_least_14px(name: str) -> None:
 def _png_dpi(data: bytes) -> float | None:
     pos = 8
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"pHYs":
             x, _, unit = struct.unpack(">IIB", body)
             return x * 0.0254 if unit == 1 else None
-        assert zlib.crc32(kind + body) == struct.unpack(">I", data[pos + 8 + length:
-                                                                  pos + 12 + length])[0]
+        assert (
+            zlib.crc32(kind + body)
+            == struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0]
+        )
         pos += 12 + length
     return None
 
@@ -168,8 +177,9 @@ def test_svg_png_pdf(tmp_path: Path) -> None:
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_missing_dot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))

@@ -55,8 +55,10 @@ def test_activation_bytes_count_every_steps_output() -> None:
 
 
 def test_receptive_field_and_jump() -> None:
-    (a,) = analyze(source="network N { input 3x32x32; conv 8 7x7 stride=2 pad=3 -> "
-                          "maxpool 3x3 stride=2 pad=1 -> flatten }")
+    (a,) = analyze(
+        source="network N { input 3x32x32; conv 8 7x7 stride=2 pad=3 -> "
+        "maxpool 3x3 stride=2 pad=1 -> flatten }"
+    )
     layers = [a.node(n) for _, n in a.network.modules()]
     assert (layers[0].rf, layers[0].jump) == ((7, 7), (2, 2))
     assert (layers[1].rf, layers[1].jump) == ((11, 11), (4, 4))
@@ -64,8 +66,10 @@ def test_receptive_field_and_jump() -> None:
 
 
 def test_receptive_field_through_branches_is_the_largest() -> None:
-    (a,) = analyze(source="network N { input 3x32x32; concat { conv 4 1x1; "
-                          "conv 4 5x5 pad=2; conv 4 3x3 pad=1 } }")
+    (a,) = analyze(
+        source="network N { input 3x32x32; concat { conv 4 1x1; "
+        "conv 4 5x5 pad=2; conv 4 3x3 pad=1 } }"
+    )
     assert a.node(a.network.root).rf == (5, 5)
 
 
@@ -84,11 +88,16 @@ def _warnings(source: str) -> list[str]:
 
 
 def test_warnings() -> None:
-    assert any("drops input rows" in m for m in _warnings(
-        "network N { input 3x10x10; conv 4 3x3 stride=2 }"))
-    assert any("bias right before 'bn'" in m for m in _warnings(
-        "network N { input 3x10x10; conv 4 3x3 -> bn }"))
-    assert any("softmax" in m for m in _warnings(
-        "network N { input 10; fc 10 -> softmax }"))
-    assert _warnings("network N { input 3x10x10; conv 4 3x3 pad=same stride=2 bias=false -> "
-                     "bn }") == []
+    assert any(
+        "drops input rows" in m
+        for m in _warnings("network N { input 3x10x10; conv 4 3x3 stride=2 }")
+    )
+    assert any(
+        "bias right before 'bn'" in m
+        for m in _warnings("network N { input 3x10x10; conv 4 3x3 -> bn }")
+    )
+    assert any("softmax" in m for m in _warnings("network N { input 10; fc 10 -> softmax }"))
+    assert (
+        _warnings("network N { input 3x10x10; conv 4 3x3 pad=same stride=2 bias=false -> bn }")
+        == []
+    )

@@ -50,22 +50,44 @@ train {
 
 def tiny(channels: int = 1) -> nn.Module:
     """A small CNN for 8x8 images (the digits at their own size)."""
-    return nn.Sequential(nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(128, 10))
+    return nn.Sequential(
+        nn.Conv2d(channels, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(128, 10),
+    )
 
 
 def lenet() -> nn.Module:
     """LeNet-5 as examples/lenet5.cnn describes it (61,706 parameters)."""
     return nn.Sequential(
-        nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84),
-        nn.ReLU(), nn.Linear(84, 10))
+        nn.Conv2d(1, 6, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    )
 
 
 def config(**changes) -> dict:
-    cfg = {"data": {"name": "digits"}, "epochs": 2, "batch": 32,
-           "optimizer": {"name": "adam", "lr": 0.01}, "schedule": {"name": "cosine"},
-           "loss": {"name": "cross_entropy"}, "augment": [], "seed": 0}
+    cfg = {
+        "data": {"name": "digits"},
+        "epochs": 2,
+        "batch": 32,
+        "optimizer": {"name": "adam", "lr": 0.01},
+        "schedule": {"name": "cosine"},
+        "loss": {"name": "cross_entropy"},
+        "augment": [],
+        "seed": 0,
+    }
     return {**cfg, **changes}
 
 
@@ -84,8 +106,18 @@ def test_fit_writes_the_run_folder(tmp_path: Path) -> None:
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    for key in ("train_loss", "test_loss", "test_accuracy", "precision", "recall", "f1",
-                "images_per_s", "per_class", "confusion", "history"):
+    for key in (
+        "train_loss",
+        "test_loss",
+        "test_accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "images_per_s",
+        "per_class",
+        "confusion",
+        "history",
+    ):
         assert key in metrics, key
     assert set(metrics["per_class"]) == {str(i) for i in range(10)}
     assert sum(map(sum, metrics["confusion"])) == 360  # the 20% digits test split
@@ -111,10 +143,18 @@ def test_rich_progress_bar(tmp_path: Path, capsys) -> None:
 
 # ---------------------------------------------------------------- exact resume
 def test_resume_continues_bit_identically(tmp_path: Path) -> None:
-    cfg = config(epochs=4, optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9,
-                                      "nesterov": True, "weight_decay": 5e-4},
-                 schedule={"name": "step", "step_size": 1, "gamma": 0.7, "warmup": 1},
-                 augment=[{"name": "random_crop", "pad": 1}, {"name": "hflip"}])
+    cfg = config(
+        epochs=4,
+        optimizer={
+            "name": "sgd",
+            "lr": 0.05,
+            "momentum": 0.9,
+            "nesterov": True,
+            "weight_decay": 5e-4,
+        },
+        schedule={"name": "step", "step_size": 1, "gamma": 0.7, "warmup": 1},
+        augment=[{"name": "random_crop", "pad": 1}, {"name": "hflip"}],
+    )
     T.fit(tiny, TINY, cfg, tmp_path / "straight", quiet())
     T.fit(tiny, TINY, cfg, tmp_path / "resumed", quiet(stop_after=2))
     assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["epoch"] == 2
@@ -178,10 +218,19 @@ def test_ctrl_c_saves_before_exiting(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- configuration
 def test_command_line_overrides_every_key() -> None:
-    args = Namespace(epochs=3, batch=16, lr=0.2, optimizer="sgd", schedule="step",
-                     data="fake(200, 4, channels=1)", seed=7)
-    base = config(optimizer={"name": "adam", "lr": 0.01, "weight_decay": 0.1},
-                  schedule={"name": "cosine", "warmup": 2})
+    args = Namespace(
+        epochs=3,
+        batch=16,
+        lr=0.2,
+        optimizer="sgd",
+        schedule="step",
+        data="fake(200, 4, channels=1)",
+        seed=7,
+    )
+    base = config(
+        optimizer={"name": "adam", "lr": 0.01, "weight_decay": 0.1},
+        schedule={"name": "cosine", "warmup": 2},
+    )
     cfg = T.resolve_config(base, args)
     assert cfg["epochs"] == 3 and cfg["batch"] == 16 and cfg["seed"] == 7
     assert cfg["optimizer"] == {"name": "sgd", "lr": 0.2, "weight_decay": 0.1}
@@ -204,21 +253,58 @@ def test_cli_train_eval_predict(tiny_file: Path, tmp_path: Path, capsys) -> None
     from PIL import Image
 
     run = tmp_path / "run"
-    assert main(["train", str(tiny_file), "--out", str(run), "--epochs", "1", "--batch", "64",
-                 "--lr", "0.02", "--optimizer", "adamw", "--schedule", "onecycle",
-                 "--data", "digits(size=8)", "--seed", "3", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(tiny_file),
+                "--out",
+                str(run),
+                "--epochs",
+                "1",
+                "--batch",
+                "64",
+                "--lr",
+                "0.02",
+                "--optimizer",
+                "adamw",
+                "--schedule",
+                "onecycle",
+                "--data",
+                "digits(size=8)",
+                "--seed",
+                "3",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     cfg = json.loads((run / "config.json").read_text())
     assert (cfg["epochs"], cfg["batch"], cfg["seed"]) == (1, 64, 3)
     assert cfg["optimizer"] == {"name": "adamw", "lr": 0.02}
     assert cfg["schedule"] == {"name": "onecycle"} and cfg["data"]["size"] == 8
     assert "test accuracy" in capsys.readouterr().out
-    assert main(["eval", str(tiny_file), "--checkpoint", str(run / "best.pt"),
-                 "--device", "cpu"]) == 0
+    assert (
+        main(["eval", str(tiny_file), "--checkpoint", str(run / "best.pt"), "--device", "cpu"]) == 0
+    )
     assert "accuracy" in capsys.readouterr().out
     image = tmp_path / "seven.png"
     Image.new("RGB", (20, 20), (255, 255, 255)).save(image)
-    assert main(["predict", str(tiny_file), str(image), "--checkpoint", str(run / "last.pt"),
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tiny_file),
+                str(image),
+                "--checkpoint",
+                str(run / "last.pt"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"{image}: ") and line.endswith("%)")
 
@@ -274,8 +360,10 @@ def _cifar(root: Path) -> None:
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": torch.randint(0, 256, (4, 3072), dtype=torch.uint8).numpy(),
-                 b"labels": [0, 1, 2, 3]}
+        batch = {
+            b"data": torch.randint(0, 256, (4, 3072), dtype=torch.uint8).numpy(),
+            b"labels": [0, 1, 2, 3],
+        }
         (folder / name).write_bytes(pickle.dumps(batch))
 
 
@@ -351,8 +439,7 @@ def test_augmentations_run_batched_on_tensors() -> None:
 
 
 def test_bf16_autocast_and_channels_last_on_cpu(tmp_path: Path) -> None:
-    final = T.fit(tiny, TINY, config(epochs=1), tmp_path,
-                  quiet(amp="bf16", channels_last=True))
+    final = T.fit(tiny, TINY, config(epochs=1), tmp_path, quiet(amp="bf16", channels_last=True))
     assert math.isfinite(final["train_loss"]) and final["test_accuracy"] > 0.3
 
 
@@ -364,8 +451,10 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
     build = partial(T.load_model, str(lenet5), net.name, {})  # picklable: each rank compiles
     one = T.train(build, T.NetInfo.of(net), net.train, tmp_path / "one", quiet())
     two = T.train(build, T.NetInfo.of(net), net.train, tmp_path / "two", quiet(nproc=2))
-    print(f"test accuracy: 1 process {one['test_accuracy']:.2%}, "
-          f"2 processes {two['test_accuracy']:.2%}")
+    print(
+        f"test accuracy: 1 process {one['test_accuracy']:.2%}, "
+        f"2 processes {two['test_accuracy']:.2%}"
+    )
     assert one["test_accuracy"] >= 0.97  # the demo's target (make demo trains this run)
     assert abs(one["test_accuracy"] - two["test_accuracy"]) <= 0.02
     assert two["epochs"] == net.train["epochs"] and (tmp_path / "two" / "last.pt").exists()
@@ -373,16 +462,18 @@ def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_fp16_with_grad_scaler_on_cuda(tmp_path: Path) -> None:
-    final = T.fit(tiny, TINY, config(epochs=1), tmp_path,
-                  T.Options(device="cuda", amp="fp16", verbose=False))
+    final = T.fit(
+        tiny, TINY, config(epochs=1), tmp_path, T.Options(device="cuda", amp="fp16", verbose=False)
+    )
     assert math.isfinite(final["train_loss"])
     assert torch.load(tmp_path / "last.pt", weights_only=True)["scaler"]["scale"] > 0
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_two_nccl_processes(tmp_path: Path) -> None:
-    final = T.train(tiny(), TINY, config(epochs=1), tmp_path,
-                    T.Options(device="cuda", nproc=2, verbose=False))
+    final = T.train(
+        tiny(), TINY, config(epochs=1), tmp_path, T.Options(device="cuda", nproc=2, verbose=False)
+    )
     assert final["test_accuracy"] > 0.5
 
 

@@ -143,7 +143,8 @@ class Op:
             raise ShapeError(
                 f"'{self.name}' takes {len(pos)} positional argument"
                 f"{'s' if len(pos) != 1 else ''} ({_names(pos)}), got {len(args)}",
-                self.usage())
+                self.usage(),
+            )
         values: dict[str, Any] = {}
         for p, v in zip(pos, args, strict=False):
             values[p.name] = v
@@ -153,8 +154,11 @@ class Op:
             if key not in known:
                 from ..errors import did_you_mean
 
-                raise ShapeError(f"'{self.name}' has no keyword '{key}'",
-                                 did_you_mean(key, known) or self.usage(), arg=key)
+                raise ShapeError(
+                    f"'{self.name}' has no keyword '{key}'",
+                    did_you_mean(key, known) or self.usage(),
+                    arg=key,
+                )
             if key in values:
                 raise ShapeError(f"'{key}' given twice", arg=key)
             values[key] = v
@@ -163,8 +167,7 @@ class Op:
         for p in self.signature:
             if p.name not in values:
                 if p.default is REQUIRED:
-                    raise ShapeError(f"'{self.name}' is missing argument '{p.name}'",
-                                     self.usage())
+                    raise ShapeError(f"'{self.name}' is missing argument '{p.name}'", self.usage())
                 out[p.name] = self.default(p, rank)
             else:
                 try:
@@ -177,8 +180,11 @@ class Op:
 
     def usage(self) -> str:
         parts = [self.name] + [f"<{p.name}>" for p in self.positional]
-        parts += [f"{p.name}={_show(p.default)}" for p in self.signature
-                  if not p.positional and p.default is not REQUIRED and p.default is not None]
+        parts += [
+            f"{p.name}={_show(p.default)}"
+            for p in self.signature
+            if not p.positional and p.default is not REQUIRED and p.default is not None
+        ]
         return "usage: " + " ".join(parts)
 
     def check_rank(self, x: Shape) -> None:
@@ -186,14 +192,17 @@ class Op:
         if rank in self.ranks:
             return
         if rank == 0:
-            raise ShapeError(f"'{self.name}' needs a tensor with spatial dimensions, "
-                             f"got a flat vector of {x[0]}",
-                             "apply it before `flatten`, or use `linear`")
+            raise ShapeError(
+                f"'{self.name}' needs a tensor with spatial dimensions, "
+                f"got a flat vector of {x[0]}",
+                "apply it before `flatten`, or use `linear`",
+            )
         if rank > 3 or 0 not in self.ranks:
-            raise ShapeError(f"'{self.name}' does not support {rank}-D input "
-                             f"({_fmt_shape(x)})")
-        raise ShapeError(f"'{self.name}' takes a flat input (C), got {_fmt_shape(x)}",
-                         "add `flatten` (or `gap` then `flatten`) before it")
+            raise ShapeError(f"'{self.name}' does not support {rank}-D input ({_fmt_shape(x)})")
+        raise ShapeError(
+            f"'{self.name}' takes a flat input (C), got {_fmt_shape(x)}",
+            "add `flatten` (or `gap` then `flatten`) before it",
+        )
 
     def resolve(self, x: Shape, a: Args) -> Args:
         """Derive values that depend on the input (padding, groups…) and validate them."""
@@ -250,8 +259,11 @@ class _Bad:
 
     def error(self) -> ShapeError:
         p, v = self.p, self.v
-        return ShapeError(f"'{p.name}' of '{self.op}' expects {_KIND_TEXT[p.kind]}, "
-                          f"got {_show(v)} ({_type_name(v)})", arg=p.name)
+        return ShapeError(
+            f"'{p.name}' of '{self.op}' expects {_KIND_TEXT[p.kind]}, "
+            f"got {_show(v)} ({_type_name(v)})",
+            arg=p.name,
+        )
 
 
 def _convert(p: P, v: Any, rank: int, op: str) -> Any:
@@ -267,8 +279,7 @@ def _convert(p: P, v: Any, rank: int, op: str) -> Any:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise bad.error()
         if kind == "prob" and not 0.0 <= v <= 1.0:
-            raise ShapeError(f"'{p.name}' of '{op}' must be between 0 and 1, got {v}",
-                             arg=p.name)
+            raise ShapeError(f"'{p.name}' of '{op}' must be between 0 and 1, got {v}", arg=p.name)
         return float(v)
     if kind == "bool":
         if not isinstance(v, bool):
@@ -279,8 +290,10 @@ def _convert(p: P, v: Any, rank: int, op: str) -> Any:
     if kind == "pad":
         if isinstance(v, str):
             if v not in ("same", "valid", "full"):
-                raise ShapeError(f"'pad' must be an integer, a size or one of same, valid, "
-                                 f"full; got {_show(v)}", arg=p.name)
+                raise ShapeError(
+                    f"'pad' must be an integer, a size or one of same, valid, full; got {_show(v)}",
+                    arg=p.name,
+                )
             return v
         size = _as_size(p, v, rank, op, bad, minimum=0)
         return size
@@ -292,43 +305,53 @@ def _convert(p: P, v: Any, rank: int, op: str) -> Any:
         return tuple(v for _ in range(rank))
     if kind == "enum":
         if not isinstance(v, str) or v not in p.words:
-            raise ShapeError(f"'{p.name}' of '{op}' must be one of {', '.join(p.words)}; "
-                             f"got {_show(v)}", arg=p.name)
+            raise ShapeError(
+                f"'{p.name}' of '{op}' must be one of {', '.join(p.words)}; got {_show(v)}",
+                arg=p.name,
+            )
         return v
     if kind == "dim":
         if v == "channels":
             return 1
         if isinstance(v, bool) or not isinstance(v, int):
-            raise ShapeError(f"'{p.name}' must be `channels` or an integer dimension",
-                             arg=p.name)
+            raise ShapeError(f"'{p.name}' must be `channels` or an integer dimension", arg=p.name)
         return v
     raise AssertionError(kind)
 
 
-def _as_size(p: P, v: Any, rank: int, op: str, bad: _Bad,
-             minimum: int = 1) -> tuple[int, ...]:
+def _as_size(p: P, v: Any, rank: int, op: str, bad: _Bad, minimum: int = 1) -> tuple[int, ...]:
     if isinstance(v, Size):
         if len(v) != rank:
-            raise ShapeError(f"'{p.name}' of '{op}' has {len(v)} dimensions but the input has "
-                             f"{rank} spatial dimension{'s' if rank != 1 else ''}",
-                             f"write a single number or a {rank}-D size", arg=p.name)
+            raise ShapeError(
+                f"'{p.name}' of '{op}' has {len(v)} dimensions but the input has "
+                f"{rank} spatial dimension{'s' if rank != 1 else ''}",
+                f"write a single number or a {rank}-D size",
+                arg=p.name,
+            )
         vals = tuple(v)
     elif isinstance(v, int) and not isinstance(v, bool):
         vals = (v,) * rank
     else:
         raise bad.error()
     if any(x < minimum for x in vals):
-        raise ShapeError(f"'{p.name}' of '{op}' must be at least {minimum}, got {_show(v)}",
-                         arg=p.name)
+        raise ShapeError(
+            f"'{p.name}' of '{op}' must be at least {minimum}, got {_show(v)}", arg=p.name
+        )
     return vals
 
 
 _KIND_TEXT = {
-    "int": "an integer", "count": "a positive integer", "float": "a number",
-    "prob": "a probability", "bool": "true or false", "size": "an integer or a size",
+    "int": "an integer",
+    "count": "a positive integer",
+    "float": "a number",
+    "prob": "a probability",
+    "bool": "true or false",
+    "size": "an integer or a size",
     "size0": "an integer or a size",
-    "pad": "an integer, a size, same, valid or full", "scale": "a number or a size",
-    "enum": "a word", "dim": "`channels` or an integer",
+    "pad": "an integer, a size, same, valid or full",
+    "scale": "a number or a size",
+    "enum": "a word",
+    "dim": "`channels` or an integer",
 }
 
 

@@ -18,15 +18,25 @@ class _Act(Op):
         return f"{self.torch_class}({args})"
 
 
-_SIMPLE = {"relu": ("nn.ReLU", True), "relu6": ("nn.ReLU6", True), "sigmoid": ("nn.Sigmoid", False),
-           "tanh": ("nn.Tanh", False), "gelu": ("nn.GELU", False), "silu": ("nn.SiLU", True),
-           "hardswish": ("nn.Hardswish", True), "hardsigmoid": ("nn.Hardsigmoid", True),
-           "mish": ("nn.Mish", True)}
+_SIMPLE = {
+    "relu": ("nn.ReLU", True),
+    "relu6": ("nn.ReLU6", True),
+    "sigmoid": ("nn.Sigmoid", False),
+    "tanh": ("nn.Tanh", False),
+    "gelu": ("nn.GELU", False),
+    "silu": ("nn.SiLU", True),
+    "hardswish": ("nn.Hardswish", True),
+    "hardsigmoid": ("nn.Hardsigmoid", True),
+    "mish": ("nn.Mish", True),
+}
 
 
 def _simple(name: str, torch_class: str, inplace: bool) -> type[Op]:
-    cls = type(name.title().replace("_", ""), (_Act,),
-               {"name": name, "prefix": name, "torch_class": torch_class, "inplace": inplace})
+    cls = type(
+        name.title().replace("_", ""),
+        (_Act,),
+        {"name": name, "prefix": name, "torch_class": torch_class, "inplace": inplace},
+    )
     return register(cls)
 
 
@@ -87,8 +97,9 @@ class _Softmax(Op):
 
     def resolve(self, x: Shape, a: Args) -> Args:
         if not -len(x) - 1 <= a["dim"] <= len(x):
-            raise ShapeError(f"dim {a['dim']} is out of range for {len(x) + 1}-D tensors",
-                             arg="dim")
+            raise ShapeError(
+                f"dim {a['dim']} is out of range for {len(x) + 1}-D tensors", arg="dim"
+            )
         return a
 
     def torch(self, e: Any) -> str:

@@ -38,14 +38,20 @@ class _Conv(Op):
         if cin % g or cout % g:
             which = "input" if cin % g else "output"
             n = cin if cin % g else cout
-            raise ShapeError(f"groups={g} does not divide the {n} {which} channels",
-                             f"choose groups that divide both {cin} and {cout}", arg="groups")
+            raise ShapeError(
+                f"groups={g} does not divide the {n} {which} channels",
+                f"choose groups that divide both {cin} and {cout}",
+                arg="groups",
+            )
         mode = a.get("pad_mode", "zeros")
         for (pb, pa), i in zip(pads, sizes, strict=True):
             limit = i - 1 if mode == "reflect" else i
             if mode not in ("zeros", "replicate") and max(pb, pa) > limit:
-                raise ShapeError(f"pad_mode={mode} needs padding of at most {limit} for an "
-                                 f"input of size {i}, got {max(pb, pa)}", arg="pad")
+                raise ShapeError(
+                    f"pad_mode={mode} needs padding of at most {limit} for an "
+                    f"input of size {i}, got {max(pb, pa)}",
+                    arg="pad",
+                )
         return a
 
     def shape(self, x: Shape, a: Args) -> Shape:
@@ -61,8 +67,10 @@ class _Conv(Op):
         return prod(y) * (x[0] // self.groups(x, a)) * kernel_volume(a["kernel"])
 
     def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
-        return tuple((float(d * (k - 1) + 1), float(s))
-                     for k, s, d in zip(a["kernel"], a["stride"], a["dilation"], strict=True))
+        return tuple(
+            (float(d * (k - 1) + 1), float(s))
+            for k, s, d in zip(a["kernel"], a["stride"], a["dilation"], strict=True)
+        )
 
     def torch(self, e: Any) -> str:
         r = e.rank
@@ -133,8 +141,9 @@ class Deconv(_Conv):
     def resolve(self, x: Shape, a: Args) -> Args:
         pad = a["pad"]
         if pad in ("valid", "full"):
-            raise ShapeError(f"deconv takes integer or size padding or `same`, got {pad}",
-                             arg="pad")
+            raise ShapeError(
+                f"deconv takes integer or size padding or `same`, got {pad}", arg="pad"
+            )
         outpad = a["output_pad"] if a["output_pad"] else tuple(0 for _ in x[1:])
         pairs: tuple[tuple[int, int], ...]
         if pad == "same":
@@ -146,9 +155,11 @@ class Deconv(_Conv):
                     outs.append(0)
                 else:
                     if -t >= max(s, d):
-                        raise ShapeError(f"pad=same is impossible for deconv kernel {k} "
-                                         f"stride {s}", "use explicit pad and output_pad",
-                                         arg="pad")
+                        raise ShapeError(
+                            f"pad=same is impossible for deconv kernel {k} stride {s}",
+                            "use explicit pad and output_pad",
+                            arg="pad",
+                        )
                     pair_list.append((0, 0))
                     outs.append(-t)
             pairs, outpad = tuple(pair_list), tuple(outs)
@@ -156,24 +167,38 @@ class Deconv(_Conv):
             pairs = tuple((p, p) for p in pad)
         for o, s, d in zip(outpad, a["stride"], a["dilation"], strict=True):
             if o >= max(s, d):
-                raise ShapeError(f"output_pad {o} must be smaller than the stride or dilation",
-                                 arg="output_pad")
+                raise ShapeError(
+                    f"output_pad {o} must be smaller than the stride or dilation", arg="output_pad"
+                )
         a = a.replace(padding=pairs, output_pad=outpad)
         g = a["groups"]
         if g < 1 or x[0] % g or a["out"] % g:
-            raise ShapeError(f"groups={g} does not divide {x[0]} input and {a['out']} output "
-                             "channels", arg="groups")
+            raise ShapeError(
+                f"groups={g} does not divide {x[0]} input and {a['out']} output channels",
+                arg="groups",
+            )
         return a
 
     def shape(self, x: Shape, a: Args) -> Shape:
         out = []
-        for dim, (i, k, s, d, (pb, pa), o) in enumerate(zip(
-                x[1:], a["kernel"], a["stride"], a["dilation"], a["padding"], a["output_pad"],
-                strict=True)):
+        for dim, (i, k, s, d, (pb, pa), o) in enumerate(
+            zip(
+                x[1:],
+                a["kernel"],
+                a["stride"],
+                a["dilation"],
+                a["padding"],
+                a["output_pad"],
+                strict=True,
+            )
+        ):
             v = (i - 1) * s - pb - pa + d * (k - 1) + o + 1
             if v <= 0:
-                raise ShapeError(f"non-positive output size {v} in dimension {dim + 1}",
-                                 "reduce the padding", arg="pad")
+                raise ShapeError(
+                    f"non-positive output size {v} in dimension {dim + 1}",
+                    "reduce the padding",
+                    arg="pad",
+                )
             out.append(v)
         return (a["out"], *out)
 
@@ -199,8 +224,10 @@ class Deconv(_Conv):
         return prod(x) * (a["out"] // a["groups"]) * kernel_volume(a["kernel"])
 
     def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
-        return tuple((float(d * (k - 1) + 1), 1.0 / s)
-                     for k, s, d in zip(a["kernel"], a["stride"], a["dilation"], strict=True))
+        return tuple(
+            (float(d * (k - 1) + 1), 1.0 / s)
+            for k, s, d in zip(a["kernel"], a["stride"], a["dilation"], strict=True)
+        )
 
 
 @register

@@ -77,8 +77,10 @@ class Upsample(Op):
     prefix = "upsample"
     category = "pool"
     ranks = (1, 2, 3)
-    signature = (P("scale", "scale", positional=True),
-                 P("mode", "enum", "nearest", words=("nearest", "bilinear")))
+    signature = (
+        P("scale", "scale", positional=True),
+        P("mode", "enum", "nearest", words=("nearest", "bilinear")),
+    )
 
     def shape(self, x: Shape, a: Args) -> Shape:
         return (x[0], *(int(i * s) for i, s in zip(x[1:], a["scale"], strict=True)))
@@ -95,8 +97,10 @@ class Upsample(Op):
         if mode == "nearest":
             return f"nn.Upsample(scale_factor={e.size('scale', float)})"
         linear = {1: "linear", 2: "bilinear", 3: "trilinear"}[e.rank]
-        return (f"nn.Upsample(scale_factor={e.size('scale', float)}, mode={linear!r}, "
-                "align_corners=False)")
+        return (
+            f"nn.Upsample(scale_factor={e.size('scale', float)}, mode={linear!r}, "
+            "align_corners=False)"
+        )
 
 
 @register
@@ -109,8 +113,9 @@ class ChannelShuffle(Op):
 
     def resolve(self, x: Shape, a: Args) -> Args:
         if x[0] % a["groups"]:
-            raise ShapeError(f"groups={a['groups']} does not divide the {x[0]} channels",
-                             arg="groups")
+            raise ShapeError(
+                f"groups={a['groups']} does not divide the {x[0]} channels", arg="groups"
+            )
         return a
 
     def describe(self, a: Args) -> str:

@@ -24,8 +24,9 @@ class BatchNorm(_Norm):
         return (2 * c if a["affine"] else 0), 2 * c + 1
 
     def torch(self, e: Any) -> str:
-        extra = e.kwargs((("eps", "eps", 1e-5), ("momentum", "momentum", 0.1),
-                          ("affine", "affine", True)))
+        extra = e.kwargs(
+            (("eps", "eps", 1e-5), ("momentum", "momentum", 0.1), ("affine", "affine", True))
+        )
         return f"nn.BatchNorm{max(e.rank, 1)}d({e.join(e.cin, extra)})"
 
 
@@ -46,8 +47,12 @@ class LocalResponseNorm(_Norm):
         return f"lrn {a['size']}"
 
     torch_class = "nn.LocalResponseNorm"
-    torch_kwargs = (("size", "size", None), ("alpha", "alpha", 1e-4), ("beta", "beta", 0.75),
-                    ("k", "k", 1.0))
+    torch_kwargs = (
+        ("size", "size", None),
+        ("alpha", "alpha", 1e-4),
+        ("beta", "beta", 0.75),
+        ("k", "k", 1.0),
+    )
 
 
 @register
@@ -58,8 +63,9 @@ class GroupNorm(_Norm):
 
     def resolve(self, x: Shape, a: Args) -> Args:
         if x[0] % a["groups"]:
-            raise ShapeError(f"groups={a['groups']} does not divide the {x[0]} channels",
-                             arg="groups")
+            raise ShapeError(
+                f"groups={a['groups']} does not divide the {x[0]} channels", arg="groups"
+            )
         return a
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:

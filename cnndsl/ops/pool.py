@@ -25,15 +25,19 @@ class _Pool(Op):
         if a["pad"] not in ("same", "valid", "full"):
             for (p, _), k in zip(pads, a["kernel"], strict=True):
                 if p > k // 2:
-                    raise ShapeError(f"pool padding {p} is more than half the kernel {k}",
-                                     "PyTorch pools allow at most kernel // 2; use pad=same "
-                                     "or a larger kernel", arg="pad")
+                    raise ShapeError(
+                        f"pool padding {p} is more than half the kernel {k}",
+                        "PyTorch pools allow at most kernel // 2; use pad=same or a larger kernel",
+                        arg="pad",
+                    )
         return a.replace(stride=stride, padding=pads)
 
     def shape(self, x: Shape, a: Args) -> Shape:
         ones = tuple(1 for _ in a["kernel"])
-        return (x[0], *window_out(x[1:], a["kernel"], a["stride"], ones, a["padding"],
-                                  a.get("ceil", False)))
+        return (
+            x[0],
+            *window_out(x[1:], a["kernel"], a["stride"], ones, a["padding"], a.get("ceil", False)),
+        )
 
     def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
         return tuple((float(k), float(s)) for k, s in zip(a["kernel"], a["stride"], strict=True))
@@ -107,8 +111,9 @@ class LpPool(_Pool):
     def resolve(self, x: Shape, a: Args) -> Args:
         if a["p"] <= 0:
             raise ShapeError(f"lppool needs p > 0, got {a['p']:g}", arg="p")
-        return a.replace(stride=a["stride"] or a["kernel"],
-                         padding=tuple((0, 0) for _ in a["kernel"]))
+        return a.replace(
+            stride=a["stride"] or a["kernel"], padding=tuple((0, 0) for _ in a["kernel"])
+        )
 
     def describe(self, a: Args) -> str:
         return f"L{a['p']:g} pool {fmt_size(a['kernel'])}{stride_text(a['stride'])}"

@@ -9,9 +9,13 @@ from . import Shape, ShapeError
 Pads = tuple[tuple[int, int], ...]
 
 
-def resolve_padding(pad: str | tuple[int, ...], kernel: tuple[int, ...],
-                    stride: tuple[int, ...], dilation: tuple[int, ...],
-                    sizes: tuple[int, ...]) -> Pads:
+def resolve_padding(
+    pad: str | tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    sizes: tuple[int, ...],
+) -> Pads:
     """(before, after) padding per dim for ``pad`` = int size, ``same``, ``valid`` or ``full``.
 
     ``same`` gives ``ceil(i / stride)`` outputs, the odd cell at the end (as TensorFlow does).
@@ -36,15 +40,22 @@ def resolve_padding(pad: str | tuple[int, ...], kernel: tuple[int, ...],
     return tuple((p, p) for p in pad)
 
 
-def window_out(sizes: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
-               dilation: tuple[int, ...], pads: Pads, ceil: bool = False) -> tuple[int, ...]:
+def window_out(
+    sizes: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    pads: Pads,
+    ceil: bool = False,
+) -> tuple[int, ...]:
     """Output size per dim of a sliding window; errors for a kernel larger than the input.
 
     With ``ceil`` it follows PyTorch's pools: the last window may not start in the end padding.
     """
     out = []
     for dim, (i, k, s, d, (pb, pa)) in enumerate(
-            zip(sizes, kernel, stride, dilation, pads, strict=True)):
+        zip(sizes, kernel, stride, dilation, pads, strict=True)
+    ):
         eff = d * (k - 1) + 1
         padded = i + pb + pa
         if eff > padded and not (ceil and s > 1):
@@ -52,7 +63,9 @@ def window_out(sizes: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[in
             raise ShapeError(
                 f"{what} is larger than its padded input {padded} in dimension {dim + 1}",
                 "pad the input (e.g. pad=same) or use a smaller kernel, or drop a pooling "
-                "step before it", arg="kernel")
+                "step before it",
+                arg="kernel",
+            )
         if ceil:
             o = -(-(padded - eff) // s) + 1
             if (o - 1) * s >= i + pb:
@@ -65,8 +78,13 @@ def window_out(sizes: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[in
     return tuple(out)
 
 
-def dropped_rows(sizes: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
-                 dilation: tuple[int, ...], pads: Pads) -> bool:
+def dropped_rows(
+    sizes: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    pads: Pads,
+) -> bool:
     """True when a stride leaves trailing input rows or columns that no window reaches.
 
     Windows smaller than their stride skip cells everywhere by design (a 1×1 stride-2
