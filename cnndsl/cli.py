@@ -53,19 +53,15 @@ def _parse_overrides(items: list[str] | None) -> dict[str, Any]:
 
 
 def _literal(text: str) -> Any:
-    from . import syntax as s
+    """``-p width=0.5``: a literal of the language; anything else stays a string."""
     from .parser import parse
+    from .train_config import literal_value
 
     try:
-        tree = parse(f"network N(p = {text}) {{ input 1 }}")
+        default = parse(f"network N(p = {text}) {{ input 1 }}").items[0].params[0].default  # type: ignore[union-attr]
+        return literal_value(default)  # type: ignore[arg-type]
     except CnnError:
         return text
-    default = tree.items[0].params[0].default  # type: ignore[union-attr]
-    if isinstance(default, s.Lit):
-        return default.value
-    if isinstance(default, s.Unary) and isinstance(default.operand, s.Lit):
-        return -default.operand.value  # type: ignore[operator]
-    return text
 
 
 def _analyses(args: argparse.Namespace, path: str, warnings: Warnings) -> list[Any]:
@@ -84,8 +80,7 @@ def _analyses(args: argparse.Namespace, path: str, warnings: Warnings) -> list[A
 
 # ---------------------------------------------------------------- commands
 def cmd_check(args: argparse.Namespace) -> int:
-    from .ops.spatial import fmt_size as shape_text
-    from .ops.spatial import human
+    from .text import human, size_text
 
     status = 0
     for path in args.files:
@@ -104,10 +99,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{path}: ok (no network: a library of blocks)")
         for a in analyses:
             net = a.network
-            side = "".join(f", {n} {shape_text(sh)}" for n, sh in a.outputs.items())
+            side = "".join(f", {n} {size_text(sh)}" for n, sh in a.outputs.items())
             print(
-                f"{path}: {net.name} ok: {shape_text(net.input_shape)} -> "
-                f"{shape_text(net.output_shape)}{side}; {a.params:,} params, "
+                f"{path}: {net.name} ok: {size_text(net.input_shape)} -> "
+                f"{size_text(net.output_shape)}{side}; {a.params:,} params, "
                 f"{human(a.macs)} MACs"
             )
     return status
@@ -126,13 +121,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_ir(args: argparse.Namespace) -> int:
-    from .summary import shape_text
+    from .text import size_text
 
     warnings = Warnings()
     analyses = _analyses(args, args.file, warnings)
     lines = []
     for a in analyses:
-        lines.append(f"network {a.network.name} input {shape_text(a.network.input_shape)}")
+        lines.append(f"network {a.network.name} input {size_text(a.network.input_shape)}")
         for path, node in a.network.modules():
             indent = "  " * (path.count(".") + 1)
             what = (
@@ -141,7 +136,7 @@ def cmd_ir(args: argparse.Namespace) -> int:
             args_text = ""
             if hasattr(node, "args"):
                 args_text = " " + " ".join(f"{k}={v}" for k, v in node.args.items())
-            lines.append(f"{indent}{path}: {what}{args_text} -> {shape_text(node.out_shape)}")
+            lines.append(f"{indent}{path}: {what}{args_text} -> {size_text(node.out_shape)}")
     _write("\n".join(lines) + "\n", args.out)
     return 0
 

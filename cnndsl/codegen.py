@@ -906,22 +906,10 @@ class ClassGen:
         assert ctx.namer is not None
         namer = ctx.namer
         before, used = dict(namer.counters), set(namer.used)
-        n0 = len(namer.created)
-        init_then, fwd_then = Lines(level=ctx.init.level + 1), Lines(level=ctx.fwd.level + 1)
-        sub_then = ctx.child(init=init_then, fwd=fwd_then)
-        a = self.statements(then, sub_then, state)
-        if sub_then.cur != ctx.cur:
-            fwd_then.add(f"{ctx.cur} = {sub_then.cur}")
-        made_then = namer.created[n0:]
+        init_then, fwd_then, a, made_then = self.arm(then, ctx, state)
         after_then, used_then = dict(namer.counters), set(namer.used)
         namer.counters, namer.used = dict(before), set(used)
-        n1 = len(namer.created)
-        init_else, fwd_else = Lines(level=ctx.init.level + 1), Lines(level=ctx.fwd.level + 1)
-        sub_else = ctx.child(init=init_else, fwd=fwd_else)
-        b = self.statements(orelse, sub_else, state)
-        if sub_else.cur != ctx.cur:
-            fwd_else.add(f"{ctx.cur} = {sub_else.cur}")
-        made_else = namer.created[n1:]
+        init_else, fwd_else, b, made_else = self.arm(orelse, ctx, state)
         namer.used |= used_then
         for p in set(after_then) | set(namer.counters):
             x, y = after_then.get(p, before.get(p, lit(1))), namer.counters.get(p, lit(1))
@@ -947,6 +935,20 @@ class ClassGen:
                 ctx.fwd.add("else:")
                 ctx.fwd.items += fwd_else.items
         return State(ifexp(cond, a.channels, b.channels), state.rank, None, fresh=False)
+
+    def arm(
+        self, stmts: tuple[s.Stmt, ...], ctx: Ctx, state: State
+    ) -> tuple[Lines, Lines, State, list[Attr]]:
+        """One arm of a symbolic ``if``: its own lines, ending in ``ctx.cur``, and the module
+        names it made."""
+        assert ctx.namer is not None
+        start = len(ctx.namer.created)
+        init, fwd = Lines(level=ctx.init.level + 1), Lines(level=ctx.fwd.level + 1)
+        sub = ctx.child(init=init, fwd=fwd)
+        out = self.statements(stmts, sub, state)
+        if sub.cur != ctx.cur:
+            fwd.add(f"{ctx.cur} = {sub.cur}")
+        return init, fwd, out, ctx.namer.created[start:]
 
     # ---------------------------------------------------------------- merges
     def step_Merge(self, step: s.Merge, ctx: Ctx, state: State, label: Attr | None) -> State:
@@ -1707,19 +1709,24 @@ def _venv_ruff() -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
+def compile_program(program: Program, source: str, network: str | None = None) -> str | None:
+    """The Python source of a loaded program (None when it defines no network)."""
+    networks = elaborate(program, network)
+    return generate(program, networks, source) if networks else None
+
+
 def compile_source(path: str | Path, network: str | None = None) -> str:
     """Compile a ``.cnn`` file to Python source (for tools)."""
     from .api import load_program
 
-    program = load_program(path)
-    networks = elaborate(program, network)
-    if not networks:
+    text = compile_program(load_program(path), _display(path), network)
+    if text is None:
         raise CnnError(
             f"{path} defines no network to compile",
             None,
             "a file of blocks is imported by files that define networks",
         )
-    return generate(program, networks, _display(path))
+    return text
 
 
 def _display(path: str | Path) -> str:
@@ -1732,17 +1739,15 @@ def _display(path: str | Path) -> str:
 
 def cmd_compile(args: Any) -> int:
     """``cnndsl compile FILE... [-o DIR] [--check] [--force]``."""
+    from .api import load_program
     from .fileutil import write_atomic
 
     out_dir = Path(args.out)
     stale, status = [], 0
     for path in args.files:
-        from .api import load_program
-
-        program = load_program(path)
-        if not program.networks:
+        text = compile_program(load_program(path), _display(path))
+        if text is None:  # a library of blocks: nothing to write
             continue
-        text = generate(program, elaborate(program), _display(path))
         target = out_dir / f"{Path(path).stem}.py"
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current == text:

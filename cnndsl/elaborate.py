@@ -26,6 +26,7 @@ from . import syntax as s
 from .errors import CnnError, Span, Warnings, did_you_mean
 from .ops import REGISTRY, Op, ShapeError, lookup
 from .parser import parse_file
+from .text import size_text
 
 MAX_REPEAT = 100_000
 MAX_STEPS = 200_000
@@ -749,7 +750,7 @@ class Elaborator:
             out = self.statements(block.body.body, inner, cur)
         except CnnError as exc:
             if len(exc.notes) < 8:
-                shape = "×".join(map(str, cur))
+                shape = size_text(cur)
                 exc.notes.append(f"in {title} on a {shape} input, called at {step.span}")
             raise
         node = ir.Module(
@@ -986,7 +987,7 @@ class Elaborator:
     ) -> ir.Shape:
         if not shapes:
             raise CnnError(f"`{kind}` needs at least one branch", span)
-        listing = "; ".join(f"{what} gives {_fmt(shape)}" for what, shape in shapes)
+        listing = "; ".join(f"{what} gives {size_text(shape)}" for what, shape in shapes)
         first = shapes[0][1]
         if kind == "concat":
             if any(len(sh) != len(first) or sh[1:] != first[1:] for _, sh in shapes):
@@ -1034,10 +1035,6 @@ class Elaborator:
 def _head(span: Span, width: int) -> Span:
     """The first ``width`` characters of a span (e.g. the op name of a layer)."""
     return Span(span.file, span.line, span.column, span.line, span.column + width)
-
-
-def _fmt(shape: ir.Shape) -> str:
-    return "×".join(str(v) for v in shape)
 
 
 def _show_value(v: Any) -> str:
@@ -1145,7 +1142,7 @@ class _Eval:
         attrs = _IN_ATTRS.get(rank, ("channels",))
         if e.attr not in attrs:
             raise CnnError(
-                f"in.{e.attr} is not defined for a {rank}-D input ({_fmt(self.in_shape)})",
+                f"in.{e.attr} is not defined for a {rank}-D input ({size_text(self.in_shape)})",
                 e.span,
                 f"available: {', '.join('in.' + a for a in attrs)}",
             )

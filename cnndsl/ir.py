@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import Span
 from .ops import Args
+from .text import size_text
 
 Shape = tuple[int, ...]
 
@@ -37,7 +38,9 @@ class Layer:
     span: Span = field(compare=False)
 
     def __repr__(self) -> str:
-        return f"Layer#{self.uid}({self.op} {_shape(self.in_shape)}->{_shape(self.out_shape)})"
+        return (
+            f"Layer#{self.uid}({self.op} {size_text(self.in_shape)}->{size_text(self.out_shape)})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +212,3 @@ def iter_flow(body: tuple[Node, ...]) -> Iterator[Node]:
                 yield from iter_flow(branch)
         elif isinstance(node, Output):
             yield from iter_flow(node.body)
-
-
-def _shape(shape: Shape) -> str:
-    return "×".join(str(v) for v in shape)

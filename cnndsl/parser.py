@@ -129,32 +129,7 @@ def grammar_text() -> str:
     return (Path(__file__).resolve().parent.parent / "grammars" / "cnn.lark").read_text("utf-8")
 
 
-@cache
-def _lark() -> Lark:
-    text = grammar_text()
-    try:
-        return Lark(
-            text,
-            parser="lalr",
-            lexer="basic",
-            propagate_positions=True,
-            postlex=_PostLex(),
-            maybe_placeholders=False,
-            cache=True,
-        )
-    except OSError:  # unwritable temp dir: build without the cache
-        return Lark(
-            text,
-            parser="lalr",
-            lexer="basic",
-            propagate_positions=True,
-            postlex=_PostLex(),
-            maybe_placeholders=False,
-        )
-
-
-def build_strict() -> Lark:
-    """Build the parser with ``strict=True`` (used by the tests: no conflicts, no collisions)."""
+def _build(**options: Any) -> Lark:
     return Lark(
         grammar_text(),
         parser="lalr",
@@ -162,8 +137,22 @@ def build_strict() -> Lark:
         propagate_positions=True,
         postlex=_PostLex(),
         maybe_placeholders=False,
-        strict=True,
+        **options,
     )
+
+
+@cache
+def _lark() -> Lark:
+    """The parser, built once per process from lark's on-disk cache of the tables."""
+    try:
+        return _build(cache=True)
+    except OSError:  # unwritable temp dir: build without the cache
+        return _build()
+
+
+def build_strict() -> Lark:
+    """Build the parser with ``strict=True`` (used by the tests: no conflicts, no collisions)."""
+    return _build(strict=True)
 
 
 def parse(text: str, path: str = "<string>") -> s.File:

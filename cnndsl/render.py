@@ -63,6 +63,7 @@ from . import ir
 from .errors import CnnError
 from .ops import lookup
 from .shapes import Analysis
+from .text import size_text
 
 FONT = "Helvetica,Arial,sans-serif"
 FONT_SIZE = 14
@@ -603,7 +604,7 @@ class _Sizer:
         rank = _ranks(model)
         size = {nid: _node_size(n) for nid, n in model.nodes.items()}
         label = {
-            e.tail: _text_width(_shape_text(e.shape)) + 8
+            e.tail: _text_width(size_text(e.shape)) + 8
             for e in model.edges
             if e.label and e.shape is not None
         }
@@ -966,7 +967,7 @@ def _emit(
         "labeljust": "c",
     }
     if title:
-        from .summary import human
+        from .text import human
 
         graph_attr["label"] = (
             f"<<B>{_esc(net.name)}</B>   {human(analysis.params)} params,"
@@ -1038,7 +1039,7 @@ def _emit(
     for e in model.edges:
         attrs: dict[str, str] = {}
         if e.label and e.shape is not None:
-            attrs["label"] = _shape_text(e.shape)
+            attrs["label"] = size_text(e.shape)
         if e.dashed:
             attrs["style"] = "dashed"
         if e.skip:
@@ -1099,10 +1100,6 @@ def _esc(text: str) -> str:
     'a&lt;b&gt; &amp; &quot;c&quot;'
     """
     return html.escape(text, quote=True).replace("&#x27;", "'")
-
-
-def _shape_text(shape: ir.Shape) -> str:
-    return "×".join(str(v) for v in shape)
 
 
 # ---------------------------------------------------------------- files and the CLI

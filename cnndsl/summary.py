@@ -14,8 +14,8 @@ from typing import Any
 
 from . import ir
 from .ops import lookup
-from .ops.spatial import fmt_size, human
 from .shapes import Analysis
+from .text import human, size_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +71,10 @@ def _describe(node: ir.Node) -> tuple[str, str, str, str]:
         a = node.args
         kernel = ""
         if "kernel" in a:
-            kernel = fmt_size(a["kernel"])
+            kernel = size_text(a["kernel"])
             if "stride" in a and any(s != 1 for s in a["stride"]):
                 kernel += "/" + (
-                    str(a["stride"][0]) if len(set(a["stride"])) == 1 else fmt_size(a["stride"])
+                    str(a["stride"][0]) if len(set(a["stride"])) == 1 else size_text(a["stride"])
                 )
         return "layer", node.op, op.describe(a), kernel
     if isinstance(node, ir.Module):
@@ -87,20 +87,10 @@ def _describe(node: ir.Node) -> tuple[str, str, str, str]:
     return "other", type(node).__name__.lower(), "", ""
 
 
-def shape_text(shape: ir.Shape) -> str:
-    return "×".join(str(v) for v in shape)
-
-
 def _rf_text(rf: tuple[float, ...] | None) -> str:
     if rf is None:
         return "—"
-    if len(set(rf)) == 1:
-        return _num(rf[0])
-    return "×".join(_num(v) for v in rf)
-
-
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
+    return size_text(rf[:1] if len(set(rf)) == 1 else rf)
 
 
 # ---------------------------------------------------------------- formats
@@ -113,7 +103,7 @@ def to_table(analyses: list[Analysis], depth: int | None = None) -> str:
             (
                 ("  " * (r.depth - 1)) + r.path.rsplit(".", 1)[-1],
                 r.detail,
-                shape_text(r.output),
+                size_text(r.output),
                 f"{r.params:,}",
                 f"{r.macs:,}",
                 _rf_text(r.rf),
@@ -132,7 +122,7 @@ def to_table(analyses: list[Analysis], depth: int | None = None) -> str:
 
         rule = "-" * len(fmt(head))
         lines = [
-            f"{a.network.name}: input {shape_text(a.network.input_shape)}",
+            f"{a.network.name}: input {size_text(a.network.input_shape)}",
             rule,
             fmt(head),
             rule,
@@ -148,9 +138,9 @@ RIGHT = (False, False, False, True, True, True)
 
 
 def _totals(a: Analysis) -> list[str]:
-    out = [f"Output: {shape_text(a.network.output_shape)}"]
+    out = [f"Output: {size_text(a.network.output_shape)}"]
     for name, shape in a.outputs.items():
-        out.append(f"Side output {name}: {shape_text(shape)}")
+        out.append(f"Side output {name}: {size_text(shape)}")
     params = f"Params: {a.params:,} ({human(a.params)})"
     if a.main_params != a.params:
         params += f"; {a.main_params:,} without side outputs"
@@ -168,17 +158,17 @@ def to_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
     """A paper-style architecture table in Markdown."""
     out = []
     for a in analyses:
-        out.append(f"**{a.network.name}** (input {shape_text(a.network.input_shape)})\n")
+        out.append(f"**{a.network.name}** (input {size_text(a.network.input_shape)})\n")
         out.append("| Layer | Type | Kernel/stride | Output size | Params | MACs |")
         out.append("|---|---|---|---|---:|---:|")
         for r in rows(a, depth):
             name = ("&nbsp;&nbsp;" * (r.depth - 1)) + _md(r.path.rsplit(".", 1)[-1])
             out.append(
-                f"| {name} | {_md(r.detail)} | {r.kernel} | {shape_text(r.output)} | "
+                f"| {name} | {_md(r.detail)} | {r.kernel} | {size_text(r.output)} | "
                 f"{r.params:,} | {human(r.macs) if r.macs else ''} |"
             )
         out.append(
-            f"| **Total** | | | {shape_text(a.network.output_shape)} | "
+            f"| **Total** | | | {size_text(a.network.output_shape)} | "
             f"**{a.params:,}** | **{human(a.macs)}** |"
         )
         out.append("")
@@ -202,7 +192,7 @@ def to_latex(analyses: list[Analysis], depth: int | None = None) -> str:
         end = r" \\"
         for r in rows(a, depth):
             name = (r"\quad " * (r.depth - 1)) + _tex(r.path.rsplit(".", 1)[-1])
-            size = shape_text(r.output).replace("×", r" \times ")
+            size = size_text(r.output).replace("×", r" \times ")
             macs = human(r.macs) if r.macs else ""
             out.append(
                 f"{name} & {_tex(r.detail)} & {_tex(r.kernel)} & ${size}$ & "
@@ -256,7 +246,7 @@ def to_csv(analyses: list[Analysis], depth: int | None = None) -> str:
                     r.kind,
                     r.op,
                     r.line,
-                    shape_text(r.output),
+                    size_text(r.output),
                     r.params,
                     r.macs,
                     _rf_text(r.rf),

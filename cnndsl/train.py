@@ -1152,12 +1152,9 @@ def _worker(
 # ---------------------------------------------------------------- the CLI's commands
 def load_model(file: str, network: str, params: dict[str, Any]) -> nn.Module:
     """The network compiled to PyTorch (``cnndsl.load``); picklable for worker processes."""
-    import cnndsl
+    from .loader import load
 
-    loader = getattr(cnndsl, "load", None)
-    if loader is None:
-        raise CnnError("this cnndsl has no cnndsl.load (the .cnn -> PyTorch compiler) yet")
-    return loader(file, network=network, **params)
+    return load(file, network=network, **params)
 
 
 def _network(file: str, network: str | None, param: list[str] | None) -> tuple[Any, dict[str, Any]]:

@@ -88,7 +88,7 @@ def train_config(train: s.TrainDef) -> dict[str, Any]:
 def _scalar(entry: s.TrainEntry, kind: str, minimum: int | None = None) -> Any:
     if len(entry.values) != 1 or entry.kwargs:
         raise CnnError(f"{entry.key} takes one value", entry.span)
-    value = _value(entry.values[0])
+    value = literal_value(entry.values[0])
     _check_kind(entry.key, value, kind, entry.values[0])
     if minimum is not None and value < minimum:
         raise CnnError(f"{entry.key} must be at least {minimum}, got {value}", entry.values[0].span)
@@ -124,7 +124,7 @@ def _item(expr: s.Expr, table: dict[str, dict[str, str]], key: str) -> dict[str,
     if len(args) > len(positional):
         raise CnnError(f"{name}() takes at most {len(positional)} positional arguments", expr.span)
     for pname, arg in zip(positional, args, strict=False):
-        value = _value(arg)
+        value = literal_value(arg)
         _check_kind(pname, value, table[name][pname], arg)
         item[pname] = value
     item.update(_kwargs(name, kwargs, table[name]))
@@ -140,13 +140,14 @@ def _kwargs(name: str, kwargs: tuple[s.Kwarg, ...], spec: dict[str, str]) -> dic
                 kw.span,
                 did_you_mean(kw.key, spec) or f"settings: {', '.join(spec)}",
             )
-        value = _value(kw.value)
+        value = literal_value(kw.value)
         _check_kind(kw.key, value, spec[kw.key], kw.value)
         out[kw.key] = value
     return out
 
 
-def _value(expr: s.Expr) -> Any:
+def literal_value(expr: s.Expr) -> Any:
+    """The value of a literal (``-`` allowed); a bare word is its name."""
     if isinstance(expr, s.Lit):
         return expr.value
     if isinstance(expr, s.Unary) and expr.op == "-" and isinstance(expr.operand, s.Lit):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..syntax import Size
+from ..text import size_text
 
 Shape = tuple[int, ...]
 REQUIRED = object()
@@ -198,9 +199,9 @@ class Op:
                 "apply it before `flatten`, or use `linear`",
             )
         if rank > 3 or 0 not in self.ranks:
-            raise ShapeError(f"'{self.name}' does not support {rank}-D input ({_fmt_shape(x)})")
+            raise ShapeError(f"'{self.name}' does not support {rank}-D input ({size_text(x)})")
         raise ShapeError(
-            f"'{self.name}' takes a flat input (C), got {_fmt_shape(x)}",
+            f"'{self.name}' takes a flat input (C), got {size_text(x)}",
             "add `flatten` (or `gap` then `flatten`) before it",
         )
 
@@ -243,10 +244,6 @@ class Op:
 
 def _names(ps: tuple[P, ...]) -> str:
     return ", ".join(p.name for p in ps) or "none"
-
-
-def _fmt_shape(x: Shape) -> str:
-    return "×".join(str(v) for v in x)
 
 
 class _Bad:

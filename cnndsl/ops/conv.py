@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..text import size_text
 from . import Args, Op, P, Shape, ShapeError, prod, register
-from .spatial import fmt_size, kernel_volume, resolve_padding, stride_text, window_out
+from .spatial import resolve_padding, stride_text, window_out
 
 PAD_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 
@@ -60,11 +61,11 @@ class _Conv(Op):
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
         cout = self.out_channels(x, a)
-        w = cout * (x[0] // self.groups(x, a)) * kernel_volume(a["kernel"])
+        w = cout * (x[0] // self.groups(x, a)) * prod(a["kernel"])
         return w + (cout if a["bias"] else 0), 0
 
     def count_macs(self, x: Shape, y: Shape, a: Args) -> int:
-        return prod(y) * (x[0] // self.groups(x, a)) * kernel_volume(a["kernel"])
+        return prod(y) * (x[0] // self.groups(x, a)) * prod(a["kernel"])
 
     def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
         return tuple(
@@ -103,10 +104,10 @@ class _Conv(Op):
     def describe(self, a: Args) -> str:
         extra = ""
         if any(d > 1 for d in a["dilation"]):
-            extra += f", dilation {fmt_size(a['dilation'])}"
+            extra += f", dilation {size_text(a['dilation'])}"
         if a.get("groups", 1) > 1:
             extra += f", groups {a['groups']}"
-        return f"{self.name} {fmt_size(a['kernel'])}, {a['out']}{stride_text(a['stride'])}{extra}"
+        return f"{self.name} {size_text(a['kernel'])}, {a['out']}{stride_text(a['stride'])}{extra}"
 
 
 @register
@@ -217,11 +218,11 @@ class Deconv(_Conv):
         return f"{e.need(f'ConvTranspose{e.rank}dCrop')}({', '.join(args)}, crop={crop})"
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
-        w = x[0] * (a["out"] // a["groups"]) * kernel_volume(a["kernel"])
+        w = x[0] * (a["out"] // a["groups"]) * prod(a["kernel"])
         return w + (a["out"] if a["bias"] else 0), 0
 
     def count_macs(self, x: Shape, y: Shape, a: Args) -> int:
-        return prod(x) * (a["out"] // a["groups"]) * kernel_volume(a["kernel"])
+        return prod(x) * (a["out"] // a["groups"]) * prod(a["kernel"])
 
     def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
         return tuple(
@@ -249,7 +250,7 @@ class DepthwiseConv(_Conv):
 
     def describe(self, a: Args) -> str:
         mult = f", ×{a['mult']}" if a["mult"] > 1 else ""
-        return f"dwconv {fmt_size(a['kernel'])}{mult}{stride_text(a['stride'])}"
+        return f"dwconv {size_text(a['kernel'])}{mult}{stride_text(a['stride'])}"
 
 
 @register
@@ -267,7 +268,7 @@ class SeparableConv(_Conv):
         return 1
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
-        depthwise = x[0] * kernel_volume(a["kernel"])
+        depthwise = x[0] * prod(a["kernel"])
         pointwise = x[0] * a["out"] + (a["out"] if a["bias"] else 0)
         return depthwise + pointwise, 0
 
@@ -283,4 +284,4 @@ class SeparableConv(_Conv):
 
     def count_macs(self, x: Shape, y: Shape, a: Args) -> int:
         positions = prod(y[1:])
-        return positions * x[0] * kernel_volume(a["kernel"]) + positions * x[0] * a["out"]
+        return positions * x[0] * prod(a["kernel"]) + positions * x[0] * a["out"]

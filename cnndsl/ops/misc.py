@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..text import size_text
 from . import Args, Op, P, Shape, ShapeError, prod, register
-from .spatial import fmt_size
 
 
 @register
@@ -90,7 +90,7 @@ class Upsample(Op):
 
     def describe(self, a: Args) -> str:
         scale = a["scale"]
-        return f"upsample ×{fmt_size(scale[:1] if len(set(scale)) == 1 else scale)}"
+        return f"upsample ×{size_text(scale[:1] if len(set(scale)) == 1 else scale)}"
 
     def torch(self, e: Any) -> str:
         mode = e.const("mode")

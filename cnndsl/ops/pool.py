@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..text import size_text
 from . import Args, Op, P, Shape, ShapeError, register
-from .spatial import fmt_size, resolve_padding, stride_text, window_out
+from .spatial import resolve_padding, stride_text, window_out
 
 
 class _Pool(Op):
@@ -43,7 +44,7 @@ class _Pool(Op):
         return tuple((float(k), float(s)) for k, s in zip(a["kernel"], a["stride"], strict=True))
 
     def describe(self, a: Args) -> str:
-        return f"{self.name} {fmt_size(a['kernel'])}{stride_text(a['stride'])}"
+        return f"{self.name} {size_text(a['kernel'])}{stride_text(a['stride'])}"
 
     def pool_args(self, e: Any) -> list[str]:
         args = [f"kernel_size={e.size('kernel')}"]
@@ -116,7 +117,7 @@ class LpPool(_Pool):
         )
 
     def describe(self, a: Args) -> str:
-        return f"L{a['p']:g} pool {fmt_size(a['kernel'])}{stride_text(a['stride'])}"
+        return f"L{a['p']:g} pool {size_text(a['kernel'])}{stride_text(a['stride'])}"
 
     def torch(self, e: Any) -> str:
         args = [e.py("p"), *self.pool_args(e), *e.opt("ceil", False, "ceil_mode")]
@@ -141,7 +142,7 @@ class _Adaptive(Op):
         return tuple(_adaptive_window(i, o) for i, o in zip(x[1:], y[1:], strict=True))
 
     def describe(self, a: Args) -> str:
-        return f"{self.name} → {fmt_size(a['size'])}"
+        return f"{self.name} → {size_text(a['size'])}"
 
     def torch(self, e: Any) -> str:
         kind = "Avg" if self.name == "adaptive_avgpool" else "Max"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
-from . import Shape, ShapeError
+from ..text import size_text
+from . import ShapeError
 
 Pads = tuple[tuple[int, int], ...]
 
@@ -97,38 +96,9 @@ def dropped_rows(
     return False
 
 
-def fmt_size(values: tuple[int, ...] | tuple[float, ...]) -> str:
-    """``3×3``; a square size of any rank prints its dims."""
-    return "×".join(_num(v) for v in values)
-
-
-def _num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
-
-
 def stride_text(stride: tuple[int, ...]) -> str:
     if all(s == 1 for s in stride):
         return ""
     if len(set(stride)) == 1:
         return f", /{stride[0]}"
-    return ", /" + fmt_size(stride)
-
-
-def spatial(x: Shape) -> tuple[int, ...]:
-    return x[1:]
-
-
-def kernel_volume(kernel: tuple[int, ...]) -> int:
-    return math.prod(kernel)
-
-
-def human(n: float) -> str:
-    """1234567 -> ``1.23M``.
-
-    >>> human(1_814_073_344), human(512)
-    ('1.81G', '512')
-    """
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(int(n))
+    return ", /" + size_text(stride)
