@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from . import ir
-from .elaborate import Program, elaborate
+from .elaborate import elaborate
 from .errors import Warnings
 from .parser import parse, parse_file
+from .program import Program
 from .shapes import Analysis, infer_shapes
 
 

@@ -5,6 +5,7 @@ the language reference (§5) and tracks the shape of the current tensor as it go
 (the input shape of a block) is a compile-time value, so shapes are known during elaboration.
 
 >>> from cnndsl.parser import parse
+>>> from cnndsl.program import Program
 >>> prog = Program.from_file(parse("network N { input 3x8x8; conv 4 3x3 -> relu }"))
 >>> net = elaborate(prog)[0]
 >>> [path for path, _ in net.modules()], net.output_shape
@@ -14,188 +15,27 @@ the language reference (§5) and tracks the shape of the current tensor as it go
 from __future__ import annotations
 
 import keyword
-import math
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import ir
 from . import syntax as s
 from .errors import CnnError, Span, Warnings, did_you_mean
+from .expr import Evaluator, Scope, show_value
+from .names import MERGE_KINDS, check_name, snake
 from .ops import REGISTRY, Op, ShapeError, lookup
-from .parser import parse_file
+from .program import Program
 from .text import size_text
 
 MAX_REPEAT = 100_000
 MAX_STEPS = 200_000
 MAX_BLOCK_DEPTH = 64
 MAX_DIM = 2**31 - 1
-MERGE_KINDS = ("concat", "add", "mul")
-FUNCTIONS = ("min", "max", "round", "floor", "ceil", "int", "float", "abs", "make_divisible")
-
-# Attributes of torch.nn.Module (checked against torch by tests/test_ir.py); a module name
-# may not shadow them, nor be a Python keyword or a dunder.
-NN_MODULE_ATTRS = frozenset(
-    """
-T_destination _apply _call_impl _compiled_call_impl _get_backward_hooks
-_get_backward_pre_hooks _get_name _load_from_state_dict _maybe_warn_non_full_backward_hook
-_named_members _register_load_state_dict_pre_hook _register_state_dict_hook
-_replicate_for_data_parallel _save_to_state_dict _slow_forward _version _wrapped_call_impl
-add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
-dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
-get_submodule half ipu load_state_dict modules mtia named_buffers named_children
-named_modules named_parameters parameters register_backward_hook register_buffer
-register_forward_hook register_forward_pre_hook register_full_backward_hook
-register_full_backward_pre_hook register_load_state_dict_post_hook
-register_load_state_dict_pre_hook register_module register_parameter
-register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
-set_submodule share_memory state_dict to to_empty train type xpu zero_grad
-training _parameters _buffers _modules _non_persistent_buffers_set _backward_hooks
-_backward_pre_hooks _forward_hooks _forward_pre_hooks _state_dict_hooks
-_load_state_dict_pre_hooks _load_state_dict_post_hooks _is_full_backward_hook
-""".split()
-)
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def check_name(name: str, span: Span, what: str = "module name") -> None:
-    """A label, template result or output name must be a safe Python attribute name."""
-    if not _IDENT.match(name):
-        raise CnnError(
-            f"invalid {what} {name!r}", span, "names are ASCII identifiers: letters, digits and _"
-        )
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        raise CnnError(
-            f"invalid {what} {name!r}: it is a Python keyword",
-            span,
-            f"choose another name, e.g. {name}_",
-        )
-    if name.startswith("__") and name.endswith("__"):
-        raise CnnError(
-            f"invalid {what} {name!r}: dunder names are reserved",
-            span,
-            f"choose another name, e.g. {name.strip('_') or 'x'}",
-        )
-    if name in NN_MODULE_ATTRS:
-        raise CnnError(
-            f"invalid {what} {name!r}: it would shadow nn.Module.{name}",
-            span,
-            f"choose another name, e.g. {name}_",
-        )
-
-
-def snake(name: str) -> str:
-    """``BasicBlock`` -> ``basic_block``, ``SE`` -> ``se``, ``SEBlock`` -> ``se_block``.
-
-    >>> snake("BasicConv2d"), snake("InceptionAux"), snake("SE"), snake("SEBlock")
-    ('basic_conv2d', 'inception_aux', 'se', 'se_block')
-    """
-    out = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    out = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", out)
-    return out.lower()
 
 
 # ---------------------------------------------------------------- programs (files + imports)
-@dataclass(slots=True)
-class Program:
-    """A file with its imports resolved: every block definition and the file's networks."""
-
-    path: str
-    blocks: dict[str, s.BlockDef]
-    networks: list[s.NetworkDef]
-    train: s.TrainDef | None
-
-    @classmethod
-    def from_file(cls, tree: s.File) -> Program:
-        blocks: dict[str, s.BlockDef] = {}
-        _collect(tree, blocks, [Path(tree.path).resolve()], set())
-        networks = [i for i in tree.items if isinstance(i, s.NetworkDef)]
-        trains = [i for i in tree.items if isinstance(i, s.TrainDef)]
-        if len(trains) > 1:
-            raise CnnError("a file holds at most one train section", trains[1].span)
-        names: dict[str, s.NetworkDef] = {}
-        for net in networks:
-            if net.name in names:
-                raise CnnError(
-                    f"network {net.name!r} is defined twice",
-                    net.span,
-                    f"first defined at line {names[net.name].span.line}",
-                )
-            names[net.name] = net
-        if trains and not networks:
-            raise CnnError("a train section needs a network in the same file", trains[0].span)
-        return cls(tree.path, blocks, networks, trains[0] if trains else None)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Program:
-        return cls.from_file(parse_file(path))
-
-
-def _collect(
-    tree: s.File, blocks: dict[str, s.BlockDef], stack: list[Path], done: set[Path]
-) -> None:
-    for item in tree.items:
-        if isinstance(item, s.BlockDef):
-            if item.name in blocks and blocks[item.name] is not item:
-                prev = blocks[item.name]
-                raise CnnError(
-                    f"block {item.name!r} is defined twice",
-                    item.span,
-                    f"first defined at {prev.span}",
-                )
-            if lookup(item.name) is not None or item.name in MERGE_KINDS:
-                raise CnnError(f"block name {item.name!r} is the name of an op", item.span)
-            blocks[item.name] = item
-        elif isinstance(item, s.Import):
-            target = (stack[-1].parent / item.path).resolve()
-            if target in stack:
-                cycle = " → ".join(p.name for p in stack[stack.index(target) :] + [target])
-                raise CnnError(
-                    f"import cycle: {cycle}",
-                    item.span,
-                    "move the shared blocks into a file both can import",
-                )
-            if target in done:
-                continue
-            if not target.is_file():
-                raise CnnError(
-                    f"cannot import {item.path!r}: no such file ({target})",
-                    item.span,
-                    "import paths are relative to the importing file",
-                )
-            done.add(target)
-            _collect(parse_file(target), blocks, stack + [target], done)
-
-
 # ---------------------------------------------------------------- scopes and naming
-class Scope:
-    """Compile-time values (parameters, lets, repeat variables), chained to the outer body."""
-
-    __slots__ = ("vars", "parent")
-
-    def __init__(self, parent: Scope | None = None, values: dict[str, Any] | None = None):
-        self.vars: dict[str, Any] = values or {}
-        self.parent = parent
-
-    def get(self, name: str) -> tuple[bool, Any]:
-        scope: Scope | None = self
-        while scope is not None:
-            if name in scope.vars:
-                return True, scope.vars[name]
-            scope = scope.parent
-        return False, None
-
-    def names(self) -> set[str]:
-        out: set[str] = set()
-        scope: Scope | None = self
-        while scope is not None:
-            out |= scope.vars.keys()
-            scope = scope.parent
-        return out
-
-
 @dataclass(slots=True)
 class _Entry:
     node: ir.Node
@@ -1027,7 +867,7 @@ class Elaborator:
     # ---------------------------------------------------------------- expressions
     def eval(self, e: s.Expr, scope: Scope, in_shape: ir.Shape) -> Any:
         try:
-            return _Eval(scope, in_shape, self.program.blocks).run(e)
+            return Evaluator(scope, in_shape, self.program.blocks).run(e)
         except RecursionError:
             raise CnnError("expression nests too deeply", e.span) from None
 
@@ -1037,188 +877,19 @@ def _head(span: Span, width: int) -> Span:
     return Span(span.file, span.line, span.column, span.line, span.column + width)
 
 
-def _show_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    return str(v)
-
-
 def _call_title(block: s.BlockDef, values: dict[str, Any]) -> str:
     """``Bottleneck(128, stride=2)``: required parameters by position, changed defaults by key."""
     shown = []
     for p in block.params:
         v = values[p.name]
         if p.default is None:
-            shown.append(_show_value(v))
+            shown.append(show_value(v))
             continue
         default = p.default.value if isinstance(p.default, s.Lit) else None
         if v == default and type(v) is type(default):
             continue
-        shown.append(f"{p.name}={_show_value(v)}")
+        shown.append(f"{p.name}={show_value(v)}")
     return f"{block.name}({', '.join(shown)})"
-
-
-def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
-    """torchvision's ``_make_divisible``."""
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
-
-
-_BIN: dict[str, Callable[[Any, Any], Any]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b,
-    "//": lambda a, b: a // b,
-    "%": lambda a, b: a % b,
-}
-_CMP: dict[str, Callable[[Any, Any], bool]] = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-_FUNCS: dict[str, Callable[..., Any]] = {
-    "min": min,
-    "max": max,
-    "round": round,
-    "floor": math.floor,
-    "ceil": math.ceil,
-    "int": int,
-    "float": float,
-    "abs": abs,
-    "make_divisible": _make_divisible,
-}
-_IN_ATTRS = {
-    1: ("channels", "length"),
-    2: ("channels", "height", "width"),
-    3: ("channels", "depth", "height", "width"),
-    0: ("channels",),
-}
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-@dataclass(slots=True)
-class _Eval:
-    """Evaluates one expression with Python's semantics; mistakes are CnnErrors."""
-
-    scope: Scope
-    in_shape: ir.Shape
-    blocks: dict[str, s.BlockDef]
-
-    def run(self, e: s.Expr) -> Any:
-        method: Callable[[Any], Any] = getattr(self, type(e).__name__)
-        return method(e)
-
-    def Lit(self, e: s.Lit) -> Any:
-        return e.value
-
-    def Name(self, e: s.Name) -> Any:
-        found, value = self.scope.get(e.id)
-        if found:
-            return value
-        hint = did_you_mean(e.id, self.scope.names())
-        if e.id in self.blocks:
-            hint = f"{e.id} is a block; call it as a step: {e.id}(…)"
-        raise CnnError(
-            f"undefined name {e.id!r}",
-            e.span,
-            hint or "define it with `let`, or as a block or network parameter",
-        )
-
-    def InAttr(self, e: s.InAttr) -> Any:
-        rank = len(self.in_shape) - 1
-        attrs = _IN_ATTRS.get(rank, ("channels",))
-        if e.attr not in attrs:
-            raise CnnError(
-                f"in.{e.attr} is not defined for a {rank}-D input ({size_text(self.in_shape)})",
-                e.span,
-                f"available: {', '.join('in.' + a for a in attrs)}",
-            )
-        return self.in_shape[attrs.index(e.attr)]
-
-    def BinOp(self, e: s.BinOp) -> Any:
-        a, b = self.run(e.left), self.run(e.right)
-        if isinstance(a, s.Size) or isinstance(b, s.Size):
-            raise CnnError(
-                f"arithmetic on sizes is not allowed ({_show_value(a)} {e.op} {_show_value(b)})",
-                e.span,
-                "sizes like 3x3 are values, not numbers",
-            )
-        ok = (
-            _is_number(a)
-            and _is_number(b)
-            or (e.op == "+" and isinstance(a, str) and isinstance(b, str))
-        )
-        if not ok:
-            raise CnnError(
-                f"cannot apply '{e.op}' to {_show_value(a)} and {_show_value(b)}",
-                e.span,
-                "arithmetic needs numbers",
-            )
-        try:
-            return _BIN[e.op](a, b)
-        except ZeroDivisionError:
-            raise CnnError("division by zero", e.span) from None
-        except OverflowError:
-            raise CnnError("number too large", e.span) from None
-
-    def Unary(self, e: s.Unary) -> Any:
-        v = self.run(e.operand)
-        if e.op == "not":
-            return not v
-        if not _is_number(v):
-            raise CnnError(f"cannot apply '{e.op}' to {_show_value(v)}", e.span)
-        return -v if e.op == "-" else v
-
-    def Compare(self, e: s.Compare) -> Any:
-        values = [self.run(x) for x in e.operands]
-        for op, a, b in zip(e.ops, values, values[1:], strict=False):
-            if op not in ("==", "!=") and not (_is_number(a) and _is_number(b)):
-                raise CnnError(f"cannot compare {_show_value(a)} {op} {_show_value(b)}", e.span)
-            if not _CMP[op](a, b):
-                return False
-        return True
-
-    def BoolOp(self, e: s.BoolOp) -> Any:
-        left = self.run(e.left)
-        if e.op == "and":
-            return self.run(e.right) if left else left
-        return left if left else self.run(e.right)
-
-    def IfExp(self, e: s.IfExp) -> Any:
-        return self.run(e.body) if self.run(e.test) else self.run(e.orelse)
-
-    def Call(self, e: s.Call) -> Any:
-        fn = _FUNCS.get(e.func)
-        if fn is None:
-            hint = did_you_mean(e.func, _FUNCS)
-            if e.func in self.blocks:
-                hint = "a block call is a step, not a value"
-            raise CnnError(
-                f"unknown function {e.func!r}", e.span, hint or f"functions: {', '.join(FUNCTIONS)}"
-            )
-        args = [self.run(a) for a in e.args]
-        kwargs = {kw.key: self.run(kw.value) for kw in e.kwargs}
-        if not all(_is_number(a) for a in [*args, *kwargs.values()]):
-            raise CnnError(f"{e.func}() takes numbers", e.span)
-        try:
-            return fn(*args, **kwargs)
-        except ZeroDivisionError:
-            raise CnnError("division by zero", e.span) from None
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise CnnError(f"bad call {e.func}(…): {exc}", e.span) from None
 
 
 def elaborate(

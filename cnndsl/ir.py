@@ -15,15 +15,46 @@ and output shapes (channels first, no batch) and the span of the source that mad
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Span
-from .ops import Args
 from .text import size_text
 
 Shape = tuple[int, ...]
+"""A tensor shape without the batch dimension, channels first."""
+
+
+class Args(Mapping[str, Any]):
+    """Resolved arguments of one layer: an immutable, hashable mapping."""
+
+    __slots__ = ("_items", "_dict")
+
+    def __init__(self, items: Mapping[str, Any]):
+        self._items = tuple(items.items())
+        self._dict = dict(self._items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._dict[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Args) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return "Args(" + ", ".join(f"{k}={v!r}" for k, v in self._items) + ")"
+
+    def replace(self, **changes: Any) -> Args:
+        return Args({**self._dict, **changes})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +202,6 @@ class Network:
         for node in iter_flow(self.root.body):
             if isinstance(node, Layer):
                 yield node
-
-    def _repr_svg_(self) -> str:
-        """Notebooks show a network as its diagram (needs graphviz's ``dot``)."""
-        from .render import to_dot
-        from .shapes import infer_shapes
-
-        return to_dot(infer_shapes(self), depth="auto")._repr_svg_()
 
     def validate(self) -> None:
         """Check invariants: unique uids, unique paths, every layer has a path."""

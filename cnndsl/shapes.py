@@ -51,10 +51,6 @@ class Analysis:
     side_macs: int = 0
     activation_bytes: int = 0
 
-    def _repr_svg_(self) -> str:
-        """Notebooks show an analysis as the network's diagram."""
-        return self.network._repr_svg_()
-
     def node(self, node: ir.Node) -> Stats:
         return self.stats[node.uid]
 

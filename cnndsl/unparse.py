@@ -11,7 +11,7 @@ network N {
 from __future__ import annotations
 
 from . import syntax as s
-from .pyexpr import _PREC, _prec, show
+from .expr import _PREC, _prec, show
 
 INDENT = "    "
 

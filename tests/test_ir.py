@@ -14,7 +14,7 @@ import torchvision
 
 from cnndsl import ir
 from cnndsl.api import load_networks
-from cnndsl.elaborate import NN_MODULE_ATTRS, snake
+from cnndsl.names import NN_MODULE_ATTRS, snake
 from cnndsl.errors import CnnError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..ir import Args, Shape
 from ..syntax import Size
 from ..text import size_text
 
-Shape = tuple[int, ...]
 REQUIRED = object()
 
 
@@ -55,37 +55,6 @@ class P:
     default: Any = REQUIRED
     positional: bool = False
     words: tuple[str, ...] = ()
-
-
-class Args(Mapping[str, Any]):
-    """Resolved arguments of one layer: an immutable, hashable mapping."""
-
-    __slots__ = ("_items", "_dict")
-
-    def __init__(self, items: Mapping[str, Any]):
-        self._items = tuple(items.items())
-        self._dict = dict(self._items)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._dict[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return hash(self._items)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Args) and self._items == other._items
-
-    def __repr__(self) -> str:
-        return "Args(" + ", ".join(f"{k}={v!r}" for k, v in self._items) + ")"
-
-    def replace(self, **changes: Any) -> Args:
-        return Args({**self._dict, **changes})
 
 
 def _type_name(value: Any) -> str:

@@ -1,7 +1,9 @@
-"""Symbolic compile-time expressions for the code generator.
+"""Compile-time expressions, in one place: their values and their symbolic forms.
 
-Expressions are :mod:`cnndsl.syntax` trees. The generator substitutes parameters, folds what
-is constant and prints Python source with the fewest parentheses.
+:class:`Evaluator` gives an expression its value with Python's semantics (the elaborator's
+view); :func:`fold`, :func:`subst` and :func:`to_py` keep it symbolic and print it as
+Python (the code generator's view). Both read the same tables: the functions, the
+operators and the ``in.*`` attributes of each rank.
 
 >>> from cnndsl.parser import parse
 >>> e = parse("network N(c = 1) { input 1; linear (c * 4 + 2 * 3) }").items[0].body.body[1]
@@ -14,11 +16,216 @@ is constant and prints Python source with the fewest parentheses.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import syntax as s
+from .errors import CnnError, did_you_mean
+from .ir import Shape
+from .text import size_text
 
+FUNCTIONS = ("min", "max", "round", "floor", "ceil", "int", "float", "abs", "make_divisible")
+
+
+# ---------------------------------------------------------------- values
+class Scope:
+    """Compile-time values (parameters, lets, repeat variables), chained to the outer body."""
+
+    __slots__ = ("vars", "parent")
+
+    def __init__(self, parent: Scope | None = None, values: dict[str, Any] | None = None):
+        self.vars: dict[str, Any] = values or {}
+        self.parent = parent
+
+    def get(self, name: str) -> tuple[bool, Any]:
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.vars:
+                return True, scope.vars[name]
+            scope = scope.parent
+        return False, None
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        scope: Scope | None = self
+        while scope is not None:
+            out |= scope.vars.keys()
+            scope = scope.parent
+        return out
+
+
+def show_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    return str(v)
+
+
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's ``_make_divisible``."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+_BIN: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+    "%": lambda a, b: a % b,
+}
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+_FUNCS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "round": round,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "int": int,
+    "float": float,
+    "abs": abs,
+    "make_divisible": make_divisible,
+}
+IN_ATTRS = {
+    1: ("channels", "length"),
+    2: ("channels", "height", "width"),
+    3: ("channels", "depth", "height", "width"),
+    0: ("channels",),
+}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+@dataclass(slots=True)
+class Evaluator:
+    """Evaluates one expression with Python's semantics; mistakes are CnnErrors."""
+
+    scope: Scope
+    in_shape: Shape
+    blocks: dict[str, s.BlockDef]
+
+    def run(self, e: s.Expr) -> Any:
+        method: Callable[[Any], Any] = getattr(self, type(e).__name__)
+        return method(e)
+
+    def Lit(self, e: s.Lit) -> Any:
+        return e.value
+
+    def Name(self, e: s.Name) -> Any:
+        found, value = self.scope.get(e.id)
+        if found:
+            return value
+        hint = did_you_mean(e.id, self.scope.names())
+        if e.id in self.blocks:
+            hint = f"{e.id} is a block; call it as a step: {e.id}(…)"
+        raise CnnError(
+            f"undefined name {e.id!r}",
+            e.span,
+            hint or "define it with `let`, or as a block or network parameter",
+        )
+
+    def InAttr(self, e: s.InAttr) -> Any:
+        rank = len(self.in_shape) - 1
+        attrs = IN_ATTRS.get(rank, ("channels",))
+        if e.attr not in attrs:
+            raise CnnError(
+                f"in.{e.attr} is not defined for a {rank}-D input ({size_text(self.in_shape)})",
+                e.span,
+                f"available: {', '.join('in.' + a for a in attrs)}",
+            )
+        return self.in_shape[attrs.index(e.attr)]
+
+    def BinOp(self, e: s.BinOp) -> Any:
+        a, b = self.run(e.left), self.run(e.right)
+        if isinstance(a, s.Size) or isinstance(b, s.Size):
+            raise CnnError(
+                f"arithmetic on sizes is not allowed ({show_value(a)} {e.op} {show_value(b)})",
+                e.span,
+                "sizes like 3x3 are values, not numbers",
+            )
+        ok = (
+            _is_number(a)
+            and _is_number(b)
+            or (e.op == "+" and isinstance(a, str) and isinstance(b, str))
+        )
+        if not ok:
+            raise CnnError(
+                f"cannot apply '{e.op}' to {show_value(a)} and {show_value(b)}",
+                e.span,
+                "arithmetic needs numbers",
+            )
+        try:
+            return _BIN[e.op](a, b)
+        except ZeroDivisionError:
+            raise CnnError("division by zero", e.span) from None
+        except OverflowError:
+            raise CnnError("number too large", e.span) from None
+
+    def Unary(self, e: s.Unary) -> Any:
+        v = self.run(e.operand)
+        if e.op == "not":
+            return not v
+        if not _is_number(v):
+            raise CnnError(f"cannot apply '{e.op}' to {show_value(v)}", e.span)
+        return -v if e.op == "-" else v
+
+    def Compare(self, e: s.Compare) -> Any:
+        values = [self.run(x) for x in e.operands]
+        for op, a, b in zip(e.ops, values, values[1:], strict=False):
+            if op not in ("==", "!=") and not (_is_number(a) and _is_number(b)):
+                raise CnnError(f"cannot compare {show_value(a)} {op} {show_value(b)}", e.span)
+            if not _CMP[op](a, b):
+                return False
+        return True
+
+    def BoolOp(self, e: s.BoolOp) -> Any:
+        left = self.run(e.left)
+        if e.op == "and":
+            return self.run(e.right) if left else left
+        return left if left else self.run(e.right)
+
+    def IfExp(self, e: s.IfExp) -> Any:
+        return self.run(e.body) if self.run(e.test) else self.run(e.orelse)
+
+    def Call(self, e: s.Call) -> Any:
+        fn = _FUNCS.get(e.func)
+        if fn is None:
+            hint = did_you_mean(e.func, _FUNCS)
+            if e.func in self.blocks:
+                hint = "a block call is a step, not a value"
+            raise CnnError(
+                f"unknown function {e.func!r}", e.span, hint or f"functions: {', '.join(FUNCTIONS)}"
+            )
+        args = [self.run(a) for a in e.args]
+        kwargs = {kw.key: self.run(kw.value) for kw in e.kwargs}
+        if not all(_is_number(a) for a in [*args, *kwargs.values()]):
+            raise CnnError(f"{e.func}() takes numbers", e.span)
+        try:
+            return fn(*args, **kwargs)
+        except ZeroDivisionError:
+            raise CnnError("division by zero", e.span) from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CnnError(f"bad call {e.func}(…): {exc}", e.span) from None
+
+
+# ---------------------------------------------------------------- symbolic forms
 _PREC = {
     "ifexp": 1,
     "or": 2,
@@ -99,9 +306,7 @@ def subst(e: s.Expr, env: dict[str, s.Expr]) -> s.Expr:
 
 def evaluate(e: s.Expr) -> Any:
     """The value of a closed expression (raises CnnError like the elaborator)."""
-    from .elaborate import Scope, _Eval
-
-    return _Eval(Scope(), (0,), {}).run(e)
+    return Evaluator(Scope(), (0,), {}).run(e)
 
 
 def fold(e: s.Expr) -> s.Expr:
