@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 
 import cnndsl
-from cnndsl import train as T
+from cnndsl import training as T
 from cnndsl.api import load_networks
-from cnndsl.data import load_data
+from cnndsl.training.data import load_data
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET = ROOT / "examples" / "lenet5.cnn"

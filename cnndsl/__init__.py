@@ -3,32 +3,77 @@
 Write an architecture once in a ``.cnn`` file; cnndsl shape-checks it, draws it, compiles it
 to readable PyTorch and trains it. The front end (``check``, ``summary``, ``render``,
 ``compile``) never imports torch; :func:`load` does.
+
+This module is the public facade; the stages below it (``parser`` → ``program`` →
+``elaborate`` → ``shapes`` → ``summary`` / ``diagram`` / ``codegen`` → ``loader`` →
+``training``) never import it. docs/architecture.md draws the pipeline.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .diagram import Diagram
 
 __version__ = "0.1.0"
-__all__ = ["load", "compile_source", "render", "__version__"]
+__all__ = ["load", "loads", "compile_source", "render", "__version__"]
 
 
-def load(path: Any, network: str | None = None, **params: Any) -> Any:
+def load(path: str | Path, network: str | None = None, **params: Any) -> Any:
     """Compile a ``.cnn`` file and return its network as a ``torch.nn.Module``."""
     from .loader import load as _load
 
     return _load(path, network, **params)
 
 
-def compile_source(path: Any, network: str | None = None) -> str:
+def loads(source: str, network: str | None = None, **params: Any) -> Any:
+    """Compile ``.cnn`` source text and return its network as a ``torch.nn.Module``."""
+    from .loader import loads as _loads
+
+    return _loads(source, network, **params)
+
+
+def compile_source(path: str | Path, network: str | None = None) -> str:
     """Compile a ``.cnn`` file to Python source."""
     from .codegen import compile_source as _compile
 
     return _compile(path, network)
 
 
-def render(path: Any, **options: Any) -> Any:
-    """Draw a ``.cnn`` file's network; returns a ``graphviz.Digraph``."""
-    from .render import render as _render
+def render(
+    path: str | Path,
+    *,
+    network: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    depth: int | str | None = None,
+    rankdir: str = "TB",
+    theme: str = "light",
+    shapes: bool = True,
+    fold: bool = True,
+    title: bool = True,
+    wrap: bool = True,
+) -> Diagram:
+    """Draw a ``.cnn`` file's network (the first, or ``network``): a ``graphviz.Digraph``.
 
-    return _render(path, **options)
+    ``depth``: ``None`` draws everything, ``"auto"`` the most detail that fits a slide, N
+    the modules of at most N path parts. Notebooks show the result as SVG.
+    """
+    from .api import analyze
+    from .diagram import to_dot
+    from .errors import CnnError
+
+    analyses = analyze(path, network=network, overrides=overrides)
+    if not analyses:
+        raise CnnError(f"{path} has no network to draw (a library of blocks)")
+    return to_dot(
+        analyses[0],
+        depth=depth,
+        rankdir=rankdir,
+        theme=theme,
+        shapes=shapes,
+        fold=fold,
+        title=title,
+        wrap=wrap,
+    )

@@ -1,44 +1,19 @@
 """The front end's public functions: source text or file -> checked networks.
 
-These import neither torch nor graphviz; :mod:`cnndsl.cli` is a thin layer over them.
+These import neither torch nor graphviz; :mod:`cnndsl.cli` is a thin layer over them, and no
+stage imports this module.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from . import ir
 from .elaborate import elaborate
 from .errors import Warnings
-from .parser import parse, parse_file
-from .program import Program
+from .program import load_program, no_gc
 from .shapes import Analysis, infer_shapes
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: the front end builds large acyclic trees, and
-    repeated full collections made checking 20,000 layers twice as slow."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def load_program(
-    path: str | Path | None = None, source: str | None = None, filename: str = "<string>"
-) -> Program:
-    """Parse a file (or source text) and resolve its imports."""
-    with no_gc():
-        tree = parse(source, filename) if source is not None else parse_file(str(path))
-        return Program.from_file(tree)
 
 
 def load_networks(

@@ -23,7 +23,7 @@ from . import ir
 from . import syntax as s
 from .errors import CnnError, Span, Warnings, did_you_mean
 from .expr import Evaluator, Scope, show_value
-from .names import MERGE_KINDS, check_name, snake
+from .names import MERGE_KINDS, RESERVED_PARAMS, check_name, snake
 from .ops import REGISTRY, Op, ShapeError, lookup
 from .program import Program
 from .text import size_text
@@ -230,7 +230,7 @@ class Elaborator:
     ) -> dict[str, Any]:
         names = [p.name for p in params]
         for p in params:
-            if p.name in ("self", "in_channels") or keyword.iskeyword(p.name):
+            if p.name in RESERVED_PARAMS or keyword.iskeyword(p.name):
                 raise CnnError(f"a {kind} parameter may not be called {p.name!r}", p.span)
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)
@@ -526,7 +526,7 @@ class Elaborator:
         if (
             op.category in ("conv", "pool")
             and "padding" in a
-            and op.name != "deconv"
+            and not op.transposed
             and a.get("pad") != "same"
             and not a.get("ceil")
         ):
@@ -933,6 +933,12 @@ def elaborate(
     return out
 
 
+def _op(layer: ir.Layer) -> Op:
+    op = lookup(layer.op)
+    assert op is not None, layer.op
+    return op
+
+
 def network_warnings(net: ir.Network, warnings: Warnings) -> None:
     """Warnings that need the whole network: conv bias before bn, softmax before the loss."""
     for flow in _flows(net.root.body):
@@ -940,7 +946,7 @@ def network_warnings(net: ir.Network, warnings: Warnings) -> None:
             if (
                 isinstance(prev, ir.Layer)
                 and isinstance(node, ir.Layer)
-                and node.op == "bn"
+                and _op(node).cancels_bias
                 and prev.args.get("bias") is True
                 and "groups" in prev.args
             ):
@@ -951,7 +957,7 @@ def network_warnings(net: ir.Network, warnings: Warnings) -> None:
                 )
     last = _last_layer(net.root.body)
     loss = net.train["loss"]["name"] if isinstance(net.train, dict) else "cross_entropy"
-    if last is not None and last.op == "softmax" and loss == "cross_entropy":
+    if last is not None and _op(last).probabilities and loss == "cross_entropy":
         warnings.warn(
             "the network ends in softmax, but cross-entropy applies log-softmax itself",
             last.span,

@@ -38,20 +38,38 @@ def load(path: str | Path, network: str | None = None, **params: Any) -> Any:
 
     Returns a ``torch.nn.Module``. The file is parsed once.
     """
-    from .api import load_program
-    from .codegen import _display, compile_program
+    from .codegen import display_path
+    from .program import load_program
 
-    program = load_program(path)
-    source = compile_program(program, _display(path))
+    return _build(load_program(path), display_path(path), Path(path), network, params)
+
+
+def loads(source: str, network: str | None = None, **params: Any) -> Any:
+    """:func:`load` for ``.cnn`` source text (imports are relative to the working folder)."""
+    from .program import load_program
+
+    return _build(load_program(source=source), "<string>", Path("string.cnn"), network, params)
+
+
+def _build(
+    program: Any, display: str, path: Path, network: str | None, params: dict[str, Any]
+) -> Any:
+    from .codegen import class_names, compile_program
+    from .names import param_names
+
+    source = compile_program(program, display)
     if source is None:
-        raise CnnError(f"{path} defines no network")
-    names = [n.name for n in program.networks]
-    if network is not None and network not in names:
+        raise CnnError(f"{display} defines no network")
+    nets = {n.name: n for n in program.networks}
+    if network is not None and network not in nets:
         from .errors import did_you_mean
 
         raise CnnError(
-            f"no network {network!r} in {path}",
+            f"no network {network!r} in {display}",
             None,
-            did_you_mean(network, names) or f"networks: {', '.join(names)}",
+            did_you_mean(network, nets) or f"networks: {', '.join(nets)}",
         )
-    return getattr(_import(source, Path(path)), network or names[-1])(**params)
+    net = nets[network] if network is not None else program.networks[-1]
+    cls = getattr(_import(source, path), class_names(program)[("network", net.name)])
+    py = param_names([p.name for p in net.params])
+    return cls(**{py.get(k, k): v for k, v in params.items()})

@@ -7,12 +7,15 @@ itself uses, which the code generator must never let a user's name shadow.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 
 from .errors import CnnError, Span
 
 MERGE_KINDS = ("concat", "add", "mul")
+# parameter names the generated constructors use themselves (§5, "Valid names")
+RESERVED_PARAMS = ("self", "in_channels", "in_length", "in_depth", "in_height", "in_width")
 
 # Attributes of torch.nn.Module (checked against torch by tests/test_ir.py); a module name
 # may not shadow them, nor be a Python keyword or a dunder.
@@ -74,3 +77,53 @@ def snake(name: str) -> str:
     out = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     out = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", out)
     return out.lower()
+
+
+# ---------------------------------------------------------------- names in generated Python
+# What the generated module itself names at module level: its imports, its helpers and the
+# typing names it uses. A user's block, network, parameter or tensor never takes one of them
+# (nor a Python keyword or builtin): the generated code gives it a trailing ``_`` instead.
+GENERATED_NAMES = frozenset(
+    """
+torch nn F Tensor math OrderedDict NamedTuple Any Merge _pad _make_divisible
+Conv1dPad Conv2dPad Conv3dPad MaxPool1dPad MaxPool2dPad MaxPool3dPad MinPool1dPad
+MinPool2dPad MinPool3dPad AvgPool1dPad AvgPool2dPad AvgPool3dPad SeparableConv1d
+SeparableConv2d SeparableConv3d ConvTranspose1dCrop ConvTranspose2dCrop ConvTranspose3dCrop
+self x
+""".split()
+)
+_PY_RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | GENERATED_NAMES
+
+
+def is_python_reserved(name: str) -> bool:
+    """A Python keyword, a builtin or a module-level name of the generated code."""
+    return name in _PY_RESERVED
+
+
+def python_name(name: str, taken: set[str]) -> str:
+    """The Python name for a user's ``name``: itself, unless that would shadow a keyword,
+    a builtin, a name of the generated module or a name in ``taken``; then ``name_``,
+    ``name_2``, …  The result is added to ``taken``.
+
+    >>> taken = {"conv"}
+    >>> python_name("torch", taken), python_name("len", taken), python_name("c", taken)
+    ('torch_', 'len_', 'c')
+    >>> python_name("conv", taken), python_name("torch", taken)
+    ('conv_', 'torch_2')
+    """
+    out, n = name, 1
+    while out in _PY_RESERVED or out in taken:
+        out = f"{name}_" if n == 1 else f"{name}_{n}"
+        n += 1
+    taken.add(out)
+    return out
+
+
+def param_names(params: list[str]) -> dict[str, str]:
+    """Each block or network parameter's name in the generated constructor.
+
+    >>> param_names(["c", "len", "stride"])
+    {'c': 'c', 'len': 'len_', 'stride': 'stride'}
+    """
+    taken = {*RESERVED_PARAMS, "x"}
+    return {name: python_name(name, taken) for name in params}

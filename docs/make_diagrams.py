@@ -24,7 +24,7 @@ NAMES = {
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from cnndsl.api import analyze
-    from cnndsl.render import to_dot
+    from cnndsl.diagram import to_dot
 
     out = ROOT / "docs" / "diagrams"
     out.mkdir(parents=True, exist_ok=True)

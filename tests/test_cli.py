@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from cnndsl.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
 RESNET18 = str(ROOT / "examples" / "resnet18.cnn")
 LENET = str(ROOT / "examples" / "lenet5.cnn")
 

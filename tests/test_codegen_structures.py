@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 
 import cnndsl
 from cnndsl.api import analyze
@@ -106,9 +107,6 @@ def test_merge_container_with_nested_flow_is_refused(tmp_path: Path) -> None:
     assert analyze(src)  # the checker accepts it …
     with pytest.raises(CnnError, match="cannot compile"):
         cnndsl.compile_source(src)  # … the generated Merge module cannot express it
-
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(

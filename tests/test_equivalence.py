@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torchvision
+from conftest import ROOT
 
 import cnndsl
 
-ROOT = Path(__file__).resolve().parent.parent
 MODELS = [
     "alexnet",
     "vgg16",

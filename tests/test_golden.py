@@ -9,11 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES, ROOT
 
 from cnndsl.codegen import compile_source
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.cnn") if p.stem != "resnet_blocks")
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)

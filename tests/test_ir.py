@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from conftest import ROOT
 
 from cnndsl import ir
 from cnndsl.api import load_networks
-from cnndsl.names import NN_MODULE_ATTRS, snake
 from cnndsl.errors import CnnError
-
-ROOT = Path(__file__).resolve().parent.parent
+from cnndsl.names import NN_MODULE_ATTRS, snake
 
 
 def paths(source: str) -> list[str]:

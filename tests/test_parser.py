@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from cnndsl import syntax as s
 from cnndsl.errors import CnnError
 from cnndsl.parser import build_strict, parse
 from cnndsl.unparse import unparse
 
-ROOT = Path(__file__).resolve().parent.parent
 N = s.Name
 L = s.Lit
 

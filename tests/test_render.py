@@ -11,14 +11,15 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, in_fresh_processes
 
+import cnndsl
 from cnndsl.api import analyze
 from cnndsl.cli import main
 from cnndsl.errors import CnnError
 
-r = importlib.import_module("cnndsl.render")  # `cnndsl.render` may name a function
+r = importlib.import_module("cnndsl.diagram")
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "render"
 ACCEPT = "to accept the new output, rerun with CNNDSL_ACCEPT=1 pytest tests/test_render.py"
@@ -53,11 +54,16 @@ def test_golden_dot(name: str, depth: int | None) -> None:
     assert text == expected, f"{path.name} differs from the renderer's output; {ACCEPT}"
 
 
-def test_dot_is_deterministic() -> None:
-    for name in ("googlenet", "unet"):
-        a, b = _analysis(name), _analysis(name)
-        assert r.to_dot(a, depth=1).source == r.to_dot(b, depth=1).source
-        assert r.to_dot(a, theme="dark").source == r.to_dot(a, theme="dark").source
+def test_dot_is_deterministic_across_processes() -> None:
+    code = (
+        "from cnndsl.api import analyze\nfrom cnndsl.diagram import to_dot\n"
+        "for name in ('googlenet', 'unet'):\n"
+        "    (a,) = analyze(f'examples/{name}.cnn')\n"
+        "    print(to_dot(a, depth=1).source, to_dot(a, theme='dark').source)"
+    )
+    first, second = in_fresh_processes(code)
+    assert first == second
+    assert first.count("digraph") == 4
 
 
 def test_labels_fold_and_shapes() -> None:
@@ -225,12 +231,12 @@ def test_cli_refuses_to_overwrite(tmp_path: Path) -> None:
 
 
 def test_render_api() -> None:
-    d = r.render(EXAMPLES / "mobilenet.cnn", network="MobileNetV2", depth=1)
+    d = cnndsl.render(EXAMPLES / "mobilenet.cnn", network="MobileNetV2", depth=1)
     assert isinstance(d, r.Diagram)
     assert "digraph MobileNetV2" in d.source
 
 
 def test_notebooks_show_diagrams_as_svg() -> None:
-    svg = r.render(EXAMPLES / "lenet5.cnn")._repr_svg_()
+    svg = cnndsl.render(EXAMPLES / "lenet5.cnn")._repr_svg_()
     assert svg.lstrip().startswith("<?xml") or "<svg" in svg[:500]
     assert "conv 5×5, 6" in svg

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 from torch import nn
 
 import cnndsl
-from cnndsl import train as T
+from cnndsl import training as T
 from cnndsl.api import load_networks
 from cnndsl.cli import main
-from cnndsl.data import MNIST_FILES, load_data
 from cnndsl.errors import CnnError
+from cnndsl.training.data import MNIST_FILES, load_data
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = T.NetInfo("Tiny", (1, 8, 8), 10)
 TINY_SOURCE = """
 network Tiny {

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Args, Shape
-from ..syntax import Size
+from ..syntax import Expr, Size
 from ..text import size_text
 
 REQUIRED = object()
@@ -82,7 +82,9 @@ class Op:
     category: str = "other"
     signature: tuple[P, ...] = ()
     ranks: tuple[int, ...] = (0, 1, 2, 3)  # spatial ranks accepted (0: a flat C vector)
-    stateless: bool = True
+    transposed: bool = False  # a transposed convolution: its stride up-samples
+    cancels_bias: bool = False  # normalises each channel, so a bias just before it is lost
+    probabilities: bool = False  # outputs probabilities (softmax), not logits
 
     # ---------------------------------------------------------------- arguments
     @functools.cached_property
@@ -201,6 +203,18 @@ class Op:
         return self.name
 
     # ---------------------------------------------------------------- code generation
+    def out_rank(self, rank: int) -> int:
+        """The spatial rank of the output for an input of ``rank`` spatial dims."""
+        return rank
+
+    def channels_expr(
+        self, cin: Expr, args: Mapping[str, Expr], spatial: Shape | None
+    ) -> Expr | None:
+        """The output channels as a symbolic expression of the input channels ``cin`` and the
+        layer's symbolic arguments (``spatial``: the input's spatial size, when fixed); None
+        when they cannot be expressed."""
+        return args["out"] if "out" in args else cin
+
     torch_class: str = ""  # e.g. "nn.ReLU" or "nn.Conv{r}d" ({r}: the spatial rank)
 
     def torch(self, e: Any) -> str:

@@ -76,7 +76,6 @@ class ELU(_Act):
 class PReLU(_Act):
     name = "prelu"
     prefix = "prelu"
-    stateless = False
     signature = (P("per_channel", "bool", False),)
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
@@ -109,6 +108,7 @@ class _Softmax(Op):
 @register
 class Softmax(_Softmax):
     name = "softmax"
+    probabilities = True
     prefix = "softmax"
     torch_class = "nn.Softmax"
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ..expr import mul
+from ..syntax import Expr
 from ..text import size_text
 from . import Args, Op, P, Shape, ShapeError, prod, register
 from .spatial import resolve_padding, stride_text, window_out
@@ -20,7 +23,6 @@ _WINDOW = (
 class _Conv(Op):
     category = "conv"
     ranks = (1, 2, 3)
-    stateless = False
 
     def groups(self, x: Shape, a: Args) -> int:
         return int(a["groups"])
@@ -128,6 +130,7 @@ class Conv(_Conv):
 class Deconv(_Conv):
     name = "deconv"
     prefix = "deconv"
+    transposed = True
     signature = (
         P("out", "count", positional=True),
         P("kernel", "size", positional=True),
@@ -235,6 +238,12 @@ class Deconv(_Conv):
 class DepthwiseConv(_Conv):
     name = "dwconv"
     prefix = "dwconv"
+
+    def channels_expr(
+        self, cin: Expr, args: Mapping[str, Expr], spatial: Shape | None
+    ) -> Expr | None:
+        return mul(cin, args["mult"])
+
     signature = (
         P("kernel", "size", positional=True),
         *_WINDOW,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ..expr import lit, mul
+from ..syntax import Expr
 from ..text import size_text
 from . import Args, Op, P, Shape, ShapeError, prod, register
 
@@ -13,6 +16,14 @@ class Flatten(Op):
     name = "flatten"
     prefix = "flatten"
     category = "reshape"
+
+    def out_rank(self, rank: int) -> int:
+        return 0
+
+    def channels_expr(
+        self, cin: Expr, args: Mapping[str, Expr], spatial: Shape | None
+    ) -> Expr | None:
+        return None if spatial is None else mul(cin, lit(prod(spatial)))
 
     def shape(self, x: Shape, a: Args) -> Shape:
         return (prod(x),)
@@ -27,7 +38,6 @@ class Linear(Op):
     prefix = "fc"
     category = "linear"
     ranks = (0,)
-    stateless = False
     signature = (P("out", "count", positional=True), P("bias", "bool", True))
 
     def shape(self, x: Shape, a: Args) -> Shape:

@@ -9,12 +9,12 @@ from . import Args, Op, P, Shape, ShapeError, register
 
 class _Norm(Op):
     category = "norm"
-    stateless = False
 
 
 @register
 class BatchNorm(_Norm):
     name = "bn"
+    cancels_bias = True
     aliases = ("batchnorm",)
     prefix = "bn"
     signature = (P("eps", "float", 1e-5), P("momentum", "float", 0.1), P("affine", "bool", True))
@@ -35,7 +35,6 @@ class LocalResponseNorm(_Norm):
     name = "lrn"
     prefix = "lrn"
     ranks = (1, 2, 3)
-    stateless = True
     signature = (
         P("size", "count", positional=True),
         P("alpha", "float", 1e-4),

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .errors import CnnError
+from ..errors import CnnError
 
 Shape = tuple[int, ...]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")

@@ -11,159 +11,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
 
-from .errors import CnnError, Diagnostic, Warnings
-
-_SOURCES: dict[str, str] = {}
-
-
-def _source_of(file: str) -> str | None:
-    if file in _SOURCES:
-        return _SOURCES[file]
-    try:
-        return Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def report(diag: Diagnostic) -> None:
-    """Print a diagnostic to stderr with its source line and caret."""
-    print(diag.format(_source_of(diag.span.file)), file=sys.stderr)
-
-
-def _read_input(path: str) -> tuple[str | None, str]:
-    """For ``-`` read stdin; returns (source or None for a file path, name)."""
-    if path == "-":
-        text = sys.stdin.read()
-        _SOURCES["<stdin>"] = text
-        return text, "<stdin>"
-    return None, path
-
-
-def _parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CnnError(f"--param expects NAME=VALUE, got {item!r}")
-        out[key] = _literal(value)
-    return out
-
-
-def _literal(text: str) -> Any:
-    """``-p width=0.5``: a literal of the language; anything else stays a string."""
-    from .parser import parse
-    from .train_config import literal_value
-
-    try:
-        default = parse(f"network N(p = {text}) {{ input 1 }}").items[0].params[0].default  # type: ignore[union-attr]
-        return literal_value(default)  # type: ignore[arg-type]
-    except CnnError:
-        return text
-
-
-def _analyses(args: argparse.Namespace, path: str, warnings: Warnings) -> list[Any]:
-    from .api import analyze
-
-    source, name = _read_input(path)
-    return analyze(
-        path if source is None else None,
-        source,
-        getattr(args, "network", None),
-        _parse_overrides(getattr(args, "param", None)),
-        warnings,
-        filename=name,
-    )
-
-
-# ---------------------------------------------------------------- commands
-def cmd_check(args: argparse.Namespace) -> int:
-    from .text import human, size_text
-
-    status = 0
-    for path in args.files:
-        warnings = Warnings()
-        try:
-            analyses = _analyses(args, path, warnings)
-        except CnnError as exc:
-            for w in warnings.items:
-                report(w)
-            report(exc.diagnostic)
-            status = 1
-            continue
-        for w in warnings.items:
-            report(w)
-        if not analyses:
-            print(f"{path}: ok (no network: a library of blocks)")
-        for a in analyses:
-            net = a.network
-            side = "".join(f", {n} {size_text(sh)}" for n, sh in a.outputs.items())
-            print(
-                f"{path}: {net.name} ok: {size_text(net.input_shape)} -> "
-                f"{size_text(net.output_shape)}{side}; {a.params:,} params, "
-                f"{human(a.macs)} MACs"
-            )
-    return status
-
-
-def cmd_summary(args: argparse.Namespace) -> int:
-    from .summary import FORMATS
-
-    warnings = Warnings()
-    analyses = _analyses(args, args.file, warnings)
-    for w in warnings.items:
-        report(w)
-    text = FORMATS[args.format](analyses, args.depth)
-    _write(text, args.out)
-    return 0
-
-
-def cmd_ir(args: argparse.Namespace) -> int:
-    from .text import size_text
-
-    warnings = Warnings()
-    analyses = _analyses(args, args.file, warnings)
-    lines = []
-    for a in analyses:
-        lines.append(f"network {a.network.name} input {size_text(a.network.input_shape)}")
-        for path, node in a.network.modules():
-            indent = "  " * (path.count(".") + 1)
-            what = (
-                getattr(node, "op", None) or getattr(node, "title", "") or getattr(node, "kind", "")
-            )
-            args_text = ""
-            if hasattr(node, "args"):
-                args_text = " " + " ".join(f"{k}={v}" for k, v in node.args.items())
-            lines.append(f"{indent}{path}: {what}{args_text} -> {size_text(node.out_shape)}")
-    _write("\n".join(lines) + "\n", args.out)
-    return 0
-
-
-def _write(text: str, out: str | None) -> None:
-    if out in (None, "-"):
-        sys.stdout.write(text)
-        return
-    from .fileutil import write_atomic
-
-    write_atomic(Path(out), text)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _render_depth(text: str) -> int | str:
-    if text.lower() in ("auto", "all"):
-        return text.lower()
-    return _positive(text)
+from ..errors import CnnError
+from .common import positive as _positive
+from .common import render_depth as _render_depth
+from .common import report
+from .frontend import cmd_check, cmd_ir, cmd_summary
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -240,7 +93,7 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = add(
         "compile",
-        _lazy("codegen", "cmd_compile"),
+        _lazy("compile", "cmd_compile"),
         "compile .cnn files to PyTorch modules (DIR/<stem>.py)",
     )
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -306,7 +159,7 @@ def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         import importlib
 
-        fn = getattr(importlib.import_module(f"cnndsl.{module}"), func)
+        fn = getattr(importlib.import_module(f"cnndsl.cli.{module}"), func)
         return int(fn(args))
 
     return run

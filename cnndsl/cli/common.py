@@ -1,0 +1,96 @@
+"""What every command shares: reading input, reporting diagnostics, writing output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import CnnError, Diagnostic, Warnings
+
+_SOURCES: dict[str, str] = {}
+
+
+def _source_of(file: str) -> str | None:
+    if file in _SOURCES:
+        return _SOURCES[file]
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def report(diag: Diagnostic) -> None:
+    """Print a diagnostic to stderr with its source line and caret."""
+    print(diag.format(_source_of(diag.span.file)), file=sys.stderr)
+
+
+def _read_input(path: str) -> tuple[str | None, str]:
+    """For ``-`` read stdin; returns (source or None for a file path, name)."""
+    if path == "-":
+        text = sys.stdin.read()
+        _SOURCES["<stdin>"] = text
+        return text, "<stdin>"
+    return None, path
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CnnError(f"--param expects NAME=VALUE, got {item!r}")
+        out[key] = _literal(value)
+    return out
+
+
+def _literal(text: str) -> Any:
+    """``-p width=0.5``: a literal of the language; anything else stays a string."""
+    from ..parser import parse
+    from ..train_config import literal_value
+
+    try:
+        default = parse(f"network N(p = {text}) {{ input 1 }}").items[0].params[0].default  # type: ignore[union-attr]
+        return literal_value(default)  # type: ignore[arg-type]
+    except CnnError:
+        return text
+
+
+def analyses(args: argparse.Namespace, path: str, warnings: Warnings) -> list[Any]:
+    from ..api import analyze
+
+    source, name = _read_input(path)
+    return analyze(
+        path if source is None else None,
+        source,
+        getattr(args, "network", None),
+        parse_overrides(getattr(args, "param", None)),
+        warnings,
+        filename=name,
+    )
+
+
+def write_output(text: str, out: str | None) -> None:
+    if out in (None, "-"):
+        sys.stdout.write(text)
+        return
+    from ..fileutil import write_atomic
+
+    write_atomic(Path(out), text)
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def render_depth(text: str) -> int | str:
+    if text.lower() in ("auto", "all"):
+        return text.lower()
+    return positive(text)

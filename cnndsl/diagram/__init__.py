@@ -1,0 +1,68 @@
+"""Stage 4a: network diagrams with graphviz.
+
+:func:`to_dot` turns an analysed network into a :class:`Diagram` (a ``graphviz.Digraph``)
+and writes nothing; ``cnndsl.render(path)`` loads a file first, and ``cnndsl render``
+(:mod:`cnndsl.cli.render`) runs the ``dot`` program and writes files.
+
+Modules: :mod:`.style` (fonts, themes), :mod:`.model` (nodes, edges, clusters),
+:mod:`.layout` (sizes and slide columns), :mod:`.dot` (DOT text).
+
+What the picture shows:
+
+* one node per layer, labelled like the papers (``conv 3×3, 64, /2``, ``maxpool 3×3, /2``,
+  ``fc 1000``); with ``fold=True`` the norms, activations and dropouts that directly follow
+  a layer (or a merge) join its label: ``conv 3×3, 64 · bn · relu``;
+* output shapes on the edges (``64×56×56``), once per tensor (``shapes=False``: none);
+* colours by category from the Okabe–Ito palette: convolutions blue (#0072B2), pooling
+  vermillion (#D55E00), ``concat``/``add``/``mul`` bluish green (#009E73), softmax and
+  outputs yellow (#F0E442), quiet tones for norms, activations, dropout and linear
+  layers; the border carries the colour and the fill is a light tint of it, so black
+  text stays legible.  Themes: ``light``, ``dark`` and ``print`` (greys only: categories
+  differ by fill lightness and border style, for greyscale printers);
+* branches side by side into their merge node; residual shortcuts as edges into the
+  ``add`` node, solid for the identity and dashed for a projection; side outputs as
+  branches that end in their own output node; bound-tensor merges (U-Net skips) as edges
+  from where the tensor was bound;
+* blocks and groups as labelled clusters.  ``depth=N`` draws the modules whose path has
+  at most N parts as clusters and those one level deeper as single nodes with their title
+  (a group: its name), and a run of consecutive identical folded blocks as one node
+  ``Bottleneck(512) ×3``.  ``depth=None`` expands everything; ``depth="auto"`` picks the
+  most detailed depth whose picture still fits a 1920×1080 slide with text at least
+  14 px high (everything for LeNet or a U-Net, 1 for GoogLeNet or ResNet-50).
+* a network too long for one column wraps into several columns (rows with
+  ``rankdir="LR"``), chosen to fit a 16:9 slide best; the cut is marked by a lettered
+  connector at the bottom of one column and the top of the next.
+
+Defaults: ``rankdir="TB"``, ``theme="light"``, ``shapes=True``, ``fold=True``;
+``to_dot`` and ``render`` default to ``depth=None`` (everything) and the command line to
+``depth="auto"``.  Every text is 14 pt (the title 18 pt) in "Helvetica,Arial,sans-serif";
+PNGs are rendered at 200 dpi.  The DOT text is deterministic: node ids come from uids,
+cluster names from uids, colours from the category; labels are HTML-escaped.
+
+>>> from cnndsl.api import analyze
+>>> a = analyze(source="network N { input 3x32x32; conv 8 3x3 -> bn -> relu; gap; flatten;"
+...             " fc 10 }")[0]
+>>> g = to_dot(a)
+>>> print([line.strip() for line in g.body if "label=<conv" in line][0][:36])
+n2 [label=<conv 3×3, 8 · bn · relu>
+>>> 'n2 -> n5 [label="8×30×30"' in g.source
+True
+"""
+
+from .dot import Diagram, auto_depth, format_of, slide_scale, to_dot
+from .style import FORMATS, NO_DOT, PNG_DPI, THEMES, Theme, _luminance, text_colour
+
+__all__ = [
+    "FORMATS",
+    "NO_DOT",
+    "PNG_DPI",
+    "THEMES",
+    "Diagram",
+    "Theme",
+    "_luminance",
+    "auto_depth",
+    "format_of",
+    "slide_scale",
+    "text_colour",
+    "to_dot",
+]

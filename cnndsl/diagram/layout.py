@@ -1,0 +1,305 @@
+"""Size estimates and the column layout that fits a 16:9 slide."""
+
+from __future__ import annotations
+
+from ..text import size_text
+from .model import _Edge, _Model, _Node
+from .style import FONT_SIZE, SLIDE, TITLE_SIZE
+
+# ---------------------------------------------------------------- size estimates
+# Columns are chosen from estimated sizes (not by running dot), so that the DOT text is
+# the same with or without graphviz installed.
+_CHAR = 0.56  # average advance of a character, in ems (Liberation Sans / Helvetica)
+_BOLD = 0.61
+_LINE = 1.2
+_MARGIN = (7.2, 2.9)  # node margin in points (x, y): margin="0.1,0.04"
+_NODESEP = 0.15 * 72
+_RANKSEP = 0.1 * 72
+_BAND = FONT_SIZE * _LINE + 4  # the rank that edge labels take between node ranks
+_CLUSTER_LABEL = FONT_SIZE * _LINE + 10
+_MAX_COLUMNS = 6
+_NO_WRAP = 1.3  # one column is enough when its text is this many times 14 px on a slide
+
+
+def _text_width(text: str, bold: bool = False) -> float:
+    return len(text) * FONT_SIZE * (_BOLD if bold else _CHAR)
+
+
+def _node_size(node: _Node) -> tuple[float, float]:
+    """Estimated (width, height) in points."""
+    lines = node.lines() or [("", False)]
+    w = max(_text_width(t, b) for t, b in lines) + 2 * _MARGIN[0] + 4
+    h = len(lines) * FONT_SIZE * _LINE + 2 * _MARGIN[1] + 4
+    if node.kind == "merge":
+        w *= 1.25
+    if node.kind == "connector":
+        w = h = FONT_SIZE * _LINE + 2 * _MARGIN[1] + 4
+    return max(w, 0.3 * 72), max(h, 0.3 * 72)
+
+
+def _ranks(model: _Model) -> dict[str, int]:
+    """Longest-path layering over the constraint edges (nodes are created in flow order)."""
+    rank = {nid: 0 for nid in model.nodes}
+    order = {nid: k for k, nid in enumerate(model.nodes)}
+    for e in sorted((e for e in model.edges if e.constraint), key=lambda e: order[e.head]):
+        rank[e.head] = max(rank[e.head], rank[e.tail] + 1)
+    return rank
+
+
+class _Sizer:
+    """Estimated sizes of columns ``[a, b)`` of main-chain items, along and across ranks."""
+
+    def __init__(self, model: _Model, lr: bool, shapes: bool):
+        _assign_labels(model, shapes)
+        rank = _ranks(model)
+        size = {nid: _node_size(n) for nid, n in model.nodes.items()}
+        label = {
+            e.tail: _text_width(size_text(e.shape)) + 8
+            for e in model.edges
+            if e.label and e.shape is not None
+        }
+        n_items = model.items
+        self.n = n_items
+        top = max(rank.values(), default=0) + 1
+        step = [0.0] * top
+        cells: dict[tuple[int, int], list[str]] = {}
+        for nid, n in model.nodes.items():
+            r = rank[nid]
+            w, h = size[nid]
+            if lr:
+                step[r] = max(step[r], w + 2 * _RANKSEP + label.get(nid, 0.0))
+            else:
+                step[r] = max(step[r], h + 2 * _RANKSEP + (_BAND if shapes else 0.0))
+            cells.setdefault((n.item, r), []).append(nid)
+        self.prefix = [0.0]
+        for v in step:
+            self.prefix.append(self.prefix[-1] + v)
+        self.lo = [top] * n_items
+        self.hi = [-1] * n_items
+        self.across = [0.0] * n_items
+        for (item, r), ids in cells.items():
+            self.lo[item] = min(self.lo[item], r)
+            self.hi[item] = max(self.hi[item], r)
+            if lr:
+                breadth = sum(size[i][1] + _NODESEP for i in ids)
+            else:
+                breadth = max(
+                    sum(size[i][0] + _NODESEP for i in ids),
+                    sum(label.get(i, 0.0) + _NODESEP for i in ids),
+                )
+            self.across[item] = max(self.across[item], breadth)
+        span: dict[str, list[int]] = {}
+        for n in model.nodes.values():
+            c = n.cluster
+            while c is not None:
+                first_last = span.setdefault(c, [n.item, n.item])
+                first_last[0] = min(first_last[0], n.item)
+                first_last[1] = max(first_last[1], n.item)
+                c = model.clusters[c].parent
+        self.spans = list(span.values())
+        self.nest = [0] * n_items
+        for n in model.nodes.values():
+            level, c = 0, n.cluster
+            while c is not None:
+                level, c = level + 1, model.clusters[c].parent
+            self.nest[n.item] = max(self.nest[n.item], level)
+        self.starts = [0] * n_items
+        for first, _ in self.spans:
+            self.starts[first] += 1
+        # a column may start at an item with nodes, unless the item reads a bound tensor
+        # (the start of a `u2 -> …` chain): that would leave a stub of a column
+        reads = {
+            model.nodes[e.head].item
+            for e in model.edges
+            if e.name is not None and model.nodes[e.tail].item < model.nodes[e.head].item
+        }
+        # and only between the steps of the network or of its own modules (not deeper)
+        nodes_from = [False] * (n_items + 1)
+        for i in range(n_items - 1, -1, -1):
+            nodes_from[i] = nodes_from[i + 1] or self.hi[i] >= 0
+        self.candidates = [
+            i
+            for i in range(2, n_items)
+            if nodes_from[i]
+            and i not in reads
+            and model.levels.get(i, 0) <= 1
+            and (self.hi[i] >= 0 or model.levels.get(i + 1, 0) > model.levels[i])
+        ]
+        self.lr = lr
+        self.shapes = shapes
+
+    def column(self, a: int, b: int) -> tuple[float, float]:
+        """(along, across) of items ``[a, b)`` drawn as one column (row for LR)."""
+        lo = min((self.lo[i] for i in range(a, b) if self.hi[i] >= 0), default=0)
+        hi = max(self.hi[a:b], default=0)
+        along = self.prefix[hi + 1] - self.prefix[lo]
+        across = max(self.across[a:b], default=0.0) + 16 * max(self.nest[a:b], default=0)
+        opened = sum(1 for first, last in self.spans if first < a <= last)
+        labels = (sum(self.starts[a:b]) + opened) * _CLUSTER_LABEL
+        connector = FONT_SIZE * _LINE + 2 * _MARGIN[1] + 4
+        if self.lr:
+            across += labels * 0.5
+            along += (connector + 2 * _RANKSEP) * ((a > 0) + (b < self.n))
+        else:
+            along += labels + (connector + 2 * _RANKSEP + (_BAND if self.shapes else 0)) * (
+                (a > 0) + (b < self.n)
+            )
+        return along, across
+
+    def scale(self, starts: list[int], title: bool) -> float:
+        """The scale at which these columns fit a 1920×1080 slide."""
+        bounds = [*starts, self.n]
+        sizes = [self.column(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+        along = max(s[0] for s in sizes) + 2 * 0.2 * 72
+        across = sum(s[1] for s in sizes) + 2 * _NODESEP * (len(sizes) - 1) + 2 * 0.2 * 72
+        width, height = (along, across) if self.lr else (across, along)
+        if title:
+            height += TITLE_SIZE * _LINE + 8
+        return min(SLIDE[0] / max(width, 1.0), SLIDE[1] / max(height, 1.0))
+
+    def pack(self, bound: float) -> list[int]:
+        """Greedy columns of at most ``bound`` along; returns the items that start them."""
+        starts = [0]
+        ends = [*self.candidates, self.n]
+        while True:
+            a = starts[-1]
+            later = [e for e in ends if e > a]
+            chosen = later[0]
+            for e in later[1:]:
+                if self.column(a, e)[0] > bound:
+                    break
+                chosen = e
+            if chosen >= self.n:
+                return starts
+            starts.append(chosen)
+
+
+def _layout(model: _Model, lr: bool, shapes: bool, title: bool) -> tuple[list[int], float]:
+    """Choose the column starts (main-chain items) and return them with the slide scale.
+
+    Columns start between the network's own steps where that does about as well as
+    starting them between the steps of its modules too.
+    """
+    sizer = _Sizer(model, lr, shapes)
+    single = sizer.scale([0], title)
+    if single >= _NO_WRAP:
+        return [0], single
+    every = sizer.candidates
+    top = [i for i in every if model.levels.get(i, 0) == 0]
+    sizer.candidates = top
+    best, best_scale = _columns(sizer, title, single)
+    sizer.candidates = every
+    deep, deep_scale = _columns(sizer, title, single)
+    if deep_scale > best_scale * 1.15:
+        return deep, deep_scale
+    return best, best_scale
+
+
+def _columns(sizer: _Sizer, title: bool, single: float) -> tuple[list[int], float]:
+    best, best_scale = [0], single
+    total = sizer.column(0, sizer.n)[0]
+    for k in range(2, _MAX_COLUMNS + 1):
+        if len(sizer.candidates) < k - 1:
+            break
+        lo, hi = 0.0, total
+        starts = sizer.pack(hi)
+        for _ in range(24):  # the least bound that packs into k columns
+            mid = (lo + hi) / 2
+            attempt = sizer.pack(mid)
+            if len(attempt) <= k:
+                hi, starts = mid, attempt
+            else:
+                lo = mid
+        if len(starts) < 2:
+            continue
+        scale = sizer.scale(starts, title)
+        if scale > best_scale * 1.08:
+            best, best_scale = starts, scale
+    return best, best_scale
+
+
+def _assign_labels(model: _Model, shapes: bool) -> None:
+    """The shape of a tensor goes on one edge leaving its node: the most main one."""
+    first: dict[str, _Edge] = {}
+    for e in model.edges:
+        e.label = False
+        if e.tail not in first or e.priority < first[e.tail].priority:
+            first[e.tail] = e
+    if shapes:
+        for e in first.values():
+            e.label = e.shape is not None and model.nodes[e.head].kind != "connector-in"
+
+
+def _wrap(model: _Model, starts: list[int]) -> list[str]:
+    """Cut the model into columns; returns the column heads, left to right.
+
+    The main edge from one column to the next goes through a pair of lettered connectors;
+    an edge that reads a bound tensor in another column through a pair named after it.
+    """
+    column = {}
+    bounds = [*starts, model.items]
+    for k, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        for i in range(a, b):
+            column[i] = k
+    for n in model.nodes.values():
+        n.column = column[n.item]
+    heads: dict[int, str] = {0: "input"}
+    edges: list[_Edge] = []
+    outs: dict[tuple[str, str | None], str] = {}
+    ins: dict[tuple[str, str | None, int], str] = {}
+    letters = 0
+    lettered: set[int] = set()
+    for e in list(model.edges):
+        ct, ch = model.nodes[e.tail].column, model.nodes[e.head].column
+        main = ch == ct + 1 and e.name is None  # skips share the main edge's connector
+        if ct == ch or not (main or e.name is not None):
+            if ct != ch:
+                e.constraint = False
+            edges.append(e)
+            continue
+        key = (e.tail, e.name)
+        if key not in outs:
+            if e.name is None:
+                text = _letter(letters)
+                letters += 1
+            else:
+                text = e.name
+            out_id = f"wrap{len(outs) + 1}_out"
+            model.nodes[out_id] = _Node(
+                out_id,
+                [text],
+                "connector",
+                None,
+                model.nodes[e.tail].item,
+                kind="connector",
+                tooltip=f"continues at {text}",
+                column=ct,
+            )
+            outs[key] = out_id
+            edges.append(_Edge(e.tail, out_id, e.shape, e.priority, e.dashed and not e.skip))
+        out_id = outs[key]
+        if (*key, ch) not in ins:
+            in_id = f"{out_id[:-4]}_in{'' if ch == ct + 1 else ch}"
+            text = model.nodes[out_id].parts[0]
+            model.nodes[in_id] = _Node(
+                in_id,
+                [text],
+                "connector",
+                None,
+                starts[ch],
+                kind="connector",
+                tooltip=f"continued from {text}",
+                column=ch,
+            )
+            ins[(*key, ch)] = in_id
+            if ch not in heads or (e.name is None and ch not in lettered):
+                heads[ch] = in_id
+                if e.name is None:
+                    lettered.add(ch)
+        edges.append(_Edge(ins[(*key, ch)], e.head, None, e.priority, e.dashed, e.skip))
+    model.edges = edges
+    return [heads[c] for c in sorted(heads)]
+
+
+def _letter(k: int) -> str:
+    return "ABCDEFGHJKLMNPQRSTUVWXYZ"[k % 24] + ("" if k < 24 else str(k // 24))

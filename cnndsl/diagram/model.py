@@ -1,0 +1,319 @@
+"""The drawing model: nodes, edges and clusters built from an analysed network."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .. import ir
+from ..ops import lookup
+from ..shapes import Analysis
+from .style import _DOMINANT, _FOLDABLE
+
+# ---------------------------------------------------------------- the drawing model
+Tail = tuple[str, ir.Shape, "str | None"]  # a node id, its tensor, the tensor's bound name
+
+
+@dataclass(slots=True)
+class _Node:
+    id: str
+    parts: list[str]  # label pieces, joined with " · "
+    category: str
+    cluster: str | None
+    item: int
+    title: str | None = None  # a bold first line (folded blocks, outputs)
+    kind: str = "layer"  # layer, merge, folded, input, output, connector
+    tooltip: str = ""
+    column: int = 0
+
+    def lines(self) -> list[tuple[str, bool]]:
+        out = [(self.title, True)] if self.title else []
+        if self.parts:
+            out.append((" · ".join(self.parts), False))
+        return out
+
+
+@dataclass(slots=True)
+class _Edge:
+    tail: str
+    head: str
+    shape: ir.Shape | None
+    priority: int  # 0 main path, 1 branch into a side path, 2 skip
+    dashed: bool = False
+    skip: bool = False
+    constraint: bool = True
+    label: bool = False
+    name: str | None = None  # the bound tensor it reads (after a `use` or in concat(a, b))
+
+
+@dataclass(slots=True)
+class _Cluster:
+    id: str
+    label: str
+    parent: str | None
+    level: int
+    tooltip: str = ""
+
+
+@dataclass(slots=True)
+class _Model:
+    nodes: dict[str, _Node] = field(default_factory=dict)
+    edges: list[_Edge] = field(default_factory=list)
+    clusters: dict[str, _Cluster] = field(default_factory=dict)
+    items: int = 0  # steps of the main chain; a column starts at one of them
+    levels: dict[int, int] = field(default_factory=dict)  # item -> cluster nesting of its step
+
+
+class _Builder:
+    """Walks the data flow of a network and fills a :class:`_Model`."""
+
+    def __init__(self, analysis: Analysis, depth: int | None, fold: bool):
+        self.net = analysis.network
+        self.depth = depth
+        self.fold = fold
+        self.paths = {node.uid: path for path, node in self.net.modules()}
+        self.model = _Model()
+        self.bound: dict[str, list[Tail]] = {}
+        self.item = -1
+
+    # ------------------------------------------------------------ helpers
+    def folded(self, node: ir.Node) -> bool:
+        path = self.paths.get(node.uid)
+        return self.depth is not None and path is not None and path.count(".") + 1 >= self.depth
+
+    def add(self, node: _Node) -> str:
+        self.model.nodes[node.id] = node
+        return node.id
+
+    def connect(
+        self,
+        tails: Iterable[Tail],
+        head: str,
+        priority: int = 0,
+        dashed: bool = False,
+        skip: bool = False,
+    ) -> None:
+        for tail, shape, name in tails:
+            self.model.edges.append(_Edge(tail, head, shape, priority, dashed, skip, name=name))
+
+    # ------------------------------------------------------------ walking
+    def build(self) -> _Model:
+        tails = self.flow(self.net.root.body, [], None, 0, False, chain=True)
+        out = self.add(
+            _Node("output", [], "output", None, self.item, "output", "output", self.net.name)
+        )
+        self.connect(tails, out)
+        self.model.items = self.item + 1
+        return self.model
+
+    def flow(
+        self,
+        body: tuple[ir.Node, ...],
+        tails: list[Tail],
+        cluster: str | None,
+        entry: int,
+        dashed: bool,
+        chain: bool = False,
+    ) -> list[Tail]:
+        """Draw ``body`` fed by ``tails``; returns the tails it ends with.
+
+        ``entry`` is the priority of the edges from ``tails`` (later edges are main ones);
+        ``dashed`` draws every edge dashed (a projection shortcut); ``chain`` marks the
+        main chain (the network's body and the modules in it, not branches), whose steps
+        are the items that columns are cut between.
+        """
+        absorb: str | None = None  # a node whose label may take a following bn/relu
+        i = 0
+        prio = entry
+        while i < len(body):
+            node = body[i]
+            if chain:
+                self.item += 1
+                self.model.levels[self.item] = (
+                    0 if cluster is None else self.model.clusters[cluster].level + 1
+                )
+            if isinstance(node, ir.Layer):
+                path = self.paths.get(node.uid, "")
+                text = lookup(node.op).describe(node.args)  # type: ignore[union-attr]
+                if self.fold and _category(node) in _FOLDABLE and absorb is not None:
+                    target = self.model.nodes[absorb]
+                    target.parts.append(text)
+                    if path:
+                        target.tooltip += f", {path}"
+                    tails = [(absorb, node.out_shape, None)]
+                else:
+                    nid = self.add(
+                        _Node(
+                            f"n{node.uid}",
+                            [text],
+                            _category(node),
+                            cluster,
+                            self.item,
+                            tooltip=path,
+                        )
+                    )
+                    self.connect(tails, nid, prio, dashed)
+                    tails = [(nid, node.out_shape, None)]
+                    absorb = nid
+            elif isinstance(node, ir.Module):
+                if self.folded(node):
+                    j = i + 1
+                    while (
+                        node.kind == "block"
+                        and j < len(body)
+                        and isinstance(body[j], ir.Module)
+                        and body[j].kind == "block"  # type: ignore[union-attr]
+                        and body[j].title == node.title  # type: ignore[union-attr]
+                        and self.folded(body[j])
+                    ):
+                        j += 1
+                    nid = self._folded(node, j - i, cluster)
+                    self.connect(tails, nid, prio, dashed)
+                    tails = [(nid, body[j - 1].out_shape, None)]
+                    absorb = None
+                    i = j
+                    prio = 0
+                    continue
+                cid = self._cluster(node, node.title or self.paths.get(node.uid, ""), cluster)
+                tails = self.flow(node.body, tails, cid, prio, dashed, chain)
+                absorb = None
+            elif isinstance(node, ir.Merge):
+                tails, absorb = self._merge(node, tails, cluster, prio, dashed)
+            elif isinstance(node, ir.Output):
+                ends = self.flow(node.body, tails, cluster, 1, dashed)
+                oid = self.add(
+                    _Node(
+                        f"out{node.uid}",
+                        [f"weight {node.weight:g}"],
+                        "output",
+                        cluster,
+                        self.item,
+                        node.name,
+                        "output",
+                        node.name,
+                    )
+                )
+                self.connect(ends, oid)
+                absorb = None
+                i += 1
+                continue  # the main tensor goes on: its next edge keeps its priority
+            elif isinstance(node, ir.Bind):
+                self.bound[node.name] = [(t, sh, node.name) for t, sh, _ in tails]
+                absorb = None
+            elif isinstance(node, ir.Use):
+                tails = self.bound[node.name]
+                absorb = None
+            elif isinstance(node, ir.MergeRefs):
+                mid = self.add(
+                    _Node(
+                        f"m{node.uid}",
+                        [node.kind],
+                        "merge",
+                        cluster,
+                        self.item,
+                        kind="merge",
+                        tooltip=f"{node.kind}({', '.join(node.names)})",
+                    )
+                )
+                for name in node.names:
+                    src = self.bound[name]
+                    main = [t[:2] for t in src] == [t[:2] for t in tails]
+                    self.connect(src, mid, 0 if main else 2, skip=not main)
+                tails = [(mid, node.out_shape, None)]
+                absorb = mid
+            elif isinstance(node, ir.Input):
+                nid = self.add(
+                    _Node(
+                        "input",
+                        ["input"],
+                        "input",
+                        cluster,
+                        self.item,
+                        kind="input",
+                        tooltip="input",
+                    )
+                )
+                tails = [(nid, node.out_shape, None)]
+                absorb = None
+            i += 1
+            prio = 0
+        return tails
+
+    def _folded(self, node: ir.Module, count: int, cluster: str | None) -> str:
+        path = self.paths.get(node.uid, "")
+        title = node.title or path
+        if count > 1:
+            title += f" ×{count}"
+        return self.add(
+            _Node(f"n{node.uid}", [], _dominant(node), cluster, self.item, title, "folded", path)
+        )
+
+    def _cluster(self, node: ir.Node, label: str, parent: str | None) -> str:
+        level = self.model.clusters[parent].level + 1 if parent else 0
+        cid = f"cluster_{node.uid}"
+        self.model.clusters[cid] = _Cluster(cid, label, parent, level, self.paths.get(node.uid, ""))
+        return cid
+
+    def _merge(
+        self, node: ir.Merge, tails: list[Tail], cluster: str | None, prio: int, dashed: bool
+    ) -> tuple[list[Tail], str | None]:
+        path = self.paths.get(node.uid, "")
+        if node.container:
+            name = path.rsplit(".", 1)[-1]
+            if self.folded(node):
+                nid = self.add(
+                    _Node(
+                        f"n{node.uid}",
+                        [],
+                        _dominant(node),
+                        cluster,
+                        self.item,
+                        name,
+                        "folded",
+                        path,
+                    )
+                )
+                self.connect(tails, nid, prio, dashed)
+                return [(nid, node.out_shape, None)], None
+            cluster = self._cluster(node, name, cluster)
+        into: list[tuple[Tail, bool, bool]] = []  # (tail, dashed, identity)
+        for k, branch in enumerate(node.branches):
+            shortcut = node.residual == "projection" and k > 0
+            if not branch:
+                into.extend((t, dashed, True) for t in tails)
+                continue
+            end = self.flow(branch, tails, cluster, prio if k == 0 else 1, dashed or shortcut)
+            into.extend((t, dashed or shortcut, False) for t in end)
+        mid = self.add(
+            _Node(
+                f"m{node.uid}",
+                [node.kind],
+                "merge",
+                cluster,
+                self.item,
+                kind="merge",
+                tooltip=path or (f"residual {node.kind}" if node.residual else node.kind),
+            )
+        )
+        for (tail, shape, _), dash, identity in into:
+            self.model.edges.append(
+                _Edge(tail, mid, shape, 2 if identity else 0, dash, skip=identity)
+            )
+        return [(mid, node.out_shape, None)], mid
+
+
+def _category(node: ir.Layer) -> str:
+    op = lookup(node.op)
+    return op.category if op is not None else "other"
+
+
+def _dominant(node: ir.Node) -> str:
+    found = set()
+    body = node.body if isinstance(node, ir.Module) else tuple(n for b in node.branches for n in b)  # type: ignore[union-attr]
+    for n in ir.iter_flow(body):
+        if isinstance(n, ir.Layer):
+            op = lookup(n.op)
+            found.add(op.category if op else "other")
+        elif isinstance(n, (ir.Merge, ir.MergeRefs)):
+            found.add("merge")
+    return next((c for c in _DOMINANT if c in found), "other")

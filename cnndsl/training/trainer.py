@@ -1,0 +1,319 @@
+"""A run: the Trainer that owns the model, the data and the run folder."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import sys
+import warnings
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CnnError
+from ..fileutil import write_atomic
+from .batches import Augment, Context, LoaderBatches, ResidentBatches
+from .data import Data, Split, load_data
+from .loop import evaluate, train_one_epoch
+from .optim import build_optimizer, build_scheduler
+from .report import Reporter, plot_confusion, plot_curves
+from .run import Build, Diverged, NetInfo, Options, pick_device
+from .state import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+
+
+# ---------------------------------------------------------------- a run
+class Trainer:
+    """One rank's training run: set up in ``__init__``, then :meth:`run`."""
+
+    def __init__(
+        self,
+        build: Build,
+        info: NetInfo,
+        cfg: dict[str, Any],
+        run_dir: Path,
+        opts: Options,
+        rank: int = 0,
+        world: int = 1,
+        device: torch.device | None = None,
+    ):
+        self.info, self.cfg, self.run_dir, self.opts = info, cfg, Path(run_dir), opts
+        self.rank, self.world = rank, world
+        self.device = device or pick_device(opts.device)
+        self.history: list[dict[str, Any]] = []
+        self.best = {"epoch": 0, "test_accuracy": -1.0}
+        self.epoch = 0
+        seed_everything(cfg["seed"])
+        self.data = load_data(cfg["data"], info.input_shape, cfg["seed"], opts.max_resident_bytes)
+        self._check_classes(self.data)
+        self.raw = self._model(build)
+        self.ctx = self._context()
+        self.batches = self._batches(self.data.train)
+        self.test = self._test_split(self.data.test)
+        self.criterion = nn.CrossEntropyLoss(
+            label_smoothing=cfg["loss"].get("label_smoothing", 0.0)
+        )
+        self.optimizer = build_optimizer(self.raw.parameters(), cfg["optimizer"])
+        self.scheduler = build_scheduler(
+            self.optimizer, cfg["schedule"], cfg["epochs"], len(self.batches)
+        )
+        if opts.resume:
+            self._restore(load_checkpoint(self.run_dir / "last.pt"))
+        self.model = self._wrap(self.raw)
+        self.reporter = Reporter(rank == 0 and opts.verbose, opts.progress, cfg["epochs"])
+
+    # -- set-up helpers
+    def _check_classes(self, data: Data) -> None:
+        if len(data.classes) > self.info.num_outputs:
+            raise CnnError(
+                f"{data.name} has {len(data.classes)} classes but {self.info.name} "
+                f"has {self.info.num_outputs} outputs",
+                hint=f"give the last layer {len(data.classes)} outputs "
+                f"(e.g. -p num_classes={len(data.classes)})",
+            )
+
+    def _model(self, build: Build) -> nn.Module:
+        model = build if isinstance(build, nn.Module) else build()
+        model = model.to(self.device)
+        if self.opts.channels_last:
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return model
+
+    def _context(self) -> Context:
+        amp = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.opts.amp]
+        scaler = torch.amp.GradScaler(self.device.type) if amp == torch.float16 else None
+        augment = self.cfg["augment"]
+        for spec in augment:
+            if spec["name"] == "random_crop" and len(self.info.input_shape) != 3:
+                raise CnnError("random_crop needs image input (channels x height x width)")
+        norm = [
+            (s.get("mean", 0.5), s.get("std", 0.5)) for s in augment if s["name"] == "normalize"
+        ]
+        return Context(
+            self.device,
+            amp,
+            scaler,
+            Augment(augment, self.device, self.cfg["seed"] + 7919 * self.rank),
+            norm[-1] if norm else None,
+            self.opts.channels_last,
+            tuple(w for _, w in self.info.side_weights),
+            self.rank,
+            self.world,
+        )
+
+    def _resident(self, split: Any) -> bool:
+        if not isinstance(split, Split):
+            return False
+        test = self.data.test
+        size = split.nbytes + (test.nbytes if isinstance(test, Split) else 0)
+        return size <= self.opts.max_resident_bytes
+
+    def _batches(self, split: Any) -> ResidentBatches | LoaderBatches:
+        batch = math.ceil(self.cfg["batch"] / self.world)  # the config's batch is global
+        seed = self.cfg["seed"]
+        if self._resident(split):
+            return ResidentBatches(
+                split, self.device, batch, seed, self.rank, self.world, self.opts.channels_last
+            )
+        return LoaderBatches(
+            split, self.device, batch, seed, self.rank, self.world, self.opts.workers
+        )
+
+    def _test_split(self, split: Any) -> Any:
+        if self._resident(split):
+            return Split(split.x.to(self.device), split.y.to(self.device))
+        return split
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = DistributedDataParallel(model, device_ids=ids)
+        if self.opts.compile:
+            model = torch.compile(model)  # type: ignore[assignment]
+        return model
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        self.raw.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.ctx.scaler is not None and ckpt.get("scaler"):
+            self.ctx.scaler.load_state_dict(ckpt["scaler"])
+        self.epoch, self.history, self.best = ckpt["epoch"], ckpt["history"], ckpt["best"]
+        states = ckpt["rng"]
+        set_rng_state(
+            states[self.rank] if len(states) == self.world else states[0], self.ctx.augment
+        )
+
+    # -- running
+    def run(self) -> dict[str, Any]:
+        """Train the remaining epochs (up to ``stop_after``); returns the final metrics."""
+        last = self.cfg["epochs"]
+        if self.opts.stop_after is not None:
+            last = min(last, self.epoch + self.opts.stop_after)
+        self._start_files()
+        try:
+            with self._quiet_scheduler_warning():
+                while self.epoch < last:
+                    self._one_epoch(self.epoch + 1)
+        except KeyboardInterrupt:
+            self._save("interrupted.pt", gather=False)
+            self._finish()
+            if self.rank == 0 and self.opts.verbose:
+                print(
+                    f"interrupted in epoch {self.epoch + 1}: weights saved in "
+                    f"{self.run_dir / 'interrupted.pt'}; --resume {self.run_dir} continues "
+                    f"exactly from the end of epoch {self.epoch}",
+                    file=sys.stderr,
+                )
+            raise
+        except Diverged:
+            self._finish()
+            raise
+        finally:
+            self.reporter.close()
+        return self._finish()
+
+    def _one_epoch(self, epoch: int) -> None:
+        self.batches.epoch = epoch
+        self.reporter.epoch_start(epoch, len(self.batches))
+        stats = train_one_epoch(
+            self.model,
+            self.criterion,
+            self.optimizer,
+            self.scheduler,
+            self.batches,
+            self.ctx,
+            partial(self._check, epoch),
+        )
+        eval_model = self.raw if self.world > 1 else self.model
+        metrics = evaluate(
+            eval_model, self.test, self.ctx, self.data.classes, self.info.num_outputs
+        )
+        record = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], **stats, **metrics}
+        self.epoch = epoch
+        self.history.append(record)
+        improved = record["test_accuracy"] > self.best["test_accuracy"]
+        if improved:
+            self.best = {"epoch": epoch, "test_accuracy": record["test_accuracy"]}
+        self._save("last.pt", "best.pt" if improved else None)
+        self.reporter.epoch_end(record)
+        if self.rank == 0:
+            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(_compact(record, per_class=True)) + "\n")
+
+    def _check(
+        self, epoch: int, step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int
+    ) -> None:
+        """Every CHECK_EVERY steps: stop on a NaN/inf loss (agreed by all ranks), progress."""
+        bad = (~torch.isfinite(loss_sum)).to(torch.float32).reshape(1)
+        self.ctx.all_sum(bad)
+        if bad.item() > 0:
+            where = "at the end of" if step < 0 else f"by step {step} of"
+            kept = (
+                f"keeping the last good checkpoint ({self.run_dir / 'last.pt'}, epoch {self.epoch})"
+                if self.epoch
+                else "before any checkpoint was written"
+            )
+            raise Diverged(
+                f"the training loss became {loss_sum.item()} {where} epoch {epoch}; stopped, "
+                f"{kept}",
+                hint="lower the learning rate (--lr), add warm-up "
+                "(schedule … warmup=1), or check the data",
+            )
+        if step > 0 and self.reporter.fancy:
+            self.reporter.step(step, loss_sum.item() / seen, correct.item() / seen, seen)
+
+    @contextlib.contextmanager
+    def _quiet_scheduler_warning(self) -> Iterator[None]:
+        """GradScaler skips optimizer steps with inf gradients; the schedule steps anyway."""
+        with warnings.catch_warnings():
+            if self.ctx.scaler is not None:
+                warnings.filterwarnings(
+                    "ignore", message=r"Detected call of `lr_scheduler", category=UserWarning
+                )
+            yield
+
+    # -- files (rank 0 writes; every rank joins the RNG-state gather)
+    def _start_files(self) -> None:
+        if self.rank != 0:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        config = {
+            **self.cfg,
+            "network": {
+                "name": self.info.name,
+                "file": self.info.file,
+                "params": dict(self.info.params),
+            },
+            "run": {
+                k: v
+                for k, v in dataclasses.asdict(self.opts).items()
+                if k not in ("resume", "progress", "verbose", "stop_after")
+            },
+        }
+        if not (self.opts.resume and (self.run_dir / "config.json").exists()):
+            write_atomic(self.run_dir / "config.json", json.dumps(config, indent=2) + "\n")
+        lines = "".join(json.dumps(_compact(r, per_class=True)) + "\n" for r in self.history)
+        write_atomic(self.run_dir / "metrics.jsonl", lines)
+
+    def _save(self, name: str, copy_to: str | None = None, gather: bool = True) -> None:
+        states = [rng_state(self.ctx.augment)]
+        if self.world > 1 and gather:
+            import torch.distributed as dist
+
+            gathered: list[Any] = [None] * self.world
+            dist.all_gather_object(gathered, states[0])
+            states = gathered
+        if self.rank != 0:
+            return
+        state = {
+            "model": self.raw.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.ctx.scaler.state_dict() if self.ctx.scaler else None,
+            "epoch": self.epoch,
+            "config": self.cfg,
+            "rng": states,
+            "history": self.history,
+            "best": self.best,
+            "classes": list(self.data.classes),
+            "network": {
+                "name": self.info.name,
+                "file": self.info.file,
+                "params": dict(self.info.params),
+                "input_shape": list(self.info.input_shape),
+            },
+        }
+        save_checkpoint(state, self.run_dir / name)
+        if copy_to:
+            save_checkpoint(state, self.run_dir / copy_to)
+
+    def _finish(self) -> dict[str, Any]:
+        if self.rank != 0 or not self.history:
+            return self.history[-1] if self.history else {}
+        final = {
+            "network": self.info.name,
+            "epochs": self.epoch,
+            **self.history[-1],
+            "best_epoch": self.best["epoch"],
+            "best_test_accuracy": self.best["test_accuracy"],
+            "history": [_compact(r) for r in self.history],
+        }
+        write_atomic(self.run_dir / "metrics.json", json.dumps(final, indent=2) + "\n")
+        plot_curves(self.history, self.run_dir / "curves.png")
+        plot_confusion(
+            self.history[-1]["confusion"], self.data.classes, self.run_dir / "confusion.png"
+        )
+        return final
+
+
+def _compact(record: dict[str, Any], per_class: bool = False) -> dict[str, Any]:
+    drop = {"confusion"} if per_class else {"confusion", "per_class"}
+    return {k: v for k, v in record.items() if k not in drop}
