@@ -34,3 +34,17 @@ def in_fresh_processes(code: str, seeds: tuple[str, ...] = ("0", "4242")) -> lis
         assert proc.returncode == 0, proc.stderr
         outputs.append(proc.stdout)
     return outputs
+
+
+def build_concrete(path: Path, network: str | None = None) -> object:
+    """The network of ``path`` compiled by the IR printer (``strategy="concrete"``), the code
+    generator's fallback for blocks the symbolic translator cannot write."""
+    from cnndsl.codegen import class_names, compile_program
+    from cnndsl.loader import _import
+    from cnndsl.program import load_program
+
+    program = load_program(path)
+    source = compile_program(program, path.name, network, strategy="concrete")
+    assert source is not None
+    name = network or program.networks[-1].name
+    return getattr(_import(source, path), class_names(program)[("network", name)])()

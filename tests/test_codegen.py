@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import EXAMPLES, ROOT, in_fresh_processes
+from conftest import EXAMPLES, ROOT, build_concrete, in_fresh_processes
 
 import cnndsl
 from cnndsl.api import analyze
@@ -26,14 +26,19 @@ def _import(path: Path, name: str):
     return module
 
 
+@pytest.mark.parametrize("strategy", ["symbolic", "concrete"])
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
-def test_hooks_record_the_checkers_shapes(example: Path) -> None:
-    """Forward hooks on every module of the generated model see the checker's shapes."""
+def test_hooks_record_the_checkers_shapes(example: Path, strategy: str) -> None:
+    """Forward hooks on every module of the generated model see the checker's shapes: the
+    golden file (symbolic translation) and the IR printer's output."""
     module = _import(ROOT / "generated" / f"{example.stem}.py", f"gen_{example.stem}")
     for analysis in analyze(example):
         net = analysis.network
         with torch.device("meta"):
-            model = getattr(module, net.name)()
+            if strategy == "concrete":
+                model = build_concrete(example, net.name)
+            else:
+                model = getattr(module, net.name)()
         expected = {path: tuple(analysis.node(node).shape) for path, node in net.modules()}
         modules = dict(model.named_modules())
         assert set(expected) <= set(modules), sorted(set(expected) - set(modules))
@@ -52,6 +57,7 @@ def test_hooks_record_the_checkers_shapes(example: Path) -> None:
         with torch.device("meta"):
             out = model(torch.zeros(2, *net.input_shape))
         assert seen == expected
+        assert sum(p.numel() for p in model.parameters()) == analysis.params
         main = out[0] if isinstance(out, tuple) else out
         assert tuple(main.shape[1:]) == net.output_shape
         if net.outputs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from conftest import ROOT
+from conftest import ROOT, build_concrete
 
 import cnndsl
 
@@ -33,13 +33,17 @@ def _torchvision(name: str) -> torch.nn.Module:
     return getattr(torchvision.models, name)(weights=None, **kwargs)
 
 
+@pytest.mark.parametrize("strategy", ["symbolic", "concrete"])
 @pytest.mark.parametrize("name", MODELS)
-def test_same_state_dict_and_same_outputs(name: str) -> None:
+def test_same_state_dict_and_same_outputs(name: str, strategy: str) -> None:
+    """Both code generators (the symbolic translator and the IR printer, its fallback)."""
     torch.manual_seed(0)
-    if name == "mobilenet_v2":
-        ours = cnndsl.load(ROOT / "examples" / "mobilenet.cnn", network="MobileNetV2")
+    path = ROOT / "examples" / ("mobilenet.cnn" if name == "mobilenet_v2" else f"{name}.cnn")
+    network = "MobileNetV2" if name == "mobilenet_v2" else None
+    if strategy == "concrete":
+        ours = build_concrete(path, network)
     else:
-        ours = cnndsl.load(ROOT / "examples" / f"{name}.cnn")
+        ours = cnndsl.load(path, network=network)
     ref = _torchvision(name)
     ours_shapes = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
     ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}

@@ -23,10 +23,13 @@ from .lines import HEADER
 __all__ = ["HEADER", "class_names", "compile_program", "compile_source", "display_path", "generate"]
 
 
-def compile_program(program: Program, source: str, network: str | None = None) -> str | None:
-    """The Python source of a loaded program (None when it defines no network)."""
+def compile_program(
+    program: Program, source: str, network: str | None = None, strategy: str = "auto"
+) -> str | None:
+    """The Python source of a loaded program (None when it defines no network);
+    ``strategy`` as :func:`generate`'s."""
     networks = elaborate(program, network)
-    return generate(program, networks, source) if networks else None
+    return generate(program, networks, source, strategy) if networks else None
 
 
 def compile_source(path: str | Path, network: str | None = None) -> str:

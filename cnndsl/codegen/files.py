@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from .. import ir
 from .. import syntax as s
-from ..errors import Span
+from ..errors import CnnError, Span
 from ..expr import fold, is_const, lit, subst, to_py
-from ..names import MERGE_KINDS, python_name
+from ..names import MERGE_KINDS, param_names, python_name
 from ..program import Program
 from .blocks import UNKNOWN, BlockInfo, ClassCode, ClassGen
+from .concrete import Printer
 from .layout import format_python
 from .lines import HEADER, _err
 
@@ -289,29 +291,67 @@ def _imports(body: str) -> tuple[list[str], list[str]]:
     return std, torch
 
 
-def generate(program: Program, networks: list[ir.Network], source: str) -> str:
-    """The Python source for a program's networks (all of them, in file order)."""
+def generate(
+    program: Program, networks: list[ir.Network], source: str, strategy: str = "auto"
+) -> str:
+    """The Python source for a program's networks (all of them, in file order).
+
+    ``strategy``: ``"symbolic"`` translates each block once, with its parameters (readable,
+    as torchvision writes models); ``"concrete"`` prints every block instance from the IR;
+    ``"auto"`` (the default) is symbolic unless a block cannot be written that way.
+    """
+    if strategy != "concrete":
+        try:
+            return _layout(program, networks, source, *_symbolic(program, networks))
+        except (CnnError, SyntaxError):
+            if strategy == "symbolic":
+                raise
+    return _layout(program, networks, source, *_concrete(program, networks))
+
+
+def _symbolic(program: Program, networks: list[ir.Network]) -> tuple[list[ClassCode], set[str]]:
     file = FileGen(program, networks)
     by_name = {n.name: n for n in networks}
     for net in program.networks:
         if net.name in by_name:
             _blocks_first(file, net.body)
             file.translate_network(net, by_name[net.name])
+    return file.classes, file.helpers
+
+
+def _concrete(program: Program, networks: list[ir.Network]) -> tuple[list[ClassCode], set[str]]:
+    printer = Printer(class_names(program))
+    defs = {n.name: n for n in program.networks}
+    for net in networks:
+        py = param_names([p.name for p in defs[net.name].params])
+        values = dict(net.values)
+        params = [(py[n], _py_type(values[n]), values[n]) for n in py]
+        printer.network(net, params)
+    return printer.classes, printer.helpers
+
+
+def _layout(
+    program: Program,
+    networks: list[ir.Network],
+    source: str,
+    classes: list[ClassCode],
+    helper_names: set[str],
+) -> str:
     env = _environment()
-    body_probe = "\n".join("\n".join(c.init + c.forward) for c in file.classes)
+    body_probe = "\n".join("\n".join(c.init + c.forward) for c in classes)
     if "_make_divisible(" in body_probe:
-        file.helpers.add("_make_divisible")
-    if any(h.startswith("Conv") for h in file.helpers):
-        file.helpers.add("_pad")
-    helpers = _helper_sources(env, file.helpers)
-    names = ", ".join(file.class_names[("network", n)] for n in by_name)
-    doc = f"{names}: PyTorch modules compiled from {source} by cnndsl."
+        helper_names.add("_make_divisible")
+    if any(h.startswith("Conv") for h in helper_names):
+        helper_names.add("_pad")
+    helpers = _helper_sources(env, helper_names)
+    names = class_names(program)
+    doc = ", ".join(names[("network", n.name)] for n in networks)
+    doc = f"{doc}: PyTorch modules compiled from {source} by cnndsl."
     everything = (
         "\n".join(helpers)
         + body_probe
         + "".join(
-            c.signature + c.returns + ("(NamedTuple)" if c.outputs_tuple else "")
-            for c in file.classes
+            c.signature + c.returns + ("(NamedTuple)" if c.outputs_tuple else "") for c in classes
         )
     )
     std, torch_imports = _imports(everything)
@@ -322,8 +362,9 @@ def generate(program: Program, networks: list[ir.Network], source: str) -> str:
         stdlib_imports=std,
         torch_imports=torch_imports,
         helpers=helpers,
-        classes=file.classes,
+        classes=classes,
     )
+    ast.parse(text)  # a SyntaxError here is a bug the caller can fall back from
     return format_python(text)
 
 
