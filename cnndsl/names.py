@@ -85,7 +85,7 @@ def snake(name: str) -> str:
 # (nor a Python keyword or builtin): the generated code gives it a trailing ``_`` instead.
 GENERATED_NAMES = frozenset(
     """
-torch nn F Tensor math OrderedDict NamedTuple Any Merge _pad _make_divisible
+torch nn F Tensor math OrderedDict NamedTuple Any Merge _pad _ceil_crop _make_divisible
 Conv1dPad Conv2dPad Conv3dPad MaxPool1dPad MaxPool2dPad MaxPool3dPad MinPool1dPad
 MinPool2dPad MinPool3dPad AvgPool1dPad AvgPool2dPad AvgPool3dPad SeparableConv1d
 SeparableConv2d SeparableConv3d ConvTranspose1dCrop ConvTranspose2dCrop ConvTranspose3dCrop

@@ -166,6 +166,7 @@ class ClassGen:
         self.pnames = param_names([p.name for p in params])
         self.locals: set[str] = {*RESERVED_PARAMS, "x", *self.pnames.values()}
         self.let_exprs: dict[str, s.Expr] = {}
+        self.placeholders: set[str] = set()
         self.flags: set[str] = set()
         self.outputs: list[str] = []
         self.returns = "Tensor"
@@ -177,6 +178,11 @@ class ClassGen:
             name, n = f"{base}{n}", n + 1
         self.locals.add(name)
         return name
+
+    def placeholder(self, attr: Attr) -> str:
+        """``self.name = None`` for a module that only some instances create."""
+        self.placeholders.add(attr.key())
+        return attr.assign("None", replaces_attribute=True)
 
     def flag(self, base: str, namer: SymNamer | None) -> str:
         used = namer.used if namer else set()
@@ -191,7 +197,7 @@ class ClassGen:
         init, fwd = Lines(), Lines()
         env: dict[str, s.Expr] = {p.name: s.Name(self.pnames[p.name]) for p in self.params}
         env.update(self.in_values)
-        namer = SymNamer(_labels(self.body.body))
+        namer = SymNamer(*_labels(self.body.body))
         ctx = Ctx(init, fwd, env, "x", namer=namer, tensors={}, top=self.kind == "network")
         state = State(self.in_channels, self.rank, None, fresh=False)
         state = self.statements(self.body.body, ctx, state)
@@ -299,8 +305,8 @@ class ClassGen:
             ctx.seq.element(ctx, label, ctor)
             return out
         assert ctx.namer is not None
-        attr = label or ctx.namer.auto(prefix)
-        ctx.init.add(attr.assign(ctor))
+        attr = label or ctx.namer.auto(prefix, span)
+        ctx.init.add(attr.assign(ctor, replaces_attribute=bool(self.placeholders)))
         ctx.fwd.add(f"{ctx.cur} = {attr.ref()}({ctx.cur})")
         return out
 
@@ -496,7 +502,7 @@ class ClassGen:
     ) -> State:
         assert ctx.namer is not None
         # dry run: how far each naming counter moves per iteration (it names nothing)
-        probe = SymNamer(set())
+        probe = SymNamer(set(), set())
         dry = ctx.child(init=Lines(), fwd=Lines(), namer=probe)
         if var is not None:
             dry.env[var] = s.Name(loop_var)
@@ -594,7 +600,7 @@ class ClassGen:
             x, y = after_then.get(p, before.get(p, lit(1))), namer.counters.get(p, lit(1))
             namer.counters[p] = ifexp(cond, x, y)
         for attr in dict.fromkeys(made_then + made_else):
-            ctx.init.add(attr.assign("None"))
+            ctx.init.add(self.placeholder(attr))
         else_names = {a.static for a in made_else}
         only_then = [a for a in made_then if a.static is None or a.static not in else_names]
         test = f"{only_then[0].ref()} is not None" if only_then else None
@@ -693,7 +699,7 @@ class ClassGen:
             sub = ctx.child(cur=var)
             out = self.chain(stmt, sub, State(state.channels, state.rank, state.spatial, False))
             _fold_first_assign(ctx.fwd, var, index)
-            outs.append(var)
+            outs.append(sub.cur)
             shapes.append(out)
         if kind == "concat":
             channels = shapes[0].channels
@@ -743,6 +749,7 @@ class ClassGen:
         fwd = Lines(level=ctx.fwd.level + (1 if use else 0))
         if shortcut.steps:
             n0 = len(ctx.namer.created)
+            counters = dict(ctx.namer.counters)
             sc_fwd = Lines(level=fwd.level + (1 if short_cond is not None else 0))
             sc_init = Lines(level=ctx.init.level + (1 if short_cond is not None else 0))
             sub = ctx.child(cur=identity, init=sc_init, fwd=sc_fwd)
@@ -751,8 +758,13 @@ class ClassGen:
             _fold_first_assign(sc_fwd, identity, index)
             made = ctx.namer.created[n0:]
             if short_cond is not None:
+                # names after a projection that only some instances have depend on it
+                for p, after in list(ctx.namer.counters.items()):
+                    before = counters.get(p, lit(1))
+                    if after != before:
+                        ctx.namer.counters[p] = ifexp(short_cond, after, before)
                 for attr in made:
-                    ctx.init.add(attr.assign("None"))
+                    ctx.init.add(self.placeholder(attr))
                 ctx.init.add(f"if {to_py(short_cond)}:")
                 ctx.init.items += sc_init.items
                 if made:
@@ -782,7 +794,7 @@ class ClassGen:
         span: Span,
     ) -> State:
         """A labelled merge or a merge inside a Sequential: a ``Merge`` helper module."""
-        namer = SymNamer(set().union(*(_labels((b,)) for b in branches)))
+        namer = SymNamer(*_labels(tuple(branches)))
         parts: list[str] = []
         channels: list[s.Expr] = []
         for stmt in branches:
@@ -945,49 +957,59 @@ def _branch_var(stmt: s.Chain, n: int) -> str:
     return f"branch{n}"
 
 
-def _labels(stmts: tuple[s.Stmt, ...]) -> set[str]:
-    """Plain labels of a module context, through inlined groups, merges, ifs and repeats."""
+def _labels(stmts: tuple[s.Stmt, ...]) -> tuple[set[str], set[str]]:
+    """Plain labels of a module context, through inlined groups, merges, ifs and repeats:
+    (all of them, those that only some instances have: inside an ``if``, a ``repeat`` or a
+    conditional residual)."""
     out: set[str] = set()
+    conditional: set[str] = set()
 
-    def step(st: Any) -> None:
+    def step(st: Any, cond: bool) -> None:
         if isinstance(st, s.Labelled):
             if st.label.plain:
                 out.add(st.label.plain)
+                if cond:
+                    conditional.add(st.label.plain)
             return
         if isinstance(st, s.Group):
-            stmts_(st.body)
+            stmts_(st.body, cond)
         elif isinstance(st, s.Merge):
-            stmts_(st.branches)
+            stmts_(st.branches, cond)
         elif isinstance(st, s.Residual):
-            stmts_(st.body.body)
+            stmts_(st.body.body, cond or st.cond is not None)
             if st.shortcut:
-                stmts_(st.shortcut.body)
+                stmts_(
+                    st.shortcut.body, cond or st.cond is not None or st.shortcut_cond is not None
+                )
         elif isinstance(st, s.Repeat):
-            stmts_(st.body.body)
+            stmts_(st.body.body, True)
         elif isinstance(st, s.Repetition) and isinstance(st.target, s.Group):
-            stmts_(st.target.body)
+            stmts_(st.target.body, True)
         elif isinstance(st, s.If):
-            stmts_(st.then.body)
+            stmts_(st.then.body, True)
             if st.orelse is not None:
-                step(st.orelse)
+                step(st.orelse, True)
 
-    def stmts_(body: tuple[Any, ...]) -> None:
+    def stmts_(body: tuple[Any, ...], cond: bool) -> None:
         for stmt in body:
             if isinstance(stmt, s.Chain):
                 for st in stmt.steps:
-                    step(st)
+                    step(st, cond)
             elif isinstance(stmt, s.Bind):
                 for st in stmt.chain.steps:
-                    step(st)
+                    step(st, cond)
             elif isinstance(stmt, s.Output):
                 out.add(stmt.name)
 
-    stmts_(stmts)
-    return out
+    stmts_(stmts, False)
+    return out, conditional
 
 
 def _seq_keyed(body: Any) -> bool:
-    """Whether a Sequential has labelled elements (then it is built from an OrderedDict)."""
+    """Whether a Sequential has labelled elements (then it is built from an OrderedDict).
+
+    Its elements are the steps of its chains, through the ``repeat``, ``X * n`` and ``if``
+    that splice theirs in; a nested group is one (unkeyed) element."""
 
     def step(st: Any) -> bool:
         if isinstance(st, s.Labelled):
@@ -995,11 +1017,12 @@ def _seq_keyed(body: Any) -> bool:
         if isinstance(st, s.Repeat):
             return stmts_(st.body.body)
         if isinstance(st, s.Repetition):
-            return step(st.target) if not isinstance(st.target, s.Group) else stmts_(st.target.body)
+            return stmts_(st.target.body) if isinstance(st.target, s.Group) else step(st.target)
         if isinstance(st, s.If):
-            return stmts_(st.then.body) or (st.orelse is not None and step(st.orelse))
-        if isinstance(st, s.Group):
-            return False
+            orelse = st.orelse
+            return stmts_(st.then.body) or (
+                stmts_(orelse.body) if isinstance(orelse, s.Group) else step(orelse)
+            )
         return False
 
     def stmts_(body: tuple[Any, ...]) -> bool:
@@ -1009,6 +1032,4 @@ def _seq_keyed(body: Any) -> bool:
         return stmts_(body)
     if isinstance(body, s.Chain):
         return any(step(st) for st in body.steps)
-    if isinstance(body, (s.Repeat, s.Repetition, s.If)):
-        return step(body) if not isinstance(body, s.Repetition) else step(body)
-    return False
+    return step(body)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ast
+import functools
 from typing import Any
 
 from .. import ir
 from .. import syntax as s
-from ..errors import CnnError, Span
+from ..errors import Span
 from ..expr import fold, is_const, lit, subst, to_py
 from ..names import MERGE_KINDS, param_names, python_name
 from ..program import Program
@@ -204,6 +205,7 @@ def _py_type(value: Any) -> str:
 # ---------------------------------------------------------------- the file
 _HELPER_ORDER = (
     "_pad",
+    "_ceil_crop",
     "Conv1dPad",
     "Conv2dPad",
     "Conv3dPad",
@@ -227,7 +229,9 @@ _HELPER_ORDER = (
 )
 
 
+@functools.cache
 def _environment() -> Any:
+    """The jinja2 environment (built once: compiling the templates is most of a compile)."""
     import jinja2
 
     return jinja2.Environment(
@@ -248,6 +252,8 @@ def _helper_sources(env: Any, names: set[str]) -> list[str]:
             continue
         if name == "_pad":
             out.append(module.pad_fn())
+        elif name == "_ceil_crop":
+            out.append(module.ceil_crop_fn())
         elif name == "Merge":
             out.append(module.merge())
         elif name == "_make_divisible":
@@ -303,7 +309,7 @@ def generate(
     if strategy != "concrete":
         try:
             return _layout(program, networks, source, *_symbolic(program, networks))
-        except (CnnError, SyntaxError):
+        except Exception:  # noqa: BLE001 - anything it cannot write is printed from the IR
             if strategy == "symbolic":
                 raise
     return _layout(program, networks, source, *_concrete(program, networks))
@@ -343,6 +349,8 @@ def _layout(
         helper_names.add("_make_divisible")
     if any(h.startswith("Conv") for h in helper_names):
         helper_names.add("_pad")
+    if any("Pool" in h for h in helper_names):
+        helper_names.add("_ceil_crop")
     helpers = _helper_sources(env, helper_names)
     names = class_names(program)
     doc = ", ".join(names[("network", n.name)] for n in networks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -98,9 +99,14 @@ class Attr:
         name = self.plain
         return f"self.{name}" if name else f"getattr(self, {self.key()})"
 
-    def assign(self, ctor: str) -> str:
+    def assign(self, ctor: str, replaces_attribute: bool = False) -> str:
+        """``self.name = ctor``; ``add_module`` for a computed name, or ``setattr`` where it
+        may replace a ``None`` placeholder (``add_module`` refuses plain attributes)."""
         name = self.plain
-        return f"self.{name} = {ctor}" if name else f"self.add_module({self.key()}, {ctor})"
+        if name:
+            return f"self.{name} = {ctor}"
+        how = "setattr(self, " if replaces_attribute else "self.add_module("
+        return f"{how}{self.key()}, {ctor})"
 
 
 def _attr(parts: list[str | s.Expr]) -> Attr:
@@ -116,23 +122,34 @@ def _attr(parts: list[str | s.Expr]) -> Attr:
 
 
 class SymNamer:
-    """The module-context namer of :mod:`cnndsl.elaborate`, with symbolic counters."""
+    """The module-context namer of :mod:`cnndsl.elaborate`, with symbolic counters.
 
-    def __init__(self, labels: set[str]):
+    Where a name would depend on which arm of an ``if`` ran, or could meet a label that only
+    some instances have, it raises: the class is then printed per instance from the IR.
+    """
+
+    def __init__(self, labels: set[str], conditional: set[str]):
         self.labels = labels
+        self.conditional = conditional
         self.used: set[str] = set(labels)
         self.counters: dict[str, s.Expr] = {}
         self.created: list[Attr] = []
 
-    def auto(self, prefix: str) -> Attr:
+    def auto(self, prefix: str, span: Span | None = None) -> Attr:
         n = self.counters.get(prefix, lit(1))
         if is_const(n):
             v = n.value  # type: ignore[union-attr]
             while f"{prefix}{v}" in self.used:
+                if f"{prefix}{v}" in self.conditional:
+                    raise _err(f"the name of this {prefix} depends on a conditional label", span)
                 v += 1
             self.used.add(f"{prefix}{v}")
             self.counters[prefix] = lit(v + 1)
             return self.made(Attr((f"{prefix}{v}",)))
+        if any(isinstance(e, s.IfExp) for e in s.walk(n)):
+            raise _err(f"the name of this {prefix} depends on which arm of an `if` ran", span)
+        if any(re.fullmatch(re.escape(prefix) + r"\d+", label) for label in self.labels):
+            raise _err(f"a label may take the name of this repeated {prefix}", span)
         self.counters[prefix] = add(n, lit(1))
         return self.made(_attr([prefix, n]))
 

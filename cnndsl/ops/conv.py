@@ -285,10 +285,9 @@ class SeparableConv(_Conv):
         args = [e.cin, e.py("out"), f"kernel_size={e.size('kernel')}"]
         args += e.opt_size("stride", 1)
         pad, helper_pad = e.padding()
-        if helper_pad is not None:
-            raise ShapeError("sepconv needs symmetric padding", "use an explicit pad")
         args += [f"padding={pad}"] if pad != "0" else []
         args += e.opt_size("dilation", 1) + e.opt("bias", True)
+        args += [f"pad={helper_pad}"] if helper_pad is not None else []  # asymmetric: F.pad first
         return f"{e.need(f'SeparableConv{e.rank}d')}({', '.join(args)})"
 
     def count_macs(self, x: Shape, y: Shape, a: Args) -> int:
