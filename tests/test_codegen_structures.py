@@ -99,14 +99,19 @@ def test_structure_compiles_faithfully(tmp_path: Path, name: str) -> None:
     assert sum(p.numel() for p in model.parameters()) == a.params
 
 
-def test_merge_container_with_nested_flow_is_refused(tmp_path: Path) -> None:
+def test_merge_container_with_nested_flow_compiles(tmp_path: Path) -> None:
+    """What check accepts, compile compiles: a labelled merge whose branch holds another
+    merge is printed from the IR (a class of its own) and agrees with the checker."""
     src = tmp_path / "m.cnn"
     src.write_text(
         "network N { input 4x8x8; m: add { {}; { concat { relu; relu } -> conv 4 1x1 } } }"
     )
-    assert analyze(src)  # the checker accepts it …
-    with pytest.raises(CnnError, match="cannot compile"):
-        cnndsl.compile_source(src)  # … the generated Merge module cannot express it
+    (a,) = analyze(src)
+    model = cnndsl.load(src)
+    assert {"m", "m.conv1"} <= {name for name, _ in model.named_modules()}
+    out = model(torch.zeros(2, 4, 8, 8))
+    assert tuple(out.shape[1:]) == a.network.output_shape
+    assert sum(p.numel() for p in model.parameters()) == a.params == 4 * 8 + 4
 
 
 @pytest.mark.parametrize(
