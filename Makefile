@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup dot demo test check lint style types bench docs clean
+.PHONY: setup dot demo test fuzz check lint style types bench docs clean
 
 setup: $(STAMP) dot
 
@@ -37,6 +37,16 @@ test: setup
 	$(BIN)/cnndsl compile examples/*.cnn --check
 	$(BIN)/ruff check cnndsl tests bench docs
 	$(BIN)/ruff format --check cnndsl tests bench docs generated
+
+# Differential fuzzing for as long as asked: `make fuzz N=20000` (programs) or
+# `make fuzz TIME=3600` (seconds); each new disagreement is shrunk and saved under
+# tests/fixtures/fuzz/, which `make test` replays forever.
+N       ?= 20000
+TIME    ?= 0
+JOBS    ?= 2
+SEED    ?= $(shell date +%s)
+fuzz: setup
+	$(PYTHON) tests/fuzzkit/main.py --count $(N) --jobs $(JOBS) --seed $(SEED) $(if $(filter-out 0,$(TIME)),--seconds $(TIME))
 
 check: lint types test
 

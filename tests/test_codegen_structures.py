@@ -12,7 +12,6 @@ from conftest import ROOT
 
 import cnndsl
 from cnndsl.api import analyze
-from cnndsl.errors import CnnError
 
 CASES = {
     "symbolic if with different channels": """

@@ -591,6 +591,7 @@ class ClassGen:
         assert ctx.namer is not None
         namer = ctx.namer
         before, used = dict(namer.counters), set(namer.used)
+        outer = set(self.placeholders)
         init_then, fwd_then, a, made_then = self.arm(then, ctx, state)
         after_then, used_then = dict(namer.counters), set(namer.used)
         namer.counters, namer.used = dict(before), set(used)
@@ -599,10 +600,15 @@ class ClassGen:
         for p in set(after_then) | set(namer.counters):
             x, y = after_then.get(p, before.get(p, lit(1))), namer.counters.get(p, lit(1))
             namer.counters[p] = ifexp(cond, x, y)
+        nested = self.placeholders - outer  # modules that a nested `if` creates or not
         for attr in dict.fromkeys(made_then + made_else):
             ctx.init.add(self.placeholder(attr))
         else_names = {a.static for a in made_else}
-        only_then = [a for a in made_then if a.static is None or a.static not in else_names]
+        only_then = [
+            a
+            for a in made_then
+            if (a.static is None or a.static not in else_names) and a.key() not in nested
+        ]
         test = f"{only_then[0].ref()} is not None" if only_then else None
         if test is None and (made_then or made_else):
             flag = self.flag("use_branch", namer)
@@ -637,7 +643,7 @@ class ClassGen:
 
     # ---------------------------------------------------------------- merges
     def step_Merge(self, step: s.Merge, ctx: Ctx, state: State, label: Attr | None) -> State:
-        branches: list[s.Stmt] = [b for b in step.branches if not isinstance(b, s.Let)]
+        branches = list(step.branches)
         return self.merge(step.kind, branches, ctx, state, label, step.span, False, None, None)
 
     def step_Residual(self, step: s.Residual, ctx: Ctx, state: State, label: Attr | None) -> State:
@@ -688,7 +694,11 @@ class ClassGen:
             return self.residual(branches, ctx, state, span, cond, short_cond)
         outs: list[str] = []
         shapes: list[State] = []
+        ctx = ctx.child()  # a `let` between branches holds for the later ones
         for stmt in branches:
+            if isinstance(stmt, s.Let):
+                self.statement(stmt, ctx, state)
+                continue
             assert isinstance(stmt, s.Chain)
             if not stmt.steps:
                 outs.append(ctx.cur)
@@ -798,7 +808,8 @@ class ClassGen:
         parts: list[str] = []
         channels: list[s.Expr] = []
         for stmt in branches:
-            assert isinstance(stmt, s.Chain)
+            if not isinstance(stmt, s.Chain):
+                raise _err("a merge container with a `let` between its branches", stmt.span)
             sub_init, sub_fwd = Lines(), Lines()
             sub = Ctx(sub_init, sub_fwd, dict(ctx.env), "x", namer=namer, tensors=None)
             out = self.chain(stmt, sub, State(state.channels, state.rank, state.spatial, False))

@@ -49,9 +49,6 @@ class Emit:
         self.cout = to_py(gen.out_channels(op, self, state))
 
     # values
-    def expr(self, name: str) -> s.Expr:
-        return self.args[name]
-
     def py(self, name: str) -> str:
         e = self.args[name]
         if is_const(e) and e.value == "channels" and name == "dim":  # type: ignore[union-attr]

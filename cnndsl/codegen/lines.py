@@ -35,6 +35,9 @@ def _err(message: str, span: Span | None, hint: str | None = None) -> CnnError:
 
 
 # ---------------------------------------------------------------- output lines
+_HEADERS = frozenset({"if", "elif", "else:", "for", "while", "with"})
+
+
 @dataclass(slots=True)
 class Lines:
     """Indented lines of Python; ``indent()`` nests."""
@@ -58,10 +61,19 @@ class Lines:
             self.items.append((self.level, ""))
 
     def render(self, base: int) -> list[str]:
+        """The lines, indented from ``base``; a block header (``if …:``, ``else:``,
+        ``for …:``) with nothing under it gets ``pass``."""
         items = list(self.items)
         while items and items[-1][1] == "":
             items.pop()
-        return ["" if not text else "    " * (base + lvl) + text for lvl, text in items]
+        out: list[tuple[int, str]] = []
+        for i, (lvl, text) in enumerate(items):
+            out.append((lvl, text))
+            if text.endswith(":") and text.split(" ", 1)[0] in _HEADERS:
+                following = next((lv for lv, tx in items[i + 1 :] if tx), None)
+                if following is None or following <= lvl:
+                    out.append((lvl + 1, "pass"))
+        return ["" if not text else "    " * (base + lvl) + text for lvl, text in out]
 
 
 # ---------------------------------------------------------------- attribute names

@@ -23,12 +23,13 @@ What the picture shows:
   ``add`` node, solid for the identity and dashed for a projection; side outputs as
   branches that end in their own output node; bound-tensor merges (U-Net skips) as edges
   from where the tensor was bound;
-* blocks and groups as labelled clusters.  ``depth=N`` draws the modules whose path has
-  at most N parts as clusters and those one level deeper as single nodes with their title
-  (a group: its name), and a run of consecutive identical folded blocks as one node
-  ``Bottleneck(512) ×3``.  ``depth=None`` expands everything; ``depth="auto"`` picks the
-  most detailed depth whose picture still fits a 1920×1080 slide with text at least
-  14 px high (everything for LeNet or a U-Net, 1 for GoogLeNet or ResNet-50).
+* blocks and groups as labelled clusters.  ``depth=N`` (§9: depth 1 shows the network's own
+  steps) draws a module whose path has N parts as one node with its title (a group: its
+  name), its children hidden, and the modules of fewer parts as clusters; a run of
+  consecutive identical folded blocks is one node ``Bottleneck(512) ×3``.  ``depth=None``
+  expands everything; ``depth="auto"`` picks the most detailed depth whose picture still
+  fits a 1920×1080 slide with text at least 14 px high (everything for LeNet or a U-Net, 1
+  for GoogLeNet or ResNet-50).
 * a network too long for one column wraps into several columns (rows with
   ``rankdir="LR"``), chosen to fit a 16:9 slide best; the cut is marked by a lettered
   connector at the bottom of one column and the top of the next.

@@ -70,8 +70,9 @@ def to_dot(
 ) -> Diagram:
     """The diagram of an analysed network (pure: nothing is run or written).
 
-    ``depth``: ``None`` expands everything, ``N`` folds the modules whose path has more
-    than N parts, ``"auto"`` picks the most detailed depth that fits a slide.
+    ``depth``: ``None`` expands everything; ``N`` draws each module whose path has N parts
+    as one node (depth 1: the network's own steps); ``"auto"`` picks the most detailed depth
+    that fits a slide.
     ``wrap``: cut a long network into columns (rows for ``LR``) to suit a 16:9 slide.
     """
     if rankdir not in ("TB", "LR"):

@@ -358,13 +358,4 @@ def lookup(name: str) -> Op | None:
     return REGISTRY.get(name)
 
 
-def all_ops() -> list[Op]:
-    """Every op once, in registration order."""
-    seen: list[Op] = []
-    for op in REGISTRY.values():
-        if op not in seen:
-            seen.append(op)
-    return seen
-
-
 from . import activation, conv, misc, norm, pool  # noqa: E402,F401  (fill the registry)

@@ -97,6 +97,11 @@ class AvgPool(_Pool):
     prefix = "avgpool"
     signature = (*_Pool.signature, P("count_pad", "bool", True))
 
+    def resolve(self, x: Shape, a: Args) -> Args:
+        a = super().resolve(x, a)
+        _check_avg_pool3d(x, a)
+        return a
+
 
 @register
 class LpPool(_Pool):
@@ -112,9 +117,9 @@ class LpPool(_Pool):
     def resolve(self, x: Shape, a: Args) -> Args:
         if a["p"] <= 0:
             raise ShapeError(f"lppool needs p > 0, got {a['p']:g}", arg="p")
-        return a.replace(
-            stride=a["stride"] or a["kernel"], padding=tuple((0, 0) for _ in a["kernel"])
-        )
+        a = a.replace(stride=a["stride"] or a["kernel"], padding=tuple((0, 0) for _ in a["kernel"]))
+        _check_avg_pool3d(x, a)
+        return a
 
     def describe(self, a: Args) -> str:
         return f"L{a['p']:g} pool {size_text(a['kernel'])}{stride_text(a['stride'])}"
@@ -122,6 +127,23 @@ class LpPool(_Pool):
     def torch(self, e: Any) -> str:
         args = [e.py("p"), *self.pool_args(e), *e.opt("ceil", False, "ceil_mode")]
         return f"nn.LPPool{e.rank}d({', '.join(args)})"
+
+
+def _check_avg_pool3d(x: Shape, a: Args) -> None:
+    """PyTorch's 3-D average pooling (which LPPool3d uses) needs every input size at least
+    the kernel, padding included only where it is explicit (an asymmetric or ``same`` pad)."""
+    if len(x) != 4:
+        return
+    pads = a["padding"]
+    explicit = any(b != e for b, e in pads)
+    for i, k, (b, e) in zip(x[1:], a["kernel"], pads, strict=True):
+        if i + (b + e if explicit else 0) < k:
+            raise ShapeError(
+                f"3-D average pooling needs each input size at least the kernel "
+                f"({size_text(a['kernel'])}), got {size_text(x[1:])}",
+                "PyTorch's avg_pool3d refuses smaller inputs; use a smaller kernel",
+                arg="kernel",
+            )
 
 
 def _adaptive_window(i: int, o: int) -> tuple[float, float]:

@@ -1,0 +1,242 @@
+"""Differential check of one program: what ``check`` says against what the compiled model does.
+
+``run_program(source)`` returns None when they agree, else a one-line description of the
+first disagreement, prefixed with its stage (``check``, ``reject``, ``compile``, ``import``,
+``instantiate``, ``forward``, ``compare``, ``warning``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import linecache
+import sys
+import types
+import warnings
+from typing import Any
+
+from . import pipeline
+
+MAX_TEXT = 200
+
+
+def one_line(text: str, limit: int = MAX_TEXT) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def describe(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    text = " ".join(lines[:2]) if lines and lines[0].endswith(":") else "".join(lines[:1])
+    return one_line(f"{type(exc).__name__}: {text}")
+
+
+def _where(exc: Any) -> str:
+    span = getattr(exc, "span", None)
+    return f"{span.line}:{span.column}" if span is not None else "?"
+
+
+def _key(exc: Any) -> tuple[Any, ...]:
+    span = getattr(exc, "span", None)
+    return (getattr(exc, "message", str(exc)), tuple(span) if span is not None else None)
+
+
+def run_program(source: str) -> str | None:
+    """None when check and compile agree on ``source``, else the first disagreement."""
+    return evaluate(source)[1]
+
+
+def evaluate(source: str) -> tuple[bool, str | None]:
+    """(whether check accepts ``source``, the first disagreement or None)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            accepted: list[bool] = []
+            result = _run(source, accepted)
+        if result is None:
+            for w in caught:
+                if _ours(w):
+                    return bool(accepted), one_line(f"warning: {w.category.__name__}: {w.message}")
+        return bool(accepted), result
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _ours(w: warnings.WarningMessage) -> bool:
+    """A warning raised by cnndsl or by generated code (torch's own are not reported)."""
+    if issubclass(w.category, SyntaxWarning):
+        return True
+    filename = str(w.filename)
+    return filename.startswith("<cnndsl") or "/cnndsl/" in filename.replace("\\", "/")
+
+
+def _run(source: str, accepted: list[bool]) -> str | None:
+    cnn_error = pipeline.error_type()
+    try:
+        analyses = pipeline.check(source)
+    except cnn_error as exc:
+        return _rejected(source, exc, cnn_error)
+    except Exception as exc:  # noqa: BLE001 - any crash is a finding
+        return f"check: crashed: {describe(exc)}"
+    accepted.append(True)
+    try:
+        text = pipeline.compile(source)
+    except cnn_error as exc:
+        return f"compile: rejects what check accepts: {one_line(exc.message)} at {_where(exc)}"
+    except Exception as exc:  # noqa: BLE001
+        return f"compile: crashed: {describe(exc)}"
+    if text is None:
+        return "compile: no Python source for a program with networks" if analyses else None
+    name = "cnndsl_fuzz_" + hashlib.sha1(text.encode()).hexdigest()[:12]
+    filename = f"<cnndsl-fuzz:{name}>"
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    sys.modules[name] = module
+    try:
+        try:
+            exec(compile(text, filename, "exec"), module.__dict__)  # noqa: S102 - generated
+        except Exception as exc:  # noqa: BLE001
+            return f"import: {describe(exc)}"
+        for analysis in analyses:
+            problem = _run_network(module, analysis, source)
+            if problem is not None:
+                return problem
+        return None
+    finally:
+        sys.modules.pop(name, None)
+        linecache.cache.pop(filename, None)
+
+
+def _rejected(source: str, exc: Any, cnn_error: type[Exception]) -> str | None:
+    """check rejected ``source``: compile must reject it with the same message and place."""
+    try:
+        pipeline.compile(source)
+    except cnn_error as exc2:
+        if _key(exc) != _key(exc2):
+            return one_line(
+                f"reject: check and compile differ: check {exc.message!r} at {_where(exc)}, "
+                f"compile {getattr(exc2, 'message', exc2)!r} at {_where(exc2)}"
+            )
+        return None
+    except Exception as exc2:  # noqa: BLE001
+        return f"reject: compile crashed where check rejects: {describe(exc2)}"
+    return f"reject: compile accepts what check rejects: {one_line(exc.message)}"
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape[1:])
+    if isinstance(value, (tuple, list)) and value:
+        return _shape(value[0])
+    return None
+
+
+def _run_network(module: types.ModuleType, analysis: Any, source: str) -> str | None:
+    import torch
+
+    net = analysis.network
+    cls = getattr(module, pipeline.class_name(source, net.name), None)
+    if cls is None:
+        return f"import: no class {net.name!r} in the generated module"
+    try:
+        model = cls()
+    except Exception as exc:  # noqa: BLE001
+        return f"instantiate: {net.name}: {describe(exc)}"
+    named = dict(model.named_modules())
+    expected = list(net.modules())
+    for path, _node in expected:
+        if path not in named:
+            return f"compare: {net.name}: module path {path!r} missing from the model"
+    listed = {path for path, _ in expected}
+    for key, _ in [*model.named_parameters(), *model.named_buffers()]:
+        owner = key.rpartition(".")[0]
+        parts = owner.split(".")
+        if owner and not any(".".join(parts[:n]) in listed for n in range(1, len(parts) + 1)):
+            return f"compare: {net.name}: model has {key!r}, under no module path check lists"
+    seen: dict[str, list[tuple[int, ...] | None]] = {}
+    handles = []
+
+    def hook(path: str) -> Any:
+        def record(mod: Any, args: Any, out: Any) -> None:
+            seen.setdefault(path, []).append(_shape(out))
+
+        return record
+
+    try:
+        for path, _node in expected:
+            handles.append(named[path].register_forward_hook(hook(path)))
+        model.train()
+        x = torch.zeros(2, *net.input_shape)
+        try:
+            with torch.no_grad():
+                out = model(x)
+        except Exception as exc:  # noqa: BLE001
+            return f"forward: {net.name}: {describe(exc)}"
+    finally:
+        for h in handles:
+            h.remove()
+    for path, node in expected:
+        want = analysis.node(node).shape
+        got = seen.get(path)
+        if not got:
+            return f"compare: {net.name}: module {path!r} never ran in forward"
+        for shape in got:
+            if shape != tuple(want):
+                return (
+                    f"compare: {net.name}: output shape of {path!r} ({_kind(node)}): "
+                    f"check {tuple(want)}, torch {shape}"
+                )
+        p = sum(t.numel() for t in named[path].parameters())
+        if p != analysis.node(node).params:
+            return (
+                f"compare: {net.name}: parameters of {path!r} ({_kind(node)}): "
+                f"check {analysis.node(node).params}, torch {p}"
+            )
+    params = sum(t.numel() for t in model.parameters())
+    if params != analysis.params:
+        return f"compare: {net.name}: total parameters: check {analysis.params}, torch {params}"
+    buffers = sum(t.numel() for t in model.buffers())
+    if buffers != analysis.buffers:
+        return f"compare: {net.name}: total buffers: check {analysis.buffers}, torch {buffers}"
+    outs = list(out) if isinstance(out, tuple) else [out]
+    main = _shape(outs[0])
+    if main != tuple(net.output_shape):
+        return f"compare: {net.name}: main output: check {tuple(net.output_shape)}, torch {main}"
+    sides = [tuple(shape) for _, shape, _ in net.outputs]
+    got_sides = [_shape(o) for o in outs[1:]]
+    if got_sides != sides:
+        return f"compare: {net.name}: side outputs: check {sides}, torch {got_sides}"
+    return None
+
+
+def _kind(node: Any) -> str:
+    op = getattr(node, "op", None)
+    if op is not None:
+        return op
+    kind = getattr(node, "kind", None)
+    return f"{type(node).__name__} {kind}" if kind else type(node).__name__
+
+
+def classify(problem: str) -> str:
+    """The class of a disagreement: its description without names, numbers and shapes.
+
+    >>> classify("instantiate: Net: KeyError: \\"attribute 'relu2' already exists\\"")
+    "instantiate: KeyError: attribute '_' already exists"
+    """
+    import re
+
+    text = re.sub(r"^(instantiate|forward|compare): [A-Za-z_]\w*: ", r"\1: ", problem)
+    text = re.sub(r"(?<![A-Za-z])'[^']*'", "'_'", text)
+    text = re.sub(r'"', "", text)
+    text = re.sub(r"`[^`]*`", "`_`", text)
+    text = re.sub(r"\b[A-Za-z_]\w*\.__init__\(\)", "_.__init__()", text)
+    text = re.sub(r"\(\d+(, \d+)*,?\)", "(shape)", text)
+    text = re.sub(r"\d+", "N", text)
+    text = re.sub(r" at N:N\b", "", text)
+    return text[:140]
