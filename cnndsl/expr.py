@@ -172,7 +172,10 @@ class Evaluator:
                 "arithmetic needs numbers",
             )
         try:
-            return _BIN[e.op](a, b)
+            value = _BIN[e.op](a, b)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise OverflowError
+            return value
         except ZeroDivisionError:
             raise CnnError("division by zero", e.span) from None
         except OverflowError:

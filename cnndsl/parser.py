@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -492,7 +493,12 @@ class _ToSyntax:
         return s.Lit(int(tok), self._sp(meta))
 
     def float_lit(self, meta: Any, tok: Token) -> s.Lit:
-        return s.Lit(float(tok), self._sp(meta))
+        value = float(tok)
+        if math.isinf(value):
+            raise CnnError(
+                f"number too large: {tok}", self._sp(meta), "a number is at most about 1.8e308"
+            )
+        return s.Lit(value, self._sp(meta))
 
     def size_lit(self, meta: Any, tok: Token) -> s.Lit:
         return s.Lit(s.Size(int(v) for v in str(tok).split("x")), self._sp(meta))

@@ -21,6 +21,8 @@ from .blocks import ClassCode
 from .emit import Emit
 from .lines import Attr
 
+MAX_NESTING = 8
+
 
 class ConcreteEmit(Emit):
     """An :class:`Emit` whose arguments are one layer's resolved values."""
@@ -98,7 +100,9 @@ class Printer:
         names = {child.uid: member for member, child in node.members}
         init = ["super().__init__()"]
         for member, child in node.members:
-            init.append(Attr((member,)).assign(self.ctor(child, member)))
+            pre: list[str] = []
+            ctor = self.ctor(child, member, pre)
+            init += [*pre, Attr((member,)).assign(ctor)]
         forward = Forward(names)
         if isinstance(node, ir.Merge):
             forward.merge(node, "x", "x")
@@ -115,17 +119,26 @@ class Printer:
         forward.lines.append("return x")
         return ClassCode(name, "", "self", init, forward.lines, returns, outputs_tuple)
 
-    def ctor(self, node: ir.Node, member: str) -> str:
+    def ctor(self, node: ir.Node, member: str, pre: list[str], depth: int = 0) -> str:
+        """The constructor expression of ``node``; Sequentials nested deeper than
+        ``MAX_NESTING`` are built first into locals (``pre``): Python's parser limits how
+        deeply parentheses nest."""
         if isinstance(node, ir.Layer):
             op = lookup(node.op)
             assert op is not None
             return op.torch(ConcreteEmit(self.helpers, op, node))
         if isinstance(node, ir.Module) and node.kind == "sequential" and _is_chain(node):
-            parts = [self.ctor(child, key) for key, child in node.members]
+            parts = [self.ctor(child, key, pre, depth + 1) for key, child in node.members]
             if all(key == str(i) for i, (key, _) in enumerate(node.members)):
-                return f"nn.Sequential({', '.join(parts)})"
-            items = ", ".join(f"({key!r}, {p})" for (key, _), p in zip(node.members, parts))
-            return f"nn.Sequential(OrderedDict([{items}]))"
+                expr = f"nn.Sequential({', '.join(parts)})"
+            else:
+                items = ", ".join(f"({key!r}, {p})" for (key, _), p in zip(node.members, parts))
+                expr = f"nn.Sequential(OrderedDict([{items}]))"
+            if depth < MAX_NESTING:
+                return expr
+            var = f"layers{len(pre) + 1}"
+            pre.append(f"{var} = {expr}")
+            return var
         if isinstance(node, ir.Module):
             base = node.block or "Sequential"
             return f"{self.container_class(node, _camel(base))}()"
