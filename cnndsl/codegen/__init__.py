@@ -1,13 +1,20 @@
 """Stage 4b: elaborated program -> readable PyTorch source (jinja2 templates for layout).
 
-One ``nn.Module`` class per block the file uses and one per network, in dependency order.
-A class's ``__init__`` is translated from the block's *source*: parameters stay parameters,
-``let`` becomes an assignment, ``if`` and ``repeat`` become Python control flow (constant
-ones are resolved here), and the module names are exactly those of the language
-reference §5 for every instance. Channel counts are tracked symbolically; spatial sizes,
-resolved padding and ``flatten`` sizes come from the elaborated instances (they must agree).
+Two writers, one output format (docs/architecture.md):
 
-Python decides names, values and order; ``templates/model.py.j2`` only lays out text.
+* :mod:`.blocks`, the symbolic translator: one ``nn.Module`` class per block the file uses
+  and one per network, in dependency order. A class's ``__init__`` is translated from the
+  block's *source*: parameters stay parameters, ``let`` becomes an assignment, ``if`` and
+  ``repeat`` become Python control flow (constant ones are resolved here), and the module
+  names are those of the language reference §5 for every instance. Channel counts are
+  tracked symbolically; spatial sizes and resolved padding come from the instances.
+* :mod:`.concrete`, the IR printer: every block instance printed from the elaborated
+  network, so it agrees with the checker by construction. :func:`generate` uses it for a
+  file whose blocks the translator cannot write for all their instances.
+
+:mod:`.emit` is what an op's ``torch()`` sees, :mod:`.lines` holds output lines and
+attribute names, :mod:`.files` assembles a file, :mod:`.layout` formats it. Python decides
+names, values and order; ``templates/model.py.j2`` only lays out text.
 """
 
 from __future__ import annotations

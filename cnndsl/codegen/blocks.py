@@ -12,6 +12,7 @@ from ..names import (
     GENERATED_NAMES,
     MERGE_KINDS,
     RESERVED_PARAMS,
+    check_name,
     is_python_reserved,
     param_names,
     snake,
@@ -275,10 +276,19 @@ class ClassGen:
         return method(step, ctx, state, label)  # type: ignore[no-any-return]
 
     def label(self, label: s.Label, ctx: Ctx) -> Attr:
+        """The label's name; one known now is checked by the name rules here too, also in an
+        arm no instance takes (the checker never sees those): nothing but a valid name
+        reaches the generated code."""
         parts: list[str | s.Expr] = []
         for part in label.parts:
-            parts.append(part if isinstance(part, str) else fold(subst(part, ctx.env)))
-        return _attr(parts)
+            value = part if isinstance(part, str) else fold(subst(part, ctx.env))
+            if not isinstance(value, str) and not _safe_hole(value):
+                raise _err("a label template that computes a string", label.span)
+            parts.append(value)
+        attr = _attr(parts)
+        if attr.static is not None:
+            check_name(attr.static, label.span)
+        return attr
 
     def step_Labelled(self, step: s.Labelled, ctx: Ctx, state: State, label: Any) -> State:
         attr = self.label(step.label, ctx)
@@ -711,13 +721,10 @@ class ClassGen:
             _fold_first_assign(ctx.fwd, var, index)
             outs.append(sub.cur)
             shapes.append(out)
+        channels = _merged_channels(kind, [sh.channels for sh in shapes])
         if kind == "concat":
-            channels = shapes[0].channels
-            for sh in shapes[1:]:
-                channels = add(channels, sh.channels)
             ctx.fwd.add(f"{ctx.cur} = torch.cat([{', '.join(outs)}], 1)")
         else:
-            channels = shapes[0].channels
             op = " + " if kind == "add" else " * "
             ctx.fwd.add(f"{ctx.cur} = {op.join(outs)}")
         spatial = self.file.spatial(("merge", span))
@@ -835,10 +842,7 @@ class ClassGen:
             parts.append(f"[{', '.join(entries)}]")
         self.file.helpers.add("Merge")
         ctor = f"Merge({kind!r}, [{', '.join(parts)}])"
-        total = channels[0]
-        if kind == "concat":
-            for c in channels[1:]:
-                total = add(total, c)
+        total = _merged_channels(kind, channels)
         spatial = self.file.spatial(("merge", span))
         out = State(total, state.rank, spatial, fresh=True)
         return self.register(ctx, label, kind, ctor, state, out, span)
@@ -848,15 +852,12 @@ class ClassGen:
         names = [ctx.tensors[a.id] for a in step.args if isinstance(a, s.Name)]
         refs = [a.id for a in step.args if isinstance(a, s.Name)]
         chans = [self.file.tensor_channels[(self.name, r)][0] for r in refs]
+        channels = _merged_channels(step.func, chans)
         if step.func == "concat":
             ctx.fwd.add(f"{ctx.cur} = torch.cat([{', '.join(names)}], 1)")
-            channels = chans[0]
-            for c in chans[1:]:
-                channels = add(channels, c)
         else:
             op = " + " if step.func == "add" else " * "
             ctx.fwd.add(f"{ctx.cur} = {op.join(names)}")
-            channels = chans[0]
         spatial = self.file.spatial(("refs", step.span))
         return State(channels, state.rank, spatial, fresh=True)
 
@@ -966,6 +967,30 @@ def _branch_var(stmt: s.Chain, n: int) -> str:
         if plain:
             return plain
     return f"branch{n}"
+
+
+def _merged_channels(kind: str, channels: list[s.Expr]) -> s.Expr:
+    """Channels after a merge: the sum for ``concat``; else the common count, which ``mul``
+    broadcasts from 1 (UNKNOWN when that cannot be written: the instances then say)."""
+    if kind == "concat":
+        total = channels[0]
+        for c in channels[1:]:
+            total = add(total, c)
+        return total
+    if kind == "add":  # shapes match exactly: any branch says it
+        return channels[0]
+    distinct = list(dict.fromkeys(c for c in channels if c != lit(1))) or [lit(1)]
+    if len(distinct) == 1:
+        return distinct[0]
+    if all(is_const(c) for c in distinct):
+        return lit(max(c.value for c in distinct))  # type: ignore[union-attr]
+    return UNKNOWN
+
+
+def _safe_hole(e: s.Expr) -> bool:
+    """A template hole the generated f-string may compute: no string in it (a string
+    known now is folded into the name and checked; one inside arithmetic is refused)."""
+    return not any(isinstance(n, s.Lit) and isinstance(n.value, str) for n in s.walk(e))
 
 
 def _labels(stmts: tuple[s.Stmt, ...]) -> tuple[set[str], set[str]]:

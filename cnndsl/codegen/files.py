@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from typing import Any
 
 from .. import ir
@@ -354,6 +355,7 @@ def _layout(
     helpers = _helper_sources(env, helper_names)
     names = class_names(program)
     doc = ", ".join(names[("network", n.name)] for n in networks)
+    source = _safe_text(source)
     doc = f"{doc}: PyTorch modules compiled from {source} by cnndsl."
     everything = (
         "\n".join(helpers)
@@ -374,6 +376,12 @@ def _layout(
     )
     ast.parse(text)  # a SyntaxError here is a bug the caller can fall back from
     return format_python(text)
+
+
+def _safe_text(text: str) -> str:
+    """A file name as the generated header and docstring show it: characters that could end
+    a comment or a docstring (newlines, quotes, backslashes, other controls) become ``?``."""
+    return re.sub(r"[^\w./ +@~-]", "?", text)
 
 
 def _blocks_first(file: FileGen, body: s.Group, visiting: frozenset[str] = frozenset()) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..text import size_text
 from . import Args, Op, P, Shape, ShapeError, register
 
 
@@ -99,6 +100,15 @@ class InstanceNorm(_Norm):
     prefix = "inorm"
     ranks = (1, 2, 3)
     signature = (P("eps", "float", 1e-5), P("affine", "bool", False))
+
+    def resolve(self, x: Shape, a: Args) -> Args:
+        if all(d == 1 for d in x[1:]):
+            raise ShapeError(
+                f"instancenorm needs more than one position to normalise over, got "
+                f"{size_text(x)}",
+                "PyTorch refuses it in training; apply it before the pooling, or use bn",
+            )
+        return a
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
         return (2 * x[0] if a["affine"] else 0), 0
