@@ -4,8 +4,8 @@ a checked identifier or a quoted string, and nothing in it runs when the module 
 Every generated file of a corpus of hostile labels, templates, block and network names and
 file names is parsed, and its AST is checked against an allow-list: calls only on names the
 generated module defines or on a few builtins, no dunder attribute (``__class__``) and no
-private attribute of ``nn.Module`` (``_modules``), no dunder names. Then the module is imported and built, and
-the payloads' marker file must not exist.
+private attribute of ``nn.Module`` (``_modules``), no dunder names. Then the module is
+imported and built, and the payloads' marker file must not exist.
 """
 
 from __future__ import annotations

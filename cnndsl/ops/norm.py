@@ -104,8 +104,7 @@ class InstanceNorm(_Norm):
     def resolve(self, x: Shape, a: Args) -> Args:
         if all(d == 1 for d in x[1:]):
             raise ShapeError(
-                f"instancenorm needs more than one position to normalise over, got "
-                f"{size_text(x)}",
+                f"instancenorm needs more than one position to normalise over, got {size_text(x)}",
                 "PyTorch refuses it in training; apply it before the pooling, or use bn",
             )
         return a
