@@ -144,11 +144,39 @@ def _build(**options: Any) -> Lark:
 
 @cache
 def _lark() -> Lark:
-    """The parser, built once per process from lark's on-disk cache of the tables."""
+    """The parser, built once per process from an on-disk cache of its tables.
+
+    The cache is a pickle, so it lives where only this user can write: a 0700 folder of the
+    user's cache directory (``$XDG_CACHE_HOME/cnndsl``, else ``~/.cache/cnndsl``) that this
+    user owns; never a predictable name in a shared temporary folder. Without such a
+    folder the tables are built in memory."""
+    path = cache_file()
+    if path is not None:
+        try:
+            return _build(cache=str(path))
+        except OSError:
+            pass
+    return _build()
+
+
+def cache_file() -> Path | None:
+    """Where the parser tables are cached, or None when no private folder can be had."""
+    import hashlib
+    import os
+    import sys
+
+    import lark
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnndsl"
     try:
-        return _build(cache=True)
-    except OSError:  # unwritable temp dir: build without the cache
-        return _build()
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = base.stat()
+    except OSError:
+        return None
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o077):
+        return None
+    key = f"{grammar_text()}|{lark.__version__}|{sys.version_info[:2]}".encode()
+    return base / f"parser-{hashlib.sha256(key).hexdigest()[:16]}.lark"
 
 
 def build_strict() -> Lark:

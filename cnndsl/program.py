@@ -62,7 +62,7 @@ def _collect(
                 raise CnnError(f"block name {item.name!r} is the name of an op", item.span)
             blocks[item.name] = item
         elif isinstance(item, s.Import):
-            target = (stack[-1].parent / item.path).resolve()
+            target = _import_target(item, stack[-1])
             if target in stack:
                 cycle = " → ".join(p.name for p in stack[stack.index(target) :] + [target])
                 raise CnnError(
@@ -79,7 +79,32 @@ def _collect(
                     "import paths are relative to the importing file",
                 )
             done.add(target)
-            _collect(parse_file(target), blocks, stack + [target], done)
+            try:
+                tree = parse_file(target)
+            except CnnError as exc:  # quote the import, never the other file's text
+                where = f" (line {exc.span.line}, column {exc.span.column})" if exc.span else ""
+                raise CnnError(
+                    f"cannot import {item.path!r}: it is not a valid .cnn file{where}",
+                    item.span,
+                    f"check it with: cnndsl check {target}",
+                ) from None
+            _collect(tree, blocks, stack + [target], done)
+
+
+def _import_target(item: s.Import, importer: Path) -> Path:
+    """The file an ``import`` names: a ``.cnn`` path relative to the importing file."""
+    if "\0" in item.path or len(item.path) > 4096:
+        raise CnnError("cannot import: not a valid path", item.span)
+    if not item.path.endswith(".cnn"):
+        raise CnnError(
+            f"cannot import {item.path!r}: imports name .cnn files",
+            item.span,
+            'e.g. import "blocks.cnn"',
+        )
+    try:
+        return (importer.parent / item.path).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a bad name
+        raise CnnError(f"cannot import {item.path!r}: {exc}", item.span) from None
 
 
 @contextlib.contextmanager

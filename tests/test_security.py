@@ -113,3 +113,73 @@ def test_the_allow_list_catches_a_payload() -> None:
     with pytest.raises(AssertionError):
         check_ast("class N:\n    def f(self):\n        self._modules['x'] = __import__('os')\n")
     assert "exec" in dir(builtins)
+
+
+class _Payload:
+    """Pickles as a call to ``pathlib.Path(marker).touch()``: runs on a plain pickle.load."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_a_planted_cifar_batch_does_not_run(tmp_path: Path) -> None:
+    import pickle
+
+    import numpy as np
+
+    from cnndsl.training.data import load_data
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / MARKER
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    good = load_data({"name": "cifar10", "root": str(tmp_path)}, (3, 32, 32))
+    assert good.train.x.shape == (10, 3, 32, 32)
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": _Payload(marker), b"labels": []}))
+    pickle.loads((folder / "test_batch").read_bytes())  # the planted file does run …
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(CnnError, match="not a CIFAR-10 batch: refusing pathlib"):
+        load_data({"name": "cifar10", "root": str(tmp_path)}, (3, 32, 32))
+    assert not marker.exists()  # … but not through cnndsl
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "/proc/self/environ", "other.txt"])
+def test_imports_take_cnn_files_only(tmp_path: Path, target: str) -> None:
+    (tmp_path / "other.txt").write_text("SECRET=1\n")
+    path = tmp_path / "net.cnn"
+    path.write_text(f'import "{target}"\nnetwork N {{ input 1x8; relu }}\n')
+    with pytest.raises(CnnError, match="imports name .cnn files") as err:
+        compile_source(path)
+    assert err.value.span is not None and err.value.span.file == str(path)
+
+
+def test_an_import_that_does_not_parse_is_not_quoted(tmp_path: Path) -> None:
+    (tmp_path / "secret.cnn").write_text("TOKEN=abc123\n")
+    path = tmp_path / "net.cnn"
+    path.write_text('import "secret.cnn"\nnetwork N { input 1x8; relu }\n')
+    with pytest.raises(CnnError) as err:
+        compile_source(path)
+    assert "abc123" not in str(err.value) and err.value.span.file == str(path)  # type: ignore[union-attr]
+
+
+def test_the_parser_cache_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import tempfile
+
+    from cnndsl.parser import cache_file
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = cache_file()
+    assert path is not None and path.parent == tmp_path / "cache" / "cnndsl"
+    assert not str(path).startswith(tempfile.gettempdir() + os.sep + ".lark")
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    path.parent.chmod(0o755)  # a folder others can write to is not used
+    assert cache_file() is None

@@ -322,9 +322,39 @@ def _cifar10(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
     return Data("cifar10", Split(x_train, y_train), Split(*parts[5]), CIFAR_CLASSES)
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR batches only: numpy arrays, lists, dicts, bytes, str and numbers.
+
+    A pickle can name any function to call while loading; a data folder is not trusted
+    code, so every global other than numpy's array reconstruction is refused."""
+
+    ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),  # protocol-2 pickles write bytes through it
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing {module}.{name}")
+
+
 def _cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
+    try:
+        with open(path, "rb") as f:
+            batch = _BatchUnpickler(f, encoding="bytes").load()
+        if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+            raise pickle.UnpicklingError("not a dict with b'data' and b'labels'")
+    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise CnnError(
+            f"{path} is not a CIFAR-10 batch: {exc}",
+            hint="it must be one of the python pickles of cifar-10-python.tar.gz, unchanged",
+        ) from None
     x = torch.as_tensor(batch[b"data"], dtype=torch.uint8).reshape(-1, 3, 32, 32)
     return x, torch.as_tensor(batch[b"labels"], dtype=torch.long)
 
