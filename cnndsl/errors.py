@@ -38,6 +38,16 @@ class Span(NamedTuple):
 NOWHERE = Span("<unknown>", 1, 1, 1, 1)
 
 
+SHOWN_LINE = 120  # characters of a source line a message shows
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of a source as the lexer counts them: ``\\n``, ``\\r\\n`` and a lone ``\\r``
+    end a line; form feeds, U+0085 and U+2028 do not (``str.splitlines`` would split there,
+    and a message would show another line than the one it names)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     """One error or warning, with its position and an optional hint."""
@@ -57,7 +67,7 @@ class Diagnostic:
             return "\n".join(out)
         out = [f"{self.span}: {self.severity}: {self.message}"]
         if source is not None:
-            lines = source.splitlines()
+            lines = source_lines(source)
             if 1 <= self.span.line <= len(lines):
                 text = lines[self.span.line - 1].expandtabs(1)
                 col = max(self.span.column, 1)
@@ -65,8 +75,16 @@ class Diagnostic:
                     width = self.span.end_column - col
                 else:
                     width = max(len(text) - col + 1, 1)
+                width = max(min(width, len(text) - col + 1), 1)
+                if len(text) > SHOWN_LINE:  # a window of a very long line around the span
+                    start = max(0, min(col - 1 - SHOWN_LINE // 4, len(text) - SHOWN_LINE))
+                    head = "…" if start else ""
+                    tail = "…" if start + SHOWN_LINE < len(text) else ""
+                    text = head + text[start : start + SHOWN_LINE] + tail
+                    col = col - start + len(head)
+                    width = min(width, SHOWN_LINE - (col - 1 - len(head)))
                 out.append(text)
-                out.append(" " * (col - 1) + "^" * max(min(width, len(text) - col + 1), 1))
+                out.append(" " * (col - 1) + "^" * max(width, 1))
         if self.hint:
             out.append(f"hint: {self.hint}")
         out += [f"note: {note}" for note in self.notes]

@@ -26,6 +26,8 @@ from .errors import CnnError, did_you_mean
 from .ir import Shape
 from .text import size_text
 
+MAX_INT = 2**63 - 1  # the bounds of values (docs/language.md, "Bounds")
+MAX_STRING = 4096
 FUNCTIONS = ("min", "max", "round", "floor", "ceil", "int", "float", "abs", "make_divisible")
 
 
@@ -175,6 +177,10 @@ class Evaluator:
             value = _BIN[e.op](a, b)
             if isinstance(value, float) and not math.isfinite(value):
                 raise OverflowError
+            if isinstance(value, int) and abs(value) > MAX_INT:
+                raise OverflowError
+            if isinstance(value, str) and len(value) > MAX_STRING:
+                raise CnnError(f"string longer than {MAX_STRING} characters", e.span)
             return value
         except ZeroDivisionError:
             raise CnnError("division by zero", e.span) from None

@@ -19,7 +19,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import syntax as s
-from .errors import CnnError, Span
+from .errors import CnnError, Span, source_lines
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_NESTING = 64
@@ -194,6 +194,7 @@ def parse(text: str, path: str = "<string>") -> s.File:
             f"file is larger than the limit of {MAX_FILE_BYTES // 2**20} MiB",
             Span(path, 1, 1, 1, 1),
         )
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # one line ending, as source_lines
     try:
         tree = _lark().parse(text)
     except _Misplaced as exc:
@@ -265,7 +266,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> CnnError:
         )
     tok: Any = getattr(exc, "token", None)
     if isinstance(exc, UnexpectedEOF) or tok is None or tok.type == "$END":
-        lines = text.splitlines() or [""]
+        lines = source_lines(text.rstrip("\n")) or [""]
         line = len(lines)
         col = len(lines[-1]) + 1
         return CnnError(
@@ -346,8 +347,26 @@ def _meta_span(path: str, meta: Any) -> Span:
         return Span(path, 1, 1, 1, 1)
 
 
-def _literal_string(tok: Token) -> str:
-    return str(ast.literal_eval(str(tok)))
+MAX_INT_DIGITS = 19  # integers are at most 2**63 - 1 (number bounds in docs/language.md)
+MAX_STRING = 4096  # characters in a string literal
+
+
+def _literal_string(tok: Token, span: Span) -> str:
+    """A string literal's value, with Python's escapes; a bad one is a CnnError."""
+    text = str(tok)
+    if "\0" in text:
+        raise CnnError("a string may not hold a NUL character", span, "remove it")
+    if len(text) > MAX_STRING + 2:
+        raise CnnError(f"string longer than {MAX_STRING} characters", span)
+    try:
+        return str(ast.literal_eval(text))
+    except (SyntaxError, ValueError) as exc:
+        reason = str(exc).split(": ", 1)[-1].split(" (<unknown>")[0]
+        raise CnnError(
+            f"invalid escape in string: {reason}",
+            span,
+            r"escapes are Python's: \\, \", \n, \t, \xHH, \uHHHH; or drop the backslash",
+        ) from None
 
 
 class _ToSyntax:
@@ -386,7 +405,7 @@ class _ToSyntax:
         return s.File(tuple(items), self.path)
 
     def import_stmt(self, meta: Any, path: Token) -> s.Import:
-        return s.Import(_literal_string(path), self._sp(meta))
+        return s.Import(_literal_string(path, self._sp(meta)), self._sp(meta))
 
     def _def(
         self, meta: Any, children: tuple[Any, ...]
@@ -518,7 +537,14 @@ class _ToSyntax:
 
     # expressions
     def int_lit(self, meta: Any, tok: Token) -> s.Lit:
-        return s.Lit(int(tok), self._sp(meta))
+        digits = str(tok).lstrip("0") or "0"
+        if len(digits) > MAX_INT_DIGITS or int(digits) > 2**63 - 1:
+            raise CnnError(
+                f"number too large: {digits[:24]}{'…' if len(digits) > 24 else ''}",
+                self._sp(meta),
+                "integers are at most 2**63 - 1",
+            )
+        return s.Lit(int(digits), self._sp(meta))
 
     def float_lit(self, meta: Any, tok: Token) -> s.Lit:
         value = float(tok)
@@ -529,10 +555,13 @@ class _ToSyntax:
         return s.Lit(value, self._sp(meta))
 
     def size_lit(self, meta: Any, tok: Token) -> s.Lit:
-        return s.Lit(s.Size(int(v) for v in str(tok).split("x")), self._sp(meta))
+        parts = str(tok).split("x")
+        if any(len(v.lstrip("0")) > MAX_INT_DIGITS for v in parts):
+            raise CnnError("number too large in a size", self._sp(meta), "at most 2**63 - 1")
+        return s.Lit(s.Size(int(v) for v in parts), self._sp(meta))
 
     def string_lit(self, meta: Any, tok: Token) -> s.Lit:
-        return s.Lit(_literal_string(tok), self._sp(meta))
+        return s.Lit(_literal_string(tok, self._sp(meta)), self._sp(meta))
 
     def true_lit(self, meta: Any) -> s.Lit:
         return s.Lit(True, self._sp(meta))

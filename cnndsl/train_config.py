@@ -151,7 +151,10 @@ def literal_value(expr: s.Expr) -> Any:
     if isinstance(expr, s.Lit):
         return expr.value
     if isinstance(expr, s.Unary) and expr.op == "-" and isinstance(expr.operand, s.Lit):
-        return -expr.operand.value  # type: ignore[operator]
+        value = expr.operand.value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CnnError(f"cannot negate {value!r}: '-' takes a number", expr.span)
+        return -value
     if isinstance(expr, s.Name):
         return expr.id
     raise CnnError("expected a literal value here", expr.span)

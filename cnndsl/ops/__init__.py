@@ -45,7 +45,8 @@ class ShapeError(Exception):
 class P:
     """One argument of an op: name, kind, default and (for enums) its words.
 
-    Kinds: ``int``, ``count`` (int >= 1), ``float``, ``prob`` (0..1), ``bool``,
+    Kinds: ``int``, ``count`` (int >= 1), ``float``, ``positive`` (float > 0), ``prob`` (0..1),
+    ``bool``,
     ``size`` (int or size, one value per spatial dim), ``pad`` (int, size, same/valid/full),
     ``scale`` (number or size), ``enum`` (one of ``words``), ``dim`` (``channels`` or int).
     """
@@ -255,9 +256,11 @@ def _convert(p: P, v: Any, rank: int, op: str) -> Any:
         if kind == "count" and v < 1:
             raise ShapeError(f"'{p.name}' of '{op}' must be at least 1, got {v}", arg=p.name)
         return v
-    if kind in ("float", "prob"):
+    if kind in ("float", "prob", "positive"):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise bad.error()
+        if kind == "positive" and not v > 0:
+            raise ShapeError(f"'{p.name}' of '{op}' must be positive, got {v}", arg=p.name)
         if kind == "prob" and not 0.0 <= v <= 1.0:
             raise ShapeError(f"'{p.name}' of '{op}' must be between 0 and 1, got {v}", arg=p.name)
         return float(v)
@@ -325,6 +328,7 @@ _KIND_TEXT = {
     "count": "a positive integer",
     "float": "a number",
     "prob": "a probability",
+    "positive": "a positive number",
     "bool": "true or false",
     "size": "an integer or a size",
     "size0": "an integer or a size",

@@ -93,7 +93,15 @@ class Upsample(Op):
     )
 
     def shape(self, x: Shape, a: Args) -> Shape:
-        return (x[0], *(int(i * s) for i, s in zip(x[1:], a["scale"], strict=True)))
+        out = (x[0], *(int(i * s) for i, s in zip(x[1:], a["scale"], strict=True)))
+        if min(out[1:]) < 1:
+            raise ShapeError(
+                f"upsample ×{size_text(a['scale'])} of {size_text(x)} gives an empty "
+                f"{size_text(out)} output",
+                "each size times the scale must be at least 1",
+                arg="scale",
+            )
+        return out
 
     def window(self, x: Shape, y: Shape, a: Args) -> tuple[tuple[float, float], ...]:
         return tuple((1.0, 1.0 / s) for s in a["scale"])

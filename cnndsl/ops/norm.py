@@ -18,7 +18,7 @@ class BatchNorm(_Norm):
     cancels_bias = True
     aliases = ("batchnorm",)
     prefix = "bn"
-    signature = (P("eps", "float", 1e-5), P("momentum", "float", 0.1), P("affine", "bool", True))
+    signature = (P("eps", "positive", 1e-5), P("momentum", "float", 0.1), P("affine", "bool", True))
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
         c = x[0]
@@ -59,7 +59,7 @@ class LocalResponseNorm(_Norm):
 class GroupNorm(_Norm):
     name = "groupnorm"
     prefix = "gn"
-    signature = (P("groups", "count", positional=True), P("eps", "float", 1e-5))
+    signature = (P("groups", "count", positional=True), P("eps", "positive", 1e-5))
 
     def resolve(self, x: Shape, a: Args) -> Args:
         if x[0] % a["groups"]:
@@ -82,7 +82,7 @@ class GroupNorm(_Norm):
 class LayerNorm(_Norm):
     name = "layernorm"
     prefix = "ln"
-    signature = (P("eps", "float", 1e-5),)
+    signature = (P("eps", "positive", 1e-5),)
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
         return 2 * x[0], 0
@@ -99,7 +99,7 @@ class InstanceNorm(_Norm):
     name = "instancenorm"
     prefix = "inorm"
     ranks = (1, 2, 3)
-    signature = (P("eps", "float", 1e-5), P("affine", "bool", False))
+    signature = (P("eps", "positive", 1e-5), P("affine", "bool", False))
 
     def resolve(self, x: Shape, a: Args) -> Args:
         if all(d == 1 for d in x[1:]):
