@@ -183,7 +183,9 @@ class ClassGen:
     def placeholder(self, attr: Attr) -> str:
         """``self.name = None`` for a module that only some instances create."""
         self.placeholders.add(attr.key())
-        return attr.assign("None", replaces_attribute=True)
+        if attr.plain:
+            return attr.assign("None")
+        return f"self.add_module({attr.key()}, None)"  # so add_module may fill it later
 
     def flag(self, base: str, namer: SymNamer | None) -> str:
         used = namer.used if namer else set()

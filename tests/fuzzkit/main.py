@@ -4,8 +4,9 @@
 Each of J worker processes generates programs with ``strategies.programs()`` (its own seed
 range) and runs them through ``harness.evaluate``. The first program of each new class of
 disagreement is shrunk by hypothesis to a minimal program with the same class, which is
-saved as ``tests/fixtures/fuzz/<sha1>.cnn`` with a ``# <disagreement>`` first line. Classes
-that a fixture already shows are counted, not shrunk again. The run stops after N programs
+saved as ``tests/fixtures/fuzz/<sha1>.cnn`` with a ``# <disagreement>`` first line (every
+fixture passes, since ``make test`` replays them, so each disagreement is new; one program
+per class is shrunk, the rest are counted). The run stops after N programs
 or T seconds (whichever comes first), plus the shrinking of the classes found.
 """
 
@@ -53,18 +54,6 @@ class Stats:
     classes: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)  # class -> first description
     saved: dict[str, str] = field(default_factory=dict)  # class -> fixture path
-
-
-def known_classes() -> dict[str, str]:
-    """Classes the fixtures already show (their first line), so they are not shrunk again."""
-    from fuzzkit.harness import classify
-
-    out = {}
-    for path in sorted(FIXTURES.glob("*.cnn")):
-        first = path.read_text(encoding="utf-8").splitlines()[:1]
-        if first and first[0].startswith("# "):
-            out[classify(first[0][2:].strip())] = str(path.relative_to(ROOT))
-    return out
 
 
 def save_fixture(source: str, problem: str) -> Path:
@@ -218,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:
-        claims = manager.dict(known_classes())
+        # every fixture passes, so each disagreement found is new: shrink one of each class
+        claims = manager.dict()
         lock = manager.Lock()
         if args.jobs == 1:
             results = [worker(0, args, claims, lock)]
