@@ -996,9 +996,11 @@ def _safe_hole(e: s.Expr) -> bool:
 
 
 def _labels(stmts: tuple[s.Stmt, ...]) -> tuple[set[str], set[str]]:
-    """Plain labels of a module context, through inlined groups, merges, ifs and repeats:
-    (all of them, those that only some instances have: inside an ``if``, a ``repeat`` or a
-    conditional residual)."""
+    """Labels of a module context, through inlined groups, merges, ifs and repeats: (the
+    plain ones, those that only some instances have: inside an ``if``, a ``repeat`` or a
+    conditional residual). A template counts as conditional, by its text up to the first
+    hole plus ``{}`` (``conv1{i}`` gives ``conv1{}``): the names it makes are known only
+    per instance."""
     out: set[str] = set()
     conditional: set[str] = set()
 
@@ -1008,6 +1010,9 @@ def _labels(stmts: tuple[s.Stmt, ...]) -> tuple[set[str], set[str]]:
                 out.add(st.label.plain)
                 if cond:
                     conditional.add(st.label.plain)
+            else:
+                head = st.label.parts[0] if isinstance(st.label.parts[0], str) else ""
+                conditional.add(head + "{}")
             return
         if isinstance(st, s.Group):
             stmts_(st.body, cond)

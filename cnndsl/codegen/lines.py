@@ -137,6 +137,11 @@ class SymNamer:
         self.created: list[Attr] = []
 
     def auto(self, prefix: str, span: Span | None = None) -> Attr:
+        for template in (c[:-2] for c in self.conditional if c.endswith("{}")):
+            if prefix.startswith(template) or template.startswith(prefix) and (
+                template[len(prefix) :].isdigit() or template == prefix
+            ):
+                raise _err(f"a label template may make the name of this {prefix}", span)
         n = self.counters.get(prefix, lit(1))
         if is_const(n):
             v = n.value  # type: ignore[union-attr]
