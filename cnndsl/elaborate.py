@@ -23,7 +23,7 @@ from . import ir
 from . import syntax as s
 from .errors import CnnError, Span, Warnings, did_you_mean
 from .expr import Evaluator, Scope, show_value
-from .names import MERGE_KINDS, RESERVED_PARAMS, check_name, snake
+from .names import MERGE_KINDS, RESERVED_PARAMS, auto_name, check_name, snake
 from .ops import REGISTRY, Op, ShapeError, lookup
 from .program import Program
 from .text import size_text
@@ -82,10 +82,7 @@ class Namer:
         for e in self.entries:
             name = e.label
             if name is None:
-                n = counters.get(e.prefix, 1)
-                while f"{e.prefix}{n}" in used:
-                    n += 1
-                name = f"{e.prefix}{n}"
+                name, n = auto_name(e.prefix, counters.get(e.prefix, 1), used)
                 counters[e.prefix] = n + 1
                 used.add(name)
             out.append((name, e.node))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from collections.abc import Collection
 
 from .errors import CnnError, Span
 
@@ -66,6 +67,20 @@ def check_name(name: str, span: Span, what: str = "module name") -> None:
             span,
             f"choose another name, e.g. {name}_",
         )
+
+
+def auto_name(prefix: str, n: int, used: Collection[str]) -> tuple[str, int]:
+    """§5's automatic name from counter ``n``: ``prefix{n}``, skipping names a label uses.
+
+    Returns the name and its number (the counter goes on from the next one). The checker's
+    namer and the code generator's both name through this.
+
+    >>> auto_name("conv", 1, {"conv1", "conv2"})
+    ('conv3', 3)
+    """
+    while f"{prefix}{n}" in used:
+        n += 1
+    return f"{prefix}{n}", n
 
 
 def snake(name: str) -> str:

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from .. import __version__
 from ..errors import CnnError
 from .common import positive as _positive
 from .common import render_depth as _render_depth
@@ -23,6 +24,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnndsl", description="Check, render, compile and train .cnn network files."
     )
+    parser.add_argument("--version", action="version", version=f"cnndsl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -47,9 +49,13 @@ def get_parser() -> argparse.ArgumentParser:
     net_opts(p)
 
     p = add("summary", cmd_summary, "print the layer table of a file's networks")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin)")
     p.add_argument(
-        "--format", "-f", choices=("table", "markdown", "latex", "csv", "json"), default="table"
+        "--format",
+        "-f",
+        choices=("table", "markdown", "latex", "csv", "json"),
+        default="table",
+        help="table (default), markdown, latex, csv or json",
     )
     p.add_argument(
         "--depth",
@@ -62,19 +68,24 @@ def get_parser() -> argparse.ArgumentParser:
     net_opts(p)
 
     p = add("ir", cmd_ir, "print the elaborated module tree (every module path)")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--out", "-o", metavar="OUT")
+    p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin)")
+    p.add_argument("--out", "-o", metavar="OUT", help="write to OUT instead of stdout")
     net_opts(p)
 
     p = add("render", _lazy("render", "cmd_render"), "draw a network as a graphviz diagram")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin)")
     p.add_argument(
         "--out",
         "-o",
         metavar="OUT",
         help="output file; its extension picks the format (default: FILE stem.svg)",
     )
-    p.add_argument("--format", "-f", choices=("svg", "png", "pdf", "dot"))
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=("svg", "png", "pdf", "dot"),
+        help="output format (default: from the extension of -o, else svg)",
+    )
     p.add_argument(
         "--depth",
         "-d",
@@ -83,8 +94,18 @@ def get_parser() -> argparse.ArgumentParser:
         help="N: draw modules of N-part paths and deeper as single nodes; 'auto' "
         "(default): the most detail that fits a slide; 'all': everything",
     )
-    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
-    p.add_argument("--theme", choices=("light", "dark", "print"), default="light")
+    p.add_argument(
+        "--rankdir",
+        choices=("TB", "LR"),
+        default="TB",
+        help="TB: top to bottom (default); LR: left to right",
+    )
+    p.add_argument(
+        "--theme",
+        choices=("light", "dark", "print"),
+        default="light",
+        help="colours: light (default), dark, or print (greys only)",
+    )
     p.add_argument("--no-shapes", action="store_true", help="leave shapes off the edges")
     p.add_argument(
         "--no-fold", action="store_true", help="draw norms and activations as nodes of their own"
@@ -96,7 +117,12 @@ def get_parser() -> argparse.ArgumentParser:
         _lazy("compile", "cmd_compile"),
         "compile .cnn files to PyTorch modules (DIR/<stem>.py)",
     )
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help=".cnn files; - reads stdin and writes the Python to stdout",
+    )
     p.add_argument(
         "--out",
         "-o",
@@ -116,19 +142,34 @@ def get_parser() -> argparse.ArgumentParser:
     p = add(
         "train", _lazy("train", "cmd_train"), "train a network on the data of its train section"
     )
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin)")
     net_opts(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<network>-<time>)")
-    p.add_argument("--epochs", type=_positive)
-    p.add_argument("--batch", type=_positive)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
-    p.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"))
+    p.add_argument("--epochs", type=_positive, help="epochs (overrides the train section)")
+    p.add_argument("--batch", type=_positive, help="batch size (overrides the train section)")
+    p.add_argument("--lr", type=float, help="learning rate (overrides the train section)")
+    p.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam", "adamw"),
+        help="optimizer (overrides the train section)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=("constant", "step", "cosine", "onecycle"),
+        help="learning-rate schedule (overrides the train section)",
+    )
     p.add_argument("--data", metavar="SPEC", help='e.g. "digits(size=32)" or "mnist("data")"')
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--amp", choices=("bf16", "fp16"))
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--seed", type=int, help="random seed (overrides the train section)")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto (default: CUDA when available), cpu or cuda",
+    )
+    p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision: bf16 or fp16 (CUDA)")
+    p.add_argument(
+        "--channels-last", action="store_true", help="use the channels_last memory format"
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--nproc", type=_positive, default=1, help="processes (DDP, gloo or nccl)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
@@ -139,16 +180,36 @@ def get_parser() -> argparse.ArgumentParser:
     )
 
     p = add("eval", _lazy("train", "cmd_eval"), "evaluate a checkpoint on the test split")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin)")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="CKPT",
+        help="a checkpoint of cnndsl train (best.pt, last.pt)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto (default: CUDA when available), cpu or cuda",
+    )
     net_opts(p)
 
     p = add("predict", _lazy("train", "cmd_predict"), "classify images with a checkpoint")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="CKPT",
+        help="a checkpoint of cnndsl train (best.pt, last.pt)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto (default: CUDA when available), cpu or cuda",
+    )
     net_opts(p)
     return parser
 

@@ -21,6 +21,11 @@ def _source_of(file: str) -> str | None:
         return None
 
 
+def remember_source(name: str, text: str) -> None:
+    """Keep a source that is not a file (stdin), so diagnostics can show its lines."""
+    _SOURCES[name] = text
+
+
 def report(diag: Diagnostic) -> None:
     """Print a diagnostic to stderr with its source line and caret."""
     print(diag.format(_source_of(diag.span.file)), file=sys.stderr)

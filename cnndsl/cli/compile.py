@@ -8,12 +8,34 @@ from typing import Any
 
 from ..api import load_program
 from ..codegen import HEADER, compile_program, display_path
+from ..errors import CnnError
 from ..fileutil import write_atomic
+from .common import remember_source
 
 
 def cmd_compile(args: Any) -> int:
-    """``cnndsl compile FILE... [-o DIR] [--check] [--force]``."""
+    """``cnndsl compile FILE... [-o DIR] [--check] [--force]``; ``-`` compiles stdin to
+    stdout. Two inputs that would write one output are refused before anything is written."""
+    if args.files == ["-"]:
+        source = sys.stdin.read()
+        remember_source("<stdin>", source)
+        text = compile_program(load_program(source=source, filename="<stdin>"), "<stdin>")
+        if text is None:
+            raise CnnError("<stdin> defines no network to compile")
+        sys.stdout.write(text)
+        return 0
+    if "-" in args.files:
+        raise CnnError("- (stdin) cannot be compiled together with files", hint="compile it alone")
     out_dir = Path(args.out)
+    targets: dict[Path, str] = {}
+    for path in args.files:
+        target = (out_dir / f"{Path(path).stem}.py").resolve()
+        if target in targets:
+            raise CnnError(
+                f"{targets[target]} and {path} would both be compiled to {out_dir / target.name}",
+                hint="compile them one at a time, with different -o folders",
+            )
+        targets[target] = path
     stale, status = [], 0
     for path in args.files:
         text = compile_program(load_program(path), display_path(path))

@@ -10,7 +10,7 @@ from typing import Any
 from .. import ir
 from .. import syntax as s
 from ..errors import Span
-from ..expr import fold, is_const, lit, subst, to_py
+from ..expr import IN_ATTRS, fold, is_const, lit, subst, to_py
 from ..names import MERGE_KINDS, param_names, python_name
 from ..program import Program
 from .blocks import UNKNOWN, BlockInfo, ClassCode, ClassGen
@@ -54,8 +54,7 @@ class FileGen:
         return shapes.pop() if len(shapes) == 1 else None
 
     def in_attr(self, attr: str, rank: int, spatial: tuple[int, ...]) -> str:
-        names = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
-        return str(spatial[names[rank].index(attr)])
+        return str(spatial[IN_ATTRS[rank].index(attr) - 1])
 
     def class_name(self, block: str) -> str:
         return self.class_names[("block", block)]
@@ -124,10 +123,9 @@ class FileGen:
     def translate_network(self, net: s.NetworkDef, elaborated: ir.Network) -> None:
         shape = elaborated.input_shape
         rank = len(shape) - 1
-        in_values: dict[str, s.Expr] = {"in.channels": lit(shape[0])}
-        names = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
-        for attr, v in zip(names.get(rank, ()), shape[1:]):
-            in_values[f"in.{attr}"] = lit(v)
+        in_values: dict[str, s.Expr] = {
+            f"in.{attr}": lit(v) for attr, v in zip(IN_ATTRS.get(rank, ("channels",)), shape)
+        }
         gen = ClassGen(
             self, net.name, net.params, net.body, "network", lit(shape[0]), rank, in_values
         )
@@ -381,7 +379,7 @@ def _layout(
 def _safe_text(text: str) -> str:
     """A file name as the generated header and docstring show it: characters that could end
     a comment or a docstring (newlines, quotes, backslashes, other controls) become ``?``."""
-    return re.sub(r"[^\w./ +@~-]", "?", text)
+    return re.sub(r"[^\w./ +@~<>-]", "?", text)
 
 
 def _blocks_first(file: FileGen, body: s.Group, visiting: frozenset[str] = frozenset()) -> None:
