@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .diagram import Diagram
 
-__version__ = "0.1.0"
+from .version import __version__
 __all__ = ["load", "loads", "compile_source", "render", "__version__"]
 
 

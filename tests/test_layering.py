@@ -31,9 +31,13 @@ def stage_order(doc: Path = DOC) -> dict[str, int]:
 
 
 def stage(module: str) -> str:
-    """``cnndsl.codegen.files`` -> ``codegen``; ``cnndsl`` -> ``cnndsl``."""
+    """``cnndsl.codegen.files`` -> ``codegen``; ``cnndsl`` -> ``cnndsl``; a name imported
+    from the package itself (``from cnndsl import load``) is the package's."""
     parts = module.split(".")
-    return parts[1] if len(parts) > 1 else parts[0]
+    if len(parts) == 1:
+        return parts[0]
+    exists = (PACKAGE / parts[1]).is_dir() or (PACKAGE / f"{parts[1]}.py").is_file()
+    return parts[1] if exists else parts[0]
 
 
 def module_name(path: Path, root: Path) -> str:

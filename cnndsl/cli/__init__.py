@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from .. import __version__
+from ..version import __version__
 from ..errors import CnnError
 from .common import positive as _positive
 from .common import render_depth as _render_depth
