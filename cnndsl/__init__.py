@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .diagram import Diagram
 
 from .version import __version__
+
 __all__ = ["load", "loads", "compile_source", "render", "__version__"]
 
 

@@ -12,8 +12,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from ..version import __version__
 from ..errors import CnnError
+from ..version import __version__
 from .common import positive as _positive
 from .common import render_depth as _render_depth
 from .common import report
