@@ -5,7 +5,7 @@ to readable PyTorch and trains it. The front end (``check``, ``summary``, ``rend
 ``compile``) never imports torch; :func:`load` does.
 
 This module is the public facade; the stages below it (``parser`` → ``program`` →
-``elaborate`` → ``shapes`` → ``summary`` / ``diagram`` / ``codegen`` → ``loader`` →
+``elaborate`` → ``shapes`` → ``tables`` / ``diagram`` / ``codegen`` → ``loader`` →
 ``training``) never import it. docs/architecture.md draws the pipeline.
 """
 
@@ -15,11 +15,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .api import Summary
     from .diagram import Diagram
 
 from .version import __version__
 
-__all__ = ["load", "loads", "compile_source", "render", "__version__"]
+__all__ = ["check", "summary", "load", "loads", "compile_source", "render", "__version__"]
+
+
+def check(file_or_source: str | Path, network: str | None = None, **params: Any) -> Summary:
+    """Check a ``.cnn`` file or source text: its networks' shapes, parameters and MACs.
+
+    Raises :class:`cnndsl.errors.CnnError` with a position when the program is wrong.
+    """
+    from .api import check as _check
+
+    return _check(file_or_source, network, None, **params)
+
+
+def summary(
+    file_or_source: str | Path, network: str | None = None, depth: int | None = None
+) -> Summary:
+    """The layer table of a ``.cnn`` file or source text (to ``depth``; notebooks show it)."""
+    from .api import summary as _summary
+
+    return _summary(file_or_source, network, depth)
 
 
 def load(path: str | Path, network: str | None = None, **params: Any) -> Any:

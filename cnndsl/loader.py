@@ -57,7 +57,14 @@ def _build(
     from .codegen import class_names, compile_program
     from .names import param_names
 
-    source = compile_program(program, display)
+    try:
+        import torch  # noqa: F401  (the generated module needs it)
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            "cnndsl.load needs PyTorch: pip install 'cnndsl[torch]'", name="torch"
+        ) from None
+
+    source = compile_program(program, display, formatted=False)  # no subprocess
     if source is None:
         raise CnnError(f"{display} defines no network")
     nets = {n.name: n for n in program.networks}
@@ -70,6 +77,38 @@ def _build(
             did_you_mean(network, nets) or f"networks: {', '.join(nets)}",
         )
     net = nets[network] if network is not None else program.networks[-1]
-    cls = getattr(_import(source, path), class_names(program)[("network", net.name)])
+    class_name = class_names(program)[("network", net.name)]
     py = param_names([p.name for p in net.params])
-    return cls(**{py.get(k, k): v for k, v in params.items()})
+    kwargs = {py.get(k, k): v for k, v in params.items()}
+    model = getattr(_import(source, path), class_name)(**kwargs)
+    return _picklable(model, (source, path.name, class_name, kwargs))
+
+
+def _picklable(model: Any, recipe: tuple[str, str, str, dict[str, Any]]) -> Any:
+    """Let ``pickle`` and ``torch.save(model)`` keep the model: it pickles as the generated
+    Python source, the class, the constructor arguments and the ``state_dict``, so it loads in
+    any process that has cnndsl, without the module it came from (which only exists in the
+    process that compiled it)."""
+    model.__dict__["_cnndsl_recipe"] = recipe
+    type(model).__reduce__ = _reduce  # type: ignore[assignment]
+    return model
+
+
+def _reduce(model: Any) -> tuple[Any, tuple[Any, ...]]:
+    recipe = model.__dict__["_cnndsl_recipe"]
+    return _rebuild, (*recipe, model.state_dict(), model.training)
+
+
+def _rebuild(
+    source: str,
+    name: str,
+    class_name: str,
+    kwargs: dict[str, Any],
+    state: dict[str, Any],
+    training: bool,
+) -> Any:
+    """Unpickling: import the generated source again, build, load the weights."""
+    model = getattr(_import(source, Path(name)), class_name)(**kwargs)
+    model.load_state_dict(state)
+    model.train(training)
+    return _picklable(model, (source, name, class_name, kwargs))

@@ -225,3 +225,33 @@ def test_check_flag_reports_stale_output(tmp_path: Path) -> None:
     assert not (tmp_path / "lenet5.py").exists()
     assert main(["compile", example, "-o", str(tmp_path)]) == 0
     assert main(["compile", example, "-o", str(tmp_path), "--check"]) == 0
+
+
+def test_loaded_models_pickle_in_this_process_and_a_fresh_one(tmp_path: Path) -> None:
+    import pickle
+
+    model = cnndsl.load(ROOT / "examples" / "resnet18.cnn", num_classes=7)
+    model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        want = model(x)
+    again = pickle.loads(pickle.dumps(model))
+    with torch.no_grad():
+        assert torch.equal(again(x), want)
+    path = tmp_path / "model.pt"
+    torch.save(model, path)
+    torch.save(x, tmp_path / "x.pt")
+    torch.save(want, tmp_path / "want.pt")
+    code = (
+        "import torch\n"
+        f"m = torch.load({str(path)!r}, weights_only=False)\n"
+        f"x = torch.load({str(tmp_path / 'x.pt')!r})\n"
+        f"want = torch.load({str(tmp_path / 'want.pt')!r})\n"
+        "assert not m.training\n"
+        "with torch.no_grad():\n"
+        "    assert torch.equal(m(x), want)\n"
+        "print(type(m).__name__)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ResNet18"

@@ -19,6 +19,9 @@ from .common import render_depth as _render_depth
 from .common import report
 from .frontend import cmd_check, cmd_ir, cmd_summary
 
+# what ``pip install 'cnndsl[torch]'`` adds to the torch-free core
+TORCH_EXTRA = frozenset({"torch", "numpy", "sklearn", "matplotlib", "rich", "PIL"})
+
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -220,7 +223,15 @@ def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         import importlib
 
-        fn = getattr(importlib.import_module(f"cnndsl.cli.{module}"), func)
+        try:
+            fn = getattr(importlib.import_module(f"cnndsl.cli.{module}"), func)
+        except ModuleNotFoundError as exc:
+            if exc.name not in TORCH_EXTRA:
+                raise
+            raise CnnError(
+                f"cnndsl {args.command} needs the torch extra ({exc.name} is not installed)",
+                hint="pip install 'cnndsl[torch]'",
+            ) from None
         return int(fn(args))
 
     return run

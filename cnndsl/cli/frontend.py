@@ -39,7 +39,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from ..summary import FORMATS
+    from ..tables import FORMATS
 
     warnings = Warnings()
     analyses = _analyses(args, args.file, warnings)

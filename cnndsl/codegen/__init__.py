@@ -31,12 +31,16 @@ __all__ = ["HEADER", "class_names", "compile_program", "compile_source", "displa
 
 
 def compile_program(
-    program: Program, source: str, network: str | None = None, strategy: str = "auto"
+    program: Program,
+    source: str,
+    network: str | None = None,
+    strategy: str = "auto",
+    formatted: bool = True,
 ) -> str | None:
     """The Python source of a loaded program (None when it defines no network);
-    ``strategy`` as :func:`generate`'s."""
+    ``strategy`` and ``formatted`` as :func:`generate`'s."""
     networks = elaborate(program, network)
-    return generate(program, networks, source, strategy) if networks else None
+    return generate(program, networks, source, strategy, formatted) if networks else None
 
 
 def compile_source(path: str | Path, network: str | None = None) -> str:

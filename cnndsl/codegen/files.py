@@ -297,21 +297,26 @@ def _imports(body: str) -> tuple[list[str], list[str]]:
 
 
 def generate(
-    program: Program, networks: list[ir.Network], source: str, strategy: str = "auto"
+    program: Program,
+    networks: list[ir.Network],
+    source: str,
+    strategy: str = "auto",
+    formatted: bool = True,
 ) -> str:
     """The Python source for a program's networks (all of them, in file order).
 
     ``strategy``: ``"symbolic"`` translates each block once, with its parameters (readable,
     as torchvision writes models); ``"concrete"`` prints every block instance from the IR;
     ``"auto"`` (the default) is symbolic unless a block cannot be written that way.
+    ``formatted=False`` skips ``ruff format`` (for modules only a machine reads).
     """
     if strategy != "concrete":
         try:
-            return _layout(program, networks, source, *_symbolic(program, networks))
+            return _layout(program, networks, source, formatted, *_symbolic(program, networks))
         except Exception:  # noqa: BLE001 - anything it cannot write is printed from the IR
             if strategy == "symbolic":
                 raise
-    return _layout(program, networks, source, *_concrete(program, networks))
+    return _layout(program, networks, source, formatted, *_concrete(program, networks))
 
 
 def _symbolic(program: Program, networks: list[ir.Network]) -> tuple[list[ClassCode], set[str]]:
@@ -339,6 +344,7 @@ def _layout(
     program: Program,
     networks: list[ir.Network],
     source: str,
+    formatted: bool,
     classes: list[ClassCode],
     helper_names: set[str],
 ) -> str:
@@ -373,7 +379,7 @@ def _layout(
         classes=classes,
     )
     ast.parse(text)  # a SyntaxError here is a bug the caller can fall back from
-    return format_python(text)
+    return format_python(text) if formatted else text
 
 
 def _safe_text(text: str) -> str:
