@@ -228,7 +228,7 @@ def test_two_inputs_for_one_output_write_nothing(tmp_path: Path, capsys) -> None
     out = tmp_path / "gen"
     args = ["compile", str(tmp_path / "a" / "net.cnn"), str(tmp_path / "b" / "net.cnn")]
     assert main([*args, "-o", str(out)]) == 1
-    assert "would both be compiled to" in capsys.readouterr().err
+    assert "would both be written to" in capsys.readouterr().err
     assert not out.exists()
 
 

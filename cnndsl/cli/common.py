@@ -76,12 +76,15 @@ def analyses(args: argparse.Namespace, path: str, warnings: Warnings) -> list[An
     )
 
 
-def write_output(text: str, out: str | None) -> None:
+def write_output(text: str, out: str | None, source: str) -> None:
+    """Write a command's text to ``out`` (stdout for None or ``-``), never over its input."""
     if out in (None, "-"):
         sys.stdout.write(text)
         return
-    from ..fileutil import write_atomic
+    from ..fileutil import check_outputs, write_atomic
 
+    if source != "-":
+        check_outputs([(source, out)])
     write_atomic(Path(out), text)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from ..api import load_program
 from ..codegen import HEADER, compile_program, display_path
 from ..errors import CnnError
-from ..fileutil import write_atomic
+from ..fileutil import check_outputs, write_atomic
 from .common import remember_source
 
 
@@ -27,22 +27,14 @@ def cmd_compile(args: Any) -> int:
     if "-" in args.files:
         raise CnnError("- (stdin) cannot be compiled together with files", hint="compile it alone")
     out_dir = Path(args.out)
-    targets: dict[Path, str] = {}
-    for path in args.files:
-        target = (out_dir / f"{Path(path).stem}.py").resolve()
-        if target in targets:
-            raise CnnError(
-                f"{targets[target]} and {path} would both be compiled to {out_dir / target.name}",
-                hint="compile them one at a time, with different -o folders",
-            )
-        targets[target] = path
+    check_outputs((path, out_dir / f"{Path(path).stem}.py") for path in args.files)
     stale, status = [], 0
     for path in args.files:
         text = compile_program(load_program(path), display_path(path))
         if text is None:  # a library of blocks: nothing to write
             continue
         target = out_dir / f"{Path(path).stem}.py"
-        current = target.read_text(encoding="utf-8") if target.exists() else None
+        current = _read(target)
         if current == text:
             continue
         if args.check:
@@ -69,3 +61,11 @@ def cmd_compile(args: Any) -> int:
         )
         return 1
     return status
+
+
+def _read(target: Path) -> str | None:
+    """The current output, if it is a readable text file (else None: not ours to keep)."""
+    try:
+        return target.read_text(encoding="utf-8") if target.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        return "\0"  # exists, but not a file cnndsl wrote

@@ -46,7 +46,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     for w in warnings.items:
         report(w)
     text = FORMATS[args.format](analyses, args.depth)
-    write_output(text, args.out)
+    write_output(text, args.out, args.file)
     return 0
 
 
@@ -67,5 +67,5 @@ def cmd_ir(args: argparse.Namespace) -> int:
             if hasattr(node, "args"):
                 args_text = " " + " ".join(f"{k}={v}" for k, v in node.args.items())
             lines.append(f"{indent}{path}: {what}{args_text} -> {size_text(node.out_shape)}")
-    write_output("\n".join(lines) + "\n", args.out)
+    write_output("\n".join(lines) + "\n", args.out, args.file)
     return 0

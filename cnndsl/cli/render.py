@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnError, Warnings
-from ..fileutil import write_atomic
+from ..fileutil import check_outputs, write_atomic
 from .common import analyses as _analyses
 from .common import report
 
@@ -15,11 +15,9 @@ _MAGIC = (b"<?xml", b"<svg", b"\x89PNG", b"%PDF", b"digraph", b"//", b"/*")
 
 
 def _may_overwrite(out: Path, source: Path | None) -> None:
-    if source is not None and out.exists() and out.resolve() == source.resolve():
-        raise CnnError(
-            f"refusing to overwrite the input file {out}", hint="give another output file with -o"
-        )
-    if out.exists():
+    if source is not None:
+        check_outputs([(source, out)])
+    if out.is_file():
         try:
             with out.open("rb") as f:
                 head = f.read(64).lstrip()
