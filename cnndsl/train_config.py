@@ -27,15 +27,15 @@ DATASETS: dict[str, dict[str, str]] = {
     "folder": {"root": "str", "size": "int", "channels": "int"},
 }
 OPTIMIZERS: dict[str, dict[str, str]] = {
-    "sgd": {"lr": "float", "momentum": "float", "weight_decay": "float", "nesterov": "bool"},
-    "adam": {"lr": "float", "weight_decay": "float", "eps": "float"},
-    "adamw": {"lr": "float", "weight_decay": "float", "eps": "float"},
+    "sgd": {"lr": "positive", "momentum": "float", "weight_decay": "float", "nesterov": "bool"},
+    "adam": {"lr": "positive", "weight_decay": "float", "eps": "positive"},
+    "adamw": {"lr": "positive", "weight_decay": "float", "eps": "positive"},
 }
 SCHEDULES: dict[str, dict[str, str]] = {
     "constant": {"warmup": "int"},
     "step": {"step_size": "int", "gamma": "float", "warmup": "int"},
     "cosine": {"warmup": "int"},
-    "onecycle": {"max_lr": "float", "pct_start": "float"},
+    "onecycle": {"max_lr": "positive", "pct_start": "float"},
 }
 LOSSES: dict[str, dict[str, str]] = {"cross_entropy": {"label_smoothing": "float"}}
 AUGMENTS: dict[str, dict[str, str]] = {
@@ -164,6 +164,7 @@ def _check_kind(key: str, value: Any, kind: str, expr: s.Expr) -> None:
     ok = {
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "positive": isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
         "bool": isinstance(value, bool),
         "str": isinstance(value, str),
     }[kind]
@@ -171,6 +172,7 @@ def _check_kind(key: str, value: Any, kind: str, expr: s.Expr) -> None:
         want = {
             "int": "an integer",
             "float": "a number",
+            "positive": "a positive number",
             "bool": "true or false",
             "str": 'a string such as "data/mnist"',
         }[kind]

@@ -183,3 +183,31 @@ def test_the_parser_cache_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert path.parent.stat().st_mode & 0o777 == 0o700
     path.parent.chmod(0o755)  # a folder others can write to is not used
     assert cache_file() is None
+
+
+def test_an_image_that_claims_too_many_pixels_is_an_error(tmp_path: Path) -> None:
+    """A PNG header can claim 30000×30000 pixels in a few bytes (a decompression bomb)."""
+    import struct
+    import zlib
+
+    from cnndsl.training.data import read_image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    for side in (30000, 9000):  # past PIL's own bomb limit, and past only cnndsl's
+        header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+        png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+        path = tmp_path / f"bomb{side}.png"
+        path.write_bytes(png)
+        with pytest.raises(CnnError, match="claims more pixels than the limit"):
+            read_image(path, 1, (8, 8))
+
+
+@pytest.mark.parametrize("lr", ["nan", "-1", "inf", "0"])
+def test_bad_learning_rates_are_refused(lr: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from cnndsl.cli import main
+
+    assert main(["train", str(EXAMPLES[0]), "--lr", lr]) == 2
+    assert "expected a positive number" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from ..errors import CnnError
 from ..version import __version__
 from .common import positive as _positive
+from .common import positive_float as _positive_float
 from .common import render_depth as _render_depth
 from .common import report
 from .frontend import cmd_check, cmd_ir, cmd_summary
@@ -150,7 +151,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<network>-<time>)")
     p.add_argument("--epochs", type=_positive, help="epochs (overrides the train section)")
     p.add_argument("--batch", type=_positive, help="batch size (overrides the train section)")
-    p.add_argument("--lr", type=float, help="learning rate (overrides the train section)")
+    p.add_argument("--lr", type=_positive_float, help="learning rate (overrides the train section)")
     p.add_argument(
         "--optimizer",
         choices=("sgd", "adam", "adamw"),

@@ -88,6 +88,19 @@ def write_output(text: str, out: str | None, source: str) -> None:
     write_atomic(Path(out), text)
 
 
+def positive_float(text: str) -> float:
+    """A finite number above 0 (a learning rate): ``nan``, ``inf`` and ``-1`` are usage errors."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def positive(text: str) -> int:
     try:
         value = int(text)

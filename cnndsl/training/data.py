@@ -382,16 +382,30 @@ class ImageFiles(Dataset):
         return read_image(self.files[i], self.channels, self.size), self.labels[i]
 
 
+MAX_IMAGE_PIXELS = 64_000_000  # an explicit limit on decoded images (8000×8000)
+
+
 def read_image(path: str | Path, channels: int, size: tuple[int, ...]) -> torch.Tensor:
     """An image file as a C×H×W uint8 tensor, converted to grey or RGB and resized."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as original:
+            if original.width * original.height > MAX_IMAGE_PIXELS:
+                raise CnnError(
+                    f"image {path} claims more pixels than the limit of {MAX_IMAGE_PIXELS:,} "
+                    f"({original.width}×{original.height})",
+                    hint="resize it first; very large headers are how decompression bombs work",
+                )
             img = original.convert("L" if channels == 1 else "RGB")
         img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
         data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-    except (OSError, UnidentifiedImageError) as exc:
+    except Image.DecompressionBombError:
+        raise CnnError(
+            f"image {path} claims more pixels than the limit of {MAX_IMAGE_PIXELS:,}",
+            hint="resize it first; very large headers are how decompression bombs work",
+        ) from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise CnnError(f"cannot read image {path}: {exc}") from None
     if channels not in (1, 3):
         raise CnnError(f"image files give 1 or 3 channels, the network takes {channels}")
