@@ -131,3 +131,21 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (as schedulers send it), handled like Ctrl-C: a run saves and stops (exit 143)."""
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` in this process (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, raise_terminated)

@@ -113,3 +113,32 @@ def test_compile_does_not_crash_on_an_output_that_is_not_text(net: Path) -> None
     (out / "net.py").write_bytes(b"\xff\xfe not utf-8")
     assert main(["compile", str(net), "-o", str(out)]) == 1
     assert (out / "net.py").read_bytes() == b"\xff\xfe not utf-8"
+
+
+def test_sigterm_saves_like_ctrl_c(tmp_path: Path) -> None:
+    """A scheduler's SIGTERM: the run saves interrupted.pt, says so, and exits 143."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cnndsl",
+            "train",
+            str(LENET),
+            "--epochs",
+            "200",
+            "--out",
+            str(run_dir),
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (run_dir / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # one epoch done: the run is in its loop
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert (run_dir / "interrupted.pt").is_file()
+    assert "interrupted in epoch" in err and "Traceback" not in err

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from ..errors import CnnError
+from ..errors import CnnError, Terminated
 from ..version import __version__
 from .common import positive as _positive
 from .common import positive_float as _positive_float
@@ -250,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnnError as exc:
         report(exc.diagnostic)
         return 1
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

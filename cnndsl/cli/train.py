@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..api import load_networks
-from ..errors import CnnError
+from ..errors import CnnError, exit_on_sigterm
 from ..training import (
     Context,
     NetInfo,
@@ -51,7 +51,9 @@ def _options(args: Any, resume: bool = False) -> Options:
 
 
 def cmd_train(args: Any) -> int:
-    """``cnndsl train FILE``: train, writing a run folder; ``--resume RUN_DIR`` continues."""
+    """``cnndsl train FILE``: train, writing a run folder; ``--resume RUN_DIR`` continues.
+    SIGINT and SIGTERM both save ``interrupted.pt`` and stop (exit 130 and 143)."""
+    exit_on_sigterm()
     if args.resume:
         return _resume(args)
     net, params = _network(args.file, args.network, args.param)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CnnError
+from ..errors import CnnError, exit_on_sigterm
 from .run import Build, NetInfo, Options, pick_device
 from .trainer import Trainer
 
@@ -98,8 +98,11 @@ def launch(
 def _worker(
     build: Build, info: NetInfo, cfg: dict[str, Any], run_dir: str, opts: Options
 ) -> dict[str, Any]:
-    """One DDP rank (started by :func:`launch`): gloo on the CPU, nccl on CUDA."""
+    """One DDP rank (started by :func:`launch`): gloo on the CPU, nccl on CUDA. SIGTERM saves
+    like Ctrl-C."""
     import torch.distributed as dist
+
+    exit_on_sigterm()
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     device = pick_device(opts.device, int(os.environ.get("LOCAL_RANK", 0)))
