@@ -25,6 +25,7 @@ from ..training import (
     train,
 )
 from ..training.data import Split, load_data, read_image
+from ..training.state import check_fits
 from .common import parse_overrides
 
 
@@ -121,12 +122,8 @@ def _from_checkpoint(args: Any) -> tuple[nn.Module, dict[str, Any], NetInfo, tor
     net = load_networks(args.file, network=args.network or saved.get("name"), overrides=params)[-1]
     info = NetInfo.of(net, args.file, params)
     model = load_model(args.file, net.name, params).to(device)
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as exc:
-        raise CnnError(
-            f"{args.checkpoint} does not fit {net.name} in {args.file}: {str(exc).splitlines()[0]}"
-        ) from None
+    check_fits(ckpt, model, args.checkpoint, f"{net.name} in {args.file}")
+    model.load_state_dict(ckpt["model"])
     return model.eval(), ckpt, info, device
 
 

@@ -48,11 +48,47 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+CHECKPOINT_FORMAT = 1
+_REQUIRED = ("model", "network", "config", "epoch")
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """``torch.save`` through a temporary file and ``os.replace``: never half written."""
+    """``torch.save`` through a temporary file and ``os.replace``: never half written. The
+    checkpoint carries its format version and its structure (every key and shape)."""
+    state = {"format": CHECKPOINT_FORMAT, "structure": structure(state["model"]), **state}
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_atomic(path, buffer.getvalue())
+
+
+def structure(state_dict: dict[str, Any]) -> list[tuple[str, tuple[int, ...]]]:
+    """The keys and shapes of a state_dict: what must match for the weights to load."""
+    return [(k, tuple(v.shape)) for k, v in state_dict.items() if hasattr(v, "shape")]
+
+
+def check_fits(ckpt: dict[str, Any], model: torch.nn.Module, path: Path | str, what: str) -> None:
+    """Refuse a checkpoint whose keys or shapes differ from ``model``'s, saying which."""
+    have = dict(structure(ckpt["model"]))
+    want = dict(structure(model.state_dict()))
+    if have == want:
+        return
+    missing = [k for k in want if k not in have]
+    extra = [k for k in have if k not in want]
+    shapes = [
+        f"{k} {'×'.join(map(str, have[k]))} vs {'×'.join(map(str, want[k]))}"
+        for k in want
+        if k in have and have[k] != want[k]
+    ]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", extra), ("shape", shapes)):
+        if items:
+            more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
+            parts.append(f"{label}: {', '.join(items[:3])}{more}")
+    raise CnnError(
+        f"{path} does not fit {what}: {'; '.join(parts)}",
+        hint="the architecture changed since the checkpoint was saved: restore the .cnn file "
+        "it was trained with, or start a new run",
+    )
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -63,6 +99,23 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
             f"checkpoint {path} not found", hint="a run folder holds last.pt and best.pt"
         )
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
         raise CnnError(f"{path} is not a cnndsl checkpoint: {exc}") from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _REQUIRED):
+        found = (
+            f"a dict with {', '.join(map(str, list(ckpt)[:4]))}"
+            if isinstance(ckpt, dict)
+            else f"a {type(ckpt).__name__}"
+        )
+        raise CnnError(
+            f"{path} is not a cnndsl checkpoint: it holds {found}",
+            hint="give last.pt, best.pt or interrupted.pt from a cnndsl run folder "
+            "(a bare state_dict loads with model.load_state_dict in Python)",
+        )
+    if ckpt.get("format", 0) > CHECKPOINT_FORMAT:
+        raise CnnError(
+            f"{path} was written by a newer cnndsl (format {ckpt['format']})",
+            hint="upgrade cnndsl",
+        )
+    return ckpt  # type: ignore[no-any-return]

@@ -24,7 +24,14 @@ from .loop import evaluate, train_one_epoch
 from .optim import build_optimizer, build_scheduler
 from .report import Reporter, plot_confusion, plot_curves
 from .run import Build, Diverged, NetInfo, Options, pick_device
-from .state import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+from .state import (
+    check_fits,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
 
 
 # ---------------------------------------------------------------- a run
@@ -140,6 +147,7 @@ class Trainer:
         return model
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
+        check_fits(ckpt, self.raw, self.run_dir / "last.pt", f"{self.info.name}")
         self.raw.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
