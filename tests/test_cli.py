@@ -246,3 +246,36 @@ def test_every_option_and_positional_has_help() -> None:
         if not isinstance(action, argparse._HelpAction) and not action.help
     ]
     assert not missing, missing
+
+
+def test_bash_completion_completes_commands_options_and_choices(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["completion", "bash"]) == 0
+    script = tmp_path / "cnndsl.bash"
+    script.write_text(capsys.readouterr().out)
+
+    def complete(*words: str) -> list[str]:
+        code = (
+            f"source {script}; COMP_WORDS=(cnndsl {' '.join(repr(w) for w in words)}); "
+            f"COMP_CWORD={len(words)}; _cnndsl; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        )
+        out = subprocess.run(["bash", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    assert complete("ch") == ["check"]
+    assert complete("render", "x.cnn", "--theme", "") == ["light", "dark", "print"]
+    assert "--rankdir" in complete("render", "--r")
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_scripts_name_every_command_and_option(shell: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    from cnndsl.cli import get_parser
+    from cnndsl.cli.completion import commands, options
+
+    assert main(["completion", shell]) == 0
+    text = capsys.readouterr().out
+    for name, p in commands(get_parser()).items():
+        assert name in text
+        for strings, _, _ in options(p):
+            long = [o for o in strings if o.startswith("--")]
+            assert (long[0] if shell == "zsh" else f"-l {long[0][2:]}") in text

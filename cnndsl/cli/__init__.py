@@ -183,6 +183,9 @@ def get_parser() -> argparse.ArgumentParser:
         "--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)"
     )
 
+    p = add("completion", _lazy("completion", "cmd_completion"), "print a shell completion script")
+    p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell: bash, zsh or fish")
+
     p = add("eval", _lazy("train", "cmd_eval"), "evaluate a checkpoint on the test split")
     p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin)")
     p.add_argument(
