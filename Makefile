@@ -28,7 +28,7 @@ dot:
 demo: setup
 	$(BIN)/cnndsl check examples/lenet5.cnn
 	$(BIN)/cnndsl summary examples/lenet5.cnn
-	$(BIN)/cnndsl render examples/lenet5.cnn -o runs/lenet5.png
+	$(BIN)/cnndsl render examples/lenet5.cnn -o runs/lenet5.png --force
 	$(BIN)/cnndsl compile examples/lenet5.cnn -o runs/generated
 	$(BIN)/cnndsl train examples/lenet5.cnn
 

@@ -114,6 +114,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-fold", action="store_true", help="draw norms and activations as nodes of their own"
     )
+    p.add_argument(
+        "--force", action="store_true", help="replace an output file that cnndsl did not write"
+    )
     net_opts(p)
 
     p = add(

@@ -11,22 +11,23 @@ from ..fileutil import check_outputs, write_atomic
 from .common import analyses as _analyses
 from .common import report
 
-_MAGIC = (b"<?xml", b"<svg", b"\x89PNG", b"%PDF", b"digraph", b"//", b"/*")
 
+def _may_overwrite(out: Path, source: Path | None, force: bool) -> None:
+    """An existing output is replaced only when cnndsl wrote it (its mark), or with --force."""
+    from ..diagram import is_ours
 
-def _may_overwrite(out: Path, source: Path | None) -> None:
     if source is not None:
         check_outputs([(source, out)])
-    if out.is_file():
+    if out.is_file() and not force:
         try:
             with out.open("rb") as f:
-                head = f.read(64).lstrip()
+                data = f.read()
         except OSError:
-            head = b""
-        if out.is_dir() or not head.startswith(_MAGIC) and head:
+            data = b""
+        if data and not is_ours(data):
             raise CnnError(
-                f"refusing to overwrite {out}: it is not a diagram",
-                hint="give another output file with -o, or remove it first",
+                f"refusing to overwrite {out}: cnndsl did not write it",
+                hint="give another output file with -o, or --force to replace it",
             )
 
 
@@ -77,7 +78,7 @@ def cmd_render(args: Any) -> int:
         out = Path(out_arg) if out_arg else Path(f"{stem}.{fmt}")
         if len(analyses) > 1:
             out = out.with_name(f"{out.stem}.{a.network.name}{out.suffix}")
-        _may_overwrite(out, source)
+        _may_overwrite(out, source, getattr(args, "force", False))
         write_atomic(out, data)
         print(f"wrote {out}", file=sys.stderr)
     return 0

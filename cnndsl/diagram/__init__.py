@@ -50,7 +50,7 @@ n2 [label=<conv 3×3, 8 · bn · relu>
 True
 """
 
-from .dot import Diagram, auto_depth, format_of, slide_scale, to_dot
+from .dot import Diagram, auto_depth, format_of, is_ours, slide_scale, to_dot
 from .style import FORMATS, NO_DOT, PNG_DPI, THEMES, Theme, _luminance, text_colour
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "_luminance",
     "auto_depth",
     "format_of",
+    "is_ours",
     "slide_scale",
     "text_colour",
     "to_dot",
