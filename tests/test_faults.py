@@ -72,3 +72,18 @@ def test_resume_of_an_edited_network_is_refused(
     err = capsys.readouterr().err
     assert "does not fit" in err and "c1.weight" in err
     assert (copy / "last.pt").read_bytes() == last  # nothing of the run was lost
+
+
+def test_train_never_writes_into_a_folder_of_someone_elses_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"my": "settings"}')
+    assert main(["train", str(LENET), "--epochs", "1", "--out", str(folder)]) == 1
+    assert "cnndsl did not write" in capsys.readouterr().err
+    assert (folder / "config.json").read_text() == '{"my": "settings"}'
+
+
+def test_a_run_folder_is_marked(run: Path) -> None:
+    assert (run / ".cnndsl-run").is_file()

@@ -26,6 +26,7 @@ from ..training import (
 )
 from ..training.data import Split, load_data, read_image
 from ..training.state import check_fits
+from ..training.trainer import RUN_MARKER
 from .common import parse_overrides
 
 
@@ -65,6 +66,11 @@ def cmd_train(args: Any) -> int:
         raise CnnError(
             f"{run_dir} already holds a run",
             hint=f"continue it with --resume {run_dir}, or choose another --out",
+        )
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / RUN_MARKER).exists():
+        raise CnnError(
+            f"refusing to train into {run_dir}: it holds files cnndsl did not write",
+            hint="choose an empty or new folder with --out",
         )
     info = NetInfo.of(net, args.file, params)
     final = train(

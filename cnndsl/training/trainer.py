@@ -33,8 +33,10 @@ from .state import (
     set_rng_state,
 )
 
-
 # ---------------------------------------------------------------- a run
+RUN_MARKER = ".cnndsl-run"  # marks a folder whose files cnndsl train wrote
+
+
 class Trainer:
     """One rank's training run: set up in ``__init__``, then :meth:`run`."""
 
@@ -253,6 +255,9 @@ class Trainer:
         if self.rank != 0:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        marker = self.run_dir / RUN_MARKER
+        if not marker.exists():
+            write_atomic(marker, "A cnndsl run folder: cnndsl train may replace its files.\n")
         config = {
             **self.cfg,
             "network": {
