@@ -27,8 +27,11 @@ from .errors import CnnError
 STALE_SECONDS = 60.0  # a temporary older than this belongs to a run that died
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+def write_atomic(path: Path, data: str | bytes, stale_after: float = STALE_SECONDS) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half.
+
+    ``stale_after``: the age in seconds past which a leftover temporary of ``path`` is removed
+    (0 where nothing else writes the folder, as a run folder's checkpoints)."""
     raw = data if isinstance(data, bytes) else data.encode("utf-8")
     path = Path(path)
     try:
@@ -43,7 +46,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             return
         target = Path(os.path.realpath(path))  # a link is written through
         target.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(target)
+        _remove_stale(target, stale_after)
         _replace(target, raw)
     except OSError as exc:
         raise _error(path, exc) from None
@@ -69,13 +72,13 @@ def _write_special(target: Path, raw: bytes) -> None:
         f.write(raw)
 
 
-def _remove_stale(target: Path) -> None:
+def _remove_stale(target: Path, stale_after: float) -> None:
     """Remove ``.NAME.*.tmp`` files of ``target`` that a killed process left behind."""
     now = time.time()
     for tmp in target.parent.glob(f".{target.name}.*.tmp"):
         try:
             st = tmp.lstat()
-            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_SECONDS:
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime >= stale_after:
                 tmp.unlink()
         except OSError:
             continue

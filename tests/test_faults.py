@@ -87,3 +87,48 @@ def test_train_never_writes_into_a_folder_of_someone_elses_files(
 
 def test_a_run_folder_is_marked(run: Path) -> None:
     assert (run / ".cnndsl-run").is_file()
+
+
+def test_a_run_killed_between_checkpoint_bytes_and_rename_resumes_exactly(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while last.pt's bytes are written but not yet renamed: the old last.pt is
+    intact, --resume continues, the temporary is cleaned up, and the weights and metrics equal
+    an uninterrupted run's."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    def run(args: list[str], kill_at: int = 0) -> subprocess.CompletedProcess[str]:
+        code = (
+            "import os, signal, sys\n"
+            "real, seen = os.replace, [0]\n"
+            "def replace(a, b):\n"
+            "    if str(b).endswith('last.pt'):\n"
+            "        seen[0] += 1\n"
+            f"        if seen[0] == {kill_at}:\n"
+            "            os.kill(os.getpid(), signal.SIGKILL)\n"
+            "    return real(a, b)\n"
+            "os.replace = replace\n"
+            "from cnndsl.cli import main\n"
+            f"sys.exit(main({args!r}))\n"
+        )
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+    common = ["train", str(LENET), "--epochs", "4"]
+    assert run([*common, "--out", str(tmp_path / "straight")]).returncode == 0
+    killed = tmp_path / "killed"
+    proc = run([*common, "--out", str(killed)], kill_at=2)
+    assert proc.returncode == -signal.SIGKILL
+    assert list(killed.glob(".last.pt.*.tmp"))  # the bytes were written, not renamed
+    assert torch.load(killed / "last.pt", weights_only=True)["epoch"] == 1  # old one intact
+    resumed = run(["train", str(LENET), "--resume", str(killed)])
+    assert resumed.returncode == 0, resumed.stderr
+    assert not list(killed.glob("*.tmp")) and not list(killed.glob(".*.tmp"))
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
+    b = torch.load(killed / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    lines = (killed / "metrics.jsonl").read_text().splitlines()
+    epochs = [json.loads(line)["epoch"] for line in lines]
+    assert epochs == [1, 2, 3, 4]

@@ -58,7 +58,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     state = {"format": CHECKPOINT_FORMAT, "structure": structure(state["model"]), **state}
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue(), stale_after=0)  # a run folder has one writer
 
 
 def structure(state_dict: dict[str, Any]) -> list[tuple[str, tuple[int, ...]]]:
