@@ -85,6 +85,8 @@ class _PostLex:
             value = tok.value
             if value in ("shortcut", "else") and prev == "}\n":
                 raise _Misplaced(tok)
+            if len(value) > MAX_NAME and tok.type in ("NAME", "CALLNAME", "LABEL"):
+                raise _LongName(tok)
             if start is None or prev in ("=", ";", "(", "{"):
                 start = tok
             prev = value
@@ -119,6 +121,10 @@ class _TooLong(_TooDeep):
 
 
 class _Misplaced(_TooDeep):
+    pass
+
+
+class _LongName(_TooDeep):
     pass
 
 
@@ -203,6 +209,12 @@ def parse(text: str, path: str = "<string>") -> s.File:
             f"`{word}` must follow the closing `}}` on the same line",
             _tok_span(path, exc.tok),
             f"write `}} {word} {{`",
+        ) from None
+    except _LongName as exc:
+        raise CnnError(
+            f"name longer than the limit of {MAX_NAME} characters",
+            _tok_span(path, exc.tok),
+            "choose a shorter name",
         ) from None
     except _TooLong as exc:
         raise CnnError(
@@ -347,6 +359,7 @@ def _meta_span(path: str, meta: Any) -> Span:
         return Span(path, 1, 1, 1, 1)
 
 
+MAX_NAME = 256  # characters in an identifier (a diagram label must stay drawable)
 MAX_INT_DIGITS = 19  # integers are at most 2**63 - 1 (number bounds in docs/language.md)
 MAX_STRING = 4096  # characters in a string literal
 

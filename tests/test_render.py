@@ -260,3 +260,15 @@ def test_render_replaces_only_its_own_files(tmp_path: Path, capsys) -> None:  # 
     for ext in ("svg", "pdf", "dot"):
         assert main(["render", src, "-o", str(tmp_path / f"d.{ext}")]) == 0
         assert main(["render", src, "-o", str(tmp_path / f"d.{ext}")]) == 0
+
+
+@needs_dot
+def test_a_layout_dot_refuses_is_an_error_not_a_crash() -> None:
+    from cnndsl.errors import CnnError
+
+    d = r.Diagram()
+    d.node("a", label="x" * 20000)
+    d.node("b")
+    d.edge("a", "b")
+    with pytest.raises(CnnError, match="graphviz's dot could not draw this diagram"):
+        d.to_bytes("svg")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -80,6 +81,13 @@ class Diagram(graphviz.Digraph):
             return mark(graph.pipe(format=fmt), fmt)
         except graphviz.ExecutableNotFound:
             raise NO_DOT from None
+        except subprocess.CalledProcessError as exc:
+            stderr = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else ""
+            first = next((line for line in stderr.splitlines() if line.strip()), "no message")
+            raise CnnError(
+                f"graphviz's dot could not draw this diagram: {first}",
+                hint="try a smaller --depth, --rankdir LR, or --format dot to see its input",
+            ) from None
 
     def save(self, path: str | Path, fmt: str | None = None) -> Path:
         """Write the diagram; the format follows the extension unless given."""
