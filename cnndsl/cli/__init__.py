@@ -38,6 +38,22 @@ def get_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    def device_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--device",
+            choices=("auto", "cpu", "cuda"),
+            default="auto",
+            help="auto (default: CUDA when available), cpu or cuda",
+        )
+
+    def checkpoint_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--checkpoint",
+            required=True,
+            metavar="CKPT",
+            help="a checkpoint of cnndsl train (best.pt, last.pt)",
+        )
+
     def net_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--network", metavar="NAME", help="the network to use (default: all)")
         p.add_argument(
@@ -149,7 +165,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = add(
         "train", _lazy("train", "cmd_train"), "train a network on the data of its train section"
     )
-    p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin)")
+    p.add_argument("file", metavar="FILE", help="a .cnn file")
     net_opts(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<network>-<time>)")
     p.add_argument("--epochs", type=_positive, help="epochs (overrides the train section)")
@@ -167,12 +183,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", metavar="SPEC", help='e.g. "digits(size=32)" or "mnist("data")"')
     p.add_argument("--seed", type=int, help="random seed (overrides the train section)")
-    p.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="auto (default: CUDA when available), cpu or cuda",
-    )
+    device_opt(p)
     p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision: bf16 or fp16 (CUDA)")
     p.add_argument(
         "--channels-last", action="store_true", help="use the channels_last memory format"
@@ -190,36 +201,16 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell: bash, zsh or fish")
 
     p = add("eval", _lazy("train", "cmd_eval"), "evaluate a checkpoint on the test split")
-    p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin)")
-    p.add_argument(
-        "--checkpoint",
-        required=True,
-        metavar="CKPT",
-        help="a checkpoint of cnndsl train (best.pt, last.pt)",
-    )
-    p.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="auto (default: CUDA when available), cpu or cuda",
-    )
+    p.add_argument("file", metavar="FILE", help="a .cnn file")
+    checkpoint_opt(p)
+    device_opt(p)
     net_opts(p)
 
     p = add("predict", _lazy("train", "cmd_predict"), "classify images with a checkpoint")
-    p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin)")
+    p.add_argument("file", metavar="FILE", help="a .cnn file")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
-    p.add_argument(
-        "--checkpoint",
-        required=True,
-        metavar="CKPT",
-        help="a checkpoint of cnndsl train (best.pt, last.pt)",
-    )
-    p.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="auto (default: CUDA when available), cpu or cuda",
-    )
+    checkpoint_opt(p)
+    device_opt(p)
     net_opts(p)
     return parser
 
