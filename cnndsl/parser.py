@@ -128,6 +128,7 @@ class _LongName(_TooDeep):
     pass
 
 
+@cache
 def grammar_text() -> str:
     """The grammar: inside the installed package, or in ``grammars/`` beside a checkout."""
     packaged = resources.files("cnndsl").joinpath("grammars").joinpath("cnn.lark")

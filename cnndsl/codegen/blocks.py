@@ -491,13 +491,10 @@ class ClassGen:
                 inner.env[var] = s.Name(loop_var)
             start = ctx.seq.count
             ctx.seq.count = add(start, lit(0))
-            mark = len(ctx.init.items)
             out = self.statements(body, inner, state)
             per = fold(s.BinOp("-", ctx.seq.count, start))
             if out.channels != state.channels:
                 ctx.init.add(f"{to_py(state.channels)} = {to_py(out.channels)}")
-            if len(ctx.init.items) == mark:
-                ctx.init.add("pass")
         ctx.seq.count = add(start, mul(count, per))
         channels = _after_loop(before, state.channels, out.channels, count, loop_var)
         return State(channels, out.rank, None, fresh=True)
@@ -539,16 +536,11 @@ class ClassGen:
             inner = ctx.child()
             if var is not None:
                 inner.env[var] = i
-            marks = len(ctx.init.items), len(ctx.fwd.items)
             out = self.statements(body, inner, State(state.channels, state.rank, None, False))
             if inner.cur != ctx.cur:
                 inner.fwd.add(f"{ctx.cur} = {inner.cur}")
             if out.channels != state.channels:
                 ctx.init.add(f"{to_py(state.channels)} = {to_py(out.channels)}")
-            if len(ctx.init.items) == marks[0]:
-                ctx.init.add("pass")
-            if len(ctx.fwd.items) == marks[1]:
-                ctx.fwd.add("pass")
         for p, moved in probe.counters.items():
             step = fold(s.BinOp("-", moved, lit(1)))
             ctx.namer.counters[p] = fold(s.BinOp("+", base[p], s.BinOp("*", count, step)))
@@ -589,8 +581,6 @@ class ClassGen:
             ctx.init.add(f"if {to_py(cond)}:")
             with ctx.init.indent():
                 a = self.statements(then, ctx.child(), state) if then else state
-                if not then:
-                    ctx.init.add("pass")
                 count_a = ctx.seq.count
             ctx.seq.count = start
             b = state
@@ -627,13 +617,13 @@ class ClassGen:
             ctx.init.add(f"self.{flag} = {to_py(cond)}")
             test = f"self.{flag}"
         ctx.init.add(f"if {to_py(cond)}:")
-        ctx.init.items += init_then.items or [(ctx.init.level + 1, "pass")]
+        ctx.init.items += init_then.items  # an empty arm gets `pass` in Lines.render
         if init_else.items:
             ctx.init.add("else:")
             ctx.init.items += init_else.items
         if test is not None:
             ctx.fwd.add(f"if {test}:")
-            ctx.fwd.items += fwd_then.items or [(ctx.fwd.level + 1, "pass")]
+            ctx.fwd.items += fwd_then.items
             if fwd_else.items:
                 ctx.fwd.add("else:")
                 ctx.fwd.items += fwd_else.items

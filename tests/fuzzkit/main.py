@@ -129,6 +129,12 @@ def worker(job: int, args: argparse.Namespace, claims: Any, lock: Any) -> Stats:
             return problem
         return None
 
+    def keep(source: str, problem: str, how: str) -> None:
+        """Save the shrunk program as a fixture and say where."""
+        path = save_fixture(source, problem)
+        stats.saved[state["target"]] = str(path.relative_to(ROOT))
+        print(f"[job {job}] {problem}\n    -> {path.relative_to(ROOT)} ({how})", flush=True)
+
     evaluate("network W { input 1x4 ; conv 1 1 }")  # warm up: torch's import, caches
     chunk = 0
     while stats.run < count and time.monotonic() < deadline:
@@ -157,26 +163,13 @@ def worker(job: int, args: argparse.Namespace, claims: Any, lock: Any) -> Stats:
         try:
             fuzz()
         except Found as exc:
-            source, problem = exc.source, exc.problem
-            if len(state["best"][0]) < len(source):
-                source, problem = state["best"]
-            path = save_fixture(source, problem)
-            stats.saved[state["target"]] = str(path.relative_to(ROOT))
-            print(
-                f"[job {job}] {problem}\n    -> {path.relative_to(ROOT)} "
-                f"({stats.shrink_runs - shrink_before} shrink runs)",
-                flush=True,
-            )
+            best = (exc.source, exc.problem)
+            if len(state["best"][0]) < len(exc.source):
+                best = state["best"]
+            keep(*best, f"{stats.shrink_runs - shrink_before} shrink runs")
         except Exception as exc:  # noqa: BLE001 - hypothesis' own errors (Flaky, …)
             if state["best"] is not None:
-                source, problem = state["best"]
-                path = save_fixture(source, problem)
-                stats.saved[state["target"]] = str(path.relative_to(ROOT))
-                print(
-                    f"[job {job}] {problem}\n    -> {path.relative_to(ROOT)} "
-                    f"(after {type(exc).__name__}: {str(exc)[:300]})",
-                    flush=True,
-                )
+                keep(*state["best"], f"after {type(exc).__name__}: {str(exc)[:300]}")
             else:
                 print(f"[job {job}] hypothesis: {type(exc).__name__}: {exc}", flush=True)
         if stats.run == before:  # nothing ran (should not happen): do not spin
