@@ -35,6 +35,7 @@ demo: setup
 test: setup
 	$(BIN)/pytest -q
 	$(BIN)/cnndsl compile examples/*.cnn --check
+	$(BIN)/cnndsl fmt --check examples/
 	$(BIN)/ruff check cnndsl tests bench docs
 	$(BIN)/ruff format --check cnndsl tests bench docs generated
 

@@ -197,6 +197,13 @@ def get_parser() -> argparse.ArgumentParser:
         "--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)"
     )
 
+    p = add("fmt", _lazy("fmt", "cmd_fmt"), "lay out .cnn files canonically (in place)")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".cnn files or folders (- reads stdin)")
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when a file would change"
+    )
+    p.add_argument("--diff", action="store_true", help="print the changes as a diff; write nothing")
+
     p = add("completion", _lazy("completion", "cmd_completion"), "print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell: bash, zsh or fish")
 
