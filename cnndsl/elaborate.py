@@ -14,6 +14,7 @@ the language reference (§5) and tracks the shape of the current tensor as it go
 
 from __future__ import annotations
 
+import dataclasses
 import keyword
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,8 +24,16 @@ from . import ir
 from . import syntax as s
 from .errors import CnnError, Span, Warnings, did_you_mean
 from .expr import Evaluator, Scope, show_value
-from .names import MERGE_KINDS, RESERVED_PARAMS, auto_name, check_name, snake
+from .names import (
+    MERGE_KINDS,
+    RESERVED_PARAMS,
+    auto_name,
+    check_label,
+    check_name,
+    snake,
+)
 from .ops import REGISTRY, Op, ShapeError, lookup
+from .ops.misc import restore_hint
 from .program import Program
 from .text import size_text
 
@@ -32,6 +41,16 @@ MAX_REPEAT = 100_000
 MAX_STEPS = 200_000
 MAX_BLOCK_DEPTH = 64
 MAX_DIM = 2**31 - 1
+SECOND_EDITION_OPS = ("scale", "permute", "stochastic_depth")
+INIT_SCHEMES = ("default", "kaiming", "trunc_normal", "xavier")
+INIT_RULES_BARE = (
+    "default",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "xavier_uniform",
+    "xavier_normal",
+)
+INIT_RULES_ARG = ("normal", "trunc_normal", "uniform")
 
 
 # ---------------------------------------------------------------- programs (files + imports)
@@ -75,6 +94,14 @@ class Namer:
                 raise CnnError(f"duplicate module name {e.label!r}", e.span, hint)
             first[e.label] = e.span
         if self.sequential:
+            for i, e in enumerate(self.entries):
+                if e.label is not None and e.label.isdigit() and e.label != str(i):
+                    raise CnnError(
+                        f"module name {e.label!r} is element {i} of this nn.Sequential",
+                        e.span,
+                        f"a numeric name in a sequential group must equal its index: "
+                        f'write "{i}", or choose a name that is not a number',
+                    )
             return tuple((e.label or str(i), e.node) for i, e in enumerate(self.entries))
         used = set(first)
         counters: dict[str, int] = {}
@@ -101,6 +128,7 @@ class Ctx:
     blocks: tuple[str, ...]
     top: bool = False
     where: str = "network"
+    call: str | None = None  # the block call being elaborated: `Bottleneck(64) at t.cnn:12:5`
 
     @property
     def sequential(self) -> bool:
@@ -118,6 +146,7 @@ class Ctx:
             blocks=self.blocks,
             top=False,
             where=self.where,
+            call=self.call,
         )
         base.update(changes)
         return Ctx(**base)
@@ -131,6 +160,7 @@ class Elaborator:
     uid: int = 0
     steps: int = 0
     outputs: list[tuple[str, ir.Shape, float]] = field(default_factory=list)
+    inits: list[s.Init] = field(default_factory=list)
 
     def next_uid(self) -> int:
         self.uid += 1
@@ -164,6 +194,7 @@ class Elaborator:
             ctx.tensors[input_stmt.name] = shape
             ctx.flow.append(ir.Bind(self.next_uid(), input_stmt.name, shape, input_stmt.span))
         self.outputs = []
+        self.inits = []
         cur = self.statements(stmts[1:], ctx, shape)
         root = ir.Module(
             self.next_uid(),
@@ -177,9 +208,11 @@ class Elaborator:
             cur,
             net.span,
         )
-        return ir.Network(
+        network = ir.Network(
             net.name, tuple(values.items()), shape, root, tuple(self.outputs), None, net.span
         )
+        inits = tuple(self.init_rule(stmt, network, ctx.values) for stmt in self.inits)
+        return dataclasses.replace(network, init=inits)
 
     def input_of(self, net: s.NetworkDef, first: s.Stmt | None) -> tuple[ir.Shape, Any]:
         step = None
@@ -204,6 +237,11 @@ class Elaborator:
                 "channels first: CxL, CxHxW or CxDxHxW",
             )
         dims = tuple(value)
+        if max(dims) > MAX_DIM:
+            raise CnnError(
+                f"input size {value} is beyond the limit of {MAX_DIM:,} per dimension",
+                step.shape.span,
+            )
         if len(dims) >= 3 and dims[-1] in (1, 3, 4) and dims[0] > 4 and dims[0] == dims[-2]:
             fixed = "x".join(str(d) for d in (dims[-1], *dims[:-1]))
             raise CnnError(
@@ -287,6 +325,15 @@ class Elaborator:
             return cur
         if isinstance(stmt, s.Bind):
             return self.bind(stmt, ctx, cur)
+        if isinstance(stmt, s.Init):
+            if not ctx.top:
+                raise CnnError(
+                    "`init` is a statement of a network body",
+                    stmt.span,
+                    'move it to the network, after `input` (scope="PATH" limits it to a module)',
+                )
+            self.inits.append(stmt)
+            return cur
         assert isinstance(stmt, s.Output)
         return self.output(stmt, ctx, cur)
 
@@ -299,11 +346,12 @@ class Elaborator:
     def check_binding_name(self, name: str, span: Span, ctx: Ctx) -> None:
         if lookup(name) is not None or name in self.program.blocks:
             kind = "an op" if lookup(name) is not None else "a block"
-            raise CnnError(
-                f"cannot bind {name!r}: it is the name of {kind}",
-                span,
-                "choose another name for the tensor",
-            )
+            hint = "choose another name for the tensor"
+            if name in SECOND_EDITION_OPS:
+                hint = (
+                    f"`{name}` is an op since the second edition of the language; rename the tensor"
+                )
+            raise CnnError(f"cannot bind {name!r}: it is the name of {kind}", span, hint)
         found, _ = ctx.values.get(name)
         if found:
             raise CnnError(f"cannot bind {name!r}: it is a parameter or `let`", span)
@@ -411,12 +459,13 @@ class Elaborator:
             value = self.eval(part, ctx.values, ctx.in_shape)
             if isinstance(value, bool) or not isinstance(value, (int, str)):
                 raise CnnError(
-                    f"a label template part must be an integer or a string, got {value!r}",
+                    f"a label template part must be an integer or a string, got "
+                    f"{show_value(value)}",
                     part.span,
                 )
             parts.append(str(value))
         name = "".join(parts)
-        check_name(name, label.span)
+        check_label(name, label.quoted, label.span)
         return name
 
     def step_Input(self, step: s.Input, ctx: Ctx, cur: ir.Shape, label: Any) -> ir.Shape:
@@ -442,6 +491,20 @@ class Elaborator:
         op = lookup(step.op)
         if op is None:
             raise self.unknown_op(step, ctx)
+        if isinstance(cur, ir.ChannelsLast) and not op.channels_last:
+            raise CnnError(
+                f"'{op.name}' needs channels first, but the tensor is channels last "
+                f"({size_text(cur)})",
+                _head(step.span, len(step.op)),
+                restore_hint(cur),
+            )
+        if op.parameter and ctx.sequential:
+            raise CnnError(
+                f"'{op.name}' creates a parameter, not a module, so it cannot be an element of "
+                "an nn.Sequential",
+                step.span,
+                "move it out of the labelled group, or into a block called from it",
+            )
         name = self.label_name(label, ctx)
         args = tuple(self.eval(a, ctx.values, ctx.in_shape) for a in step.args)
         kwargs = {kw.key: self.kwarg_value(op, kw, ctx) for kw in step.kwargs}
@@ -459,7 +522,7 @@ class Elaborator:
         node = ir.Layer(self.next_uid(), op.name, a, cur, out, step.span)
         ctx.flow.append(node)
         ctx.namer.add(node, name, op.prefix, label.span if label else step.span)
-        self.layer_warnings(op, node)
+        self.layer_warnings(op, node, ctx.call)
         return out
 
     def located(self, exc: ShapeError, step: s.Layer, op: Op) -> CnnError:
@@ -495,10 +558,27 @@ class Elaborator:
 
     def kwarg_value(self, op: Op, kw: s.Kwarg, ctx: Ctx) -> Any:
         spec = op.keywords.get(kw.key)
+        if spec is not None and spec.kind == "tensor":
+            if ctx.tensors is None:
+                raise CnnError(
+                    f"{kw.key}= reads another tensor, which an nn.Sequential cannot",
+                    kw.span,
+                    "move the step out of the labelled group, or make the group a sequential block",
+                )
+            if not isinstance(kw.value, s.Name) or kw.value.id not in ctx.tensors:
+                text = kw.value.id if isinstance(kw.value, s.Name) else "this"
+                raise CnnError(
+                    f"{kw.key}= takes a bound tensor; {text!r} is not one",
+                    kw.value.span,
+                    did_you_mean(text, ctx.tensors) or "bind one with `name = …` first",
+                )
+            return (kw.value.id, ctx.tensors[kw.value.id])
         if spec is not None and isinstance(kw.value, s.Name):
             words = spec.words or {"pad": ("same", "valid", "full"), "dim": ("channels",)}.get(
                 spec.kind, ()
             )
+            if spec.kind == "enum" and kw.key == "dim" and "channels" in words:
+                words = spec.words
             found, _ = ctx.values.get(kw.value.id)
             if kw.value.id in words:
                 if found:
@@ -518,7 +598,7 @@ class Elaborator:
                 )
         return self.eval(kw.value, ctx.values, ctx.in_shape)
 
-    def layer_warnings(self, op: Op, node: ir.Layer) -> None:
+    def layer_warnings(self, op: Op, node: ir.Layer, call: str | None = None) -> None:
         a = node.args
         if (
             op.category in ("conv", "pool")
@@ -530,12 +610,16 @@ class Elaborator:
             from .ops.spatial import dropped_rows
 
             dil = a.get("dilation") or tuple(1 for _ in a["kernel"])
-            if dropped_rows(node.in_shape[1:], a["kernel"], a["stride"], dil, a["padding"]):
+            spatial = node.in_shape[1:]
+            if dropped_rows(spatial, a["kernel"], a["stride"], dil, a["padding"]):
+                where = f" in {call}" if call else ""
                 self.warnings.warn(
-                    f"stride {'x'.join(map(str, a['stride']))} of '{op.name}' drops input "
-                    f"rows or columns of {'×'.join(map(str, node.in_shape[1:]))}",
+                    f"stride {'x'.join(map(str, a['stride']))} of '{op.name}'{where} drops "
+                    f"{_dropped_text(spatial, a['kernel'], a['stride'], dil, a['padding'])}",
                     node.span,
-                    "pad=same keeps every row; or adjust the padding",
+                    "pad=same keeps every "
+                    + ("sample" if len(spatial) == 1 else "row")
+                    + "; or adjust the padding",
                 )
 
     # ---------------------------------------------------------------- calls and blocks
@@ -573,16 +657,17 @@ class Elaborator:
         values = self.bind_params(
             block.name, block.params, args, kwargs, step.span, Scope(), "block"
         )
+        title = _call_title(block, values)
         inner = Ctx(
             flow=[],
-            namer=Namer(sequential=False),
+            namer=Namer(sequential=block.sequential),
             values=Scope(None, dict(values)),
-            tensors={},
+            tensors=None if block.sequential else {},
             in_shape=cur,
             blocks=(*ctx.blocks, block.name),
             where=f"block {block.name}",
+            call=f"{title} (line {step.span.line})",
         )
-        title = _call_title(block, values)
         try:
             out = self.statements(block.body.body, inner, cur)
         except CnnError as exc:
@@ -601,6 +686,7 @@ class Elaborator:
             cur,
             out,
             step.span,
+            block.sequential,
         )
         ctx.flow.append(node)
         ctx.namer.add(node, name, snake(block.name), label.span if label else step.span)
@@ -736,8 +822,66 @@ class Elaborator:
 
     # ---------------------------------------------------------------- merges
     def step_Merge(self, step: s.Merge, ctx: Ctx, cur: ir.Shape, label: s.Label | None) -> ir.Shape:
-        return self.merge(
-            step.kind, [(None, b) for b in step.branches], ctx, cur, label, step.span, None
+        branches = self.splice(step.branches, ctx, Scope(ctx.values), step.kind)
+        return self.merge(step.kind, branches, ctx, cur, label, step.span, None)
+
+    def splice(
+        self, stmts: tuple[s.Stmt, ...], ctx: Ctx, scope: Scope, kind: str
+    ) -> list[tuple[str | None, s.Stmt, Scope | None]]:
+        """A merge's branches (§6): each statement, with a bare `repeat` or `if` spliced in
+        (each step statement of each iteration, or of the taken arm, is one branch); `let`s
+        are evaluated in order, for the branches after them."""
+        out: list[tuple[str | None, s.Stmt, Scope | None]] = []
+        for stmt in stmts:
+            if isinstance(stmt, s.Let):
+                self.check_value_name(stmt.name, stmt.span, ctx)
+                scope.vars[stmt.name] = self.eval(stmt.value, scope, ctx.in_shape)
+                continue
+            step = stmt.steps[0] if isinstance(stmt, s.Chain) and len(stmt.steps) == 1 else None
+            if isinstance(step, s.Repeat):
+                self.splice_warning(step, step.body.body, kind)
+                n = self.count(step.count, ctx.child(values=scope), "repeat")
+                if step.var is not None:
+                    self.check_value_name(step.var, step.span, ctx)
+                for i in range(n):
+                    self.tick(step.span)
+                    inner = Scope(scope, {step.var: i} if step.var is not None else None)
+                    out += self.splice(step.body.body, ctx, inner, kind)
+                continue
+            if isinstance(step, s.If):
+                arm: s.If | s.Group | None = step
+                while isinstance(arm, s.If):
+                    self.splice_warning(arm, arm.then.body, kind)
+                    if self.eval(arm.cond, scope, ctx.in_shape):
+                        arm = arm.then
+                    else:
+                        arm = arm.orelse
+                if arm is not None:
+                    out += self.splice(arm.body, ctx, Scope(scope), kind)
+                continue
+            out.append((None, stmt, scope))
+        return out
+
+    def splice_warning(self, step: s.Repeat | s.If, body: tuple[s.Stmt, ...], kind: str) -> None:
+        """A bare `repeat`/`if` in a merge splices since the second edition; where its steps
+        are not labelled as branches usually are, say so (the first edition made it one
+        branch)."""
+        steps = [st for st in body if not isinstance(st, s.Let)]
+        if steps and all(
+            isinstance(st, s.Chain)
+            and len(st.steps) == 1
+            and isinstance(st.steps[0], s.Labelled)
+            and (st.steps[0].label.quoted or st.steps[0].label.plain is None)
+            for st in steps
+        ):
+            return
+        word = "repeat" if isinstance(step, s.Repeat) else "if"
+        self.warnings.warn(
+            f"a bare `{word}` directly inside `{kind}` makes each of its steps a branch (since "
+            "the second edition of the language)",
+            _head(step.span, len(word)),
+            f"to keep it one branch, as the first edition did, wrap it in braces: "
+            f'`{{ {word} … }}`; label its steps (`"{{i}}": …`) to silence this',
         )
 
     def step_Residual(
@@ -752,8 +896,8 @@ class Elaborator:
             and not self.eval(step.shortcut_cond, ctx.values, ctx.in_shape)
         ):
             shortcut = None
-        branches: list[tuple[str | None, s.Stmt]] = [
-            ("the residual body", s.Chain((step.body,), step.body.span))
+        branches: list[tuple[str | None, s.Stmt, Scope | None]] = [
+            ("the residual body", s.Chain((step.body,), step.body.span), None)
         ]
         branches.append(
             (
@@ -761,6 +905,7 @@ class Elaborator:
                 s.Chain((shortcut,), shortcut.span)
                 if shortcut is not None
                 else s.Chain((), step.span),
+                None,
             )
         )
         kind = "projection" if shortcut is not None else "identity"
@@ -769,7 +914,7 @@ class Elaborator:
     def merge(
         self,
         kind: str,
-        branches: list[tuple[str | None, s.Stmt]],
+        branches: list[tuple[str | None, s.Stmt, Scope | None]],
         ctx: Ctx,
         cur: ir.Shape,
         label: s.Label | None,
@@ -783,11 +928,24 @@ class Elaborator:
         flows: list[tuple[ir.Node, ...]] = []
         shapes: list[tuple[str, ir.Shape]] = []
         values = Scope(ctx.values)
-        for what, stmt in branches:
+        branch_in = cur
+        if kind == "split":
+            n = sum(1 for _, st, _ in branches if not isinstance(st, s.Let))
+            c = ir.channels(cur)
+            if n == 0:
+                raise CnnError("`split` needs at least one branch", span)
+            if c % n:
+                raise CnnError(
+                    f"split: {n} branches do not divide the {c} channels of {size_text(cur)}",
+                    span,
+                    "split cuts the channels into equal chunks, one per branch",
+                )
+            branch_in = _with_channels(cur, c // n)
+        for what, stmt, scope in branches:
             if isinstance(stmt, s.Let):
                 self.statement(stmt, ctx.child(values=values), cur)
                 continue
-            if isinstance(stmt, (s.Bind, s.Output)):
+            if isinstance(stmt, (s.Bind, s.Output, s.Init)):
                 raise CnnError(
                     "a branch of a merge is a chain; bindings and outputs are not allowed here",
                     stmt.span,
@@ -796,10 +954,10 @@ class Elaborator:
             sub = ctx.child(
                 flow=flow,
                 namer=namer,
-                values=Scope(values),
+                values=Scope(scope if scope is not None else values),
                 tensors=dict(tensors) if tensors is not None else None,
             )
-            out = self.chain(stmt, sub, cur) if isinstance(stmt, s.Chain) else cur
+            out = self.chain(stmt, sub, branch_in) if isinstance(stmt, s.Chain) else branch_in
             flows.append(tuple(flow))
             shapes.append((what or f"branch {len(shapes) + 1} (line {stmt.span.line})", out))
         out = self.merge_shape(kind, shapes, span, residual is not None)
@@ -826,15 +984,25 @@ class Elaborator:
             raise CnnError(f"`{kind}` needs at least one branch", span)
         listing = "; ".join(f"{what} gives {size_text(shape)}" for what, shape in shapes)
         first = shapes[0][1]
-        if kind == "concat":
-            if any(len(sh) != len(first) or sh[1:] != first[1:] for _, sh in shapes):
+        last = {isinstance(sh, ir.ChannelsLast) for _, sh in shapes}
+        if len(last) > 1:
+            cl = next(sh for _, sh in shapes if isinstance(sh, ir.ChannelsLast))
+            raise CnnError(
+                f"{kind}: channels-first and channels-last tensors meet: {listing}",
+                span,
+                restore_hint(cl) + " in the channels-last branches",
+            )
+        if kind in ("concat", "split"):
+            if any(
+                len(sh) != len(first) or ir.spatial(sh) != ir.spatial(first) for _, sh in shapes
+            ):
                 raise CnnError(
-                    f"concat: branch shapes differ outside channels: {listing}",
+                    f"{kind}: branch shapes differ outside channels: {listing}",
                     span,
-                    "concat joins along channels; the spatial sizes must "
+                    f"{kind} joins along channels; the spatial sizes must "
                     "match (check strides and padding, e.g. pad=same)",
                 )
-            return (sum(sh[0] for _, sh in shapes), *first[1:])
+            return _with_channels(first, sum(ir.channels(sh) for _, sh in shapes))
         if kind == "add":
             if any(sh != first for _, sh in shapes):
                 hint = "every branch of `add` must give the same shape"
@@ -859,14 +1027,133 @@ class Elaborator:
                         "mul broadcasts sizes of 1, e.g. a C×1×1 gate times C×H×W",
                     )
                 out[d] = max(a, b)
-        return tuple(out)
+        return ir.ChannelsLast(out) if isinstance(first, ir.ChannelsLast) else tuple(out)
+
+    # ---------------------------------------------------------------- init
+    def init_rule(self, stmt: s.Init, net: ir.Network, values: Scope) -> ir.InitRule:
+        """An `init` statement (§7) resolved against the network's modules."""
+        if stmt.scheme not in INIT_SCHEMES:
+            raise CnnError(
+                f"unknown init scheme {stmt.scheme!r}",
+                stmt.scheme_span,
+                did_you_mean(stmt.scheme, INIT_SCHEMES) or f"schemes: {', '.join(INIT_SCHEMES)}",
+            )
+        keys = {kw.key: kw for kw in stmt.kwargs}
+        allowed = ["conv", "linear", "bias", "scope", "zero_init_residual"]
+        if stmt.scheme == "trunc_normal":
+            allowed.append("std")
+        for key, kw in keys.items():
+            if key not in allowed:
+                raise CnnError(
+                    f"init {stmt.scheme} has no keyword {key!r}",
+                    kw.span,
+                    did_you_mean(key, allowed) or f"keywords: {', '.join(allowed)}",
+                )
+        std: Any = 0.02
+        if "std" in keys:
+            std = self.eval(keys["std"].value, values, net.input_shape)
+            if isinstance(std, bool) or not isinstance(std, (int, float)) or std <= 0:
+                raise CnnError(f"std must be a positive number, got {std}", keys["std"].span)
+        conv, linear, norm, bias = {
+            "default": (("default", None), ("default", None), "default", "default"),
+            "kaiming": (("kaiming_normal", None), ("normal", s.Lit(0.01)), "ones", "zeros"),
+            "trunc_normal": (
+                ("trunc_normal", s.Lit(float(std))),
+                ("trunc_normal", s.Lit(float(std))),
+                "ones",
+                "zeros",
+            ),
+            "xavier": (("xavier_uniform", None), ("xavier_uniform", None), "ones", "zeros"),
+        }[stmt.scheme]
+        if "conv" in keys:
+            conv = self.init_kind_rule(keys["conv"], values, net)
+        if "linear" in keys:
+            linear = self.init_kind_rule(keys["linear"], values, net)
+        if "bias" in keys:
+            value = keys["bias"].value
+            if not isinstance(value, s.Name) or value.id not in ("zeros", "default"):
+                raise CnnError("bias= takes zeros or default", value.span)
+            bias = value.id
+        scope = ""
+        if "scope" in keys:
+            scope = self.eval(keys["scope"].value, values, net.input_shape)
+            paths = [p for p, _ in net.modules()]
+            if not isinstance(scope, str) or scope not in paths:
+                raise CnnError(
+                    f"init scope={show_value(scope)} is not a module of {net.name}",
+                    keys["scope"].value.span,
+                    did_you_mean(str(scope), paths) or "give a module path as `check` lists it",
+                )
+        zero = False
+        if "zero_init_residual" in keys:
+            zero = self.eval(keys["zero_init_residual"].value, values, net.input_shape)
+            if not isinstance(zero, bool):
+                raise CnnError(
+                    "zero_init_residual takes true or false", keys["zero_init_residual"].span
+                )
+        return ir.InitRule(stmt.scheme, conv, linear, norm, bias, scope, zero, stmt.span)
+
+    def init_kind_rule(self, kw: s.Kwarg, values: Scope, net: ir.Network) -> tuple[str, Any]:
+        """``conv=kaiming_normal``, ``linear=uniform(1 / sqrt(fan_out))``: the rule and its
+        argument (an expression over fan_in and fan_out, checked with sample values)."""
+        value = kw.value
+        if isinstance(value, s.Name) and value.id in INIT_RULES_BARE:
+            return value.id, None
+        if isinstance(value, s.Call) and value.func in INIT_RULES_ARG:
+            if len(value.args) != 1 or value.kwargs:
+                raise CnnError(f"{value.func}(…) takes one argument", value.span)
+            arg = value.args[0]
+            for fan in (1, 9, 1000):
+                probe = Scope(values, {"fan_in": fan, "fan_out": fan})
+                v = self.eval(arg, probe, net.input_shape)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                    raise CnnError(
+                        f"{value.func}(…) takes a positive number, got {show_value(v)}",
+                        arg.span,
+                    )
+            return value.func, arg
+        words = [*INIT_RULES_BARE, *(f"{r}(…)" for r in INIT_RULES_ARG)]
+        shown = value.id if isinstance(value, s.Name) else "this"
+        raise CnnError(
+            f"{kw.key}= takes an init rule; {shown!r} is not one",
+            value.span,
+            f"rules: {', '.join(words)}",
+        )
 
     # ---------------------------------------------------------------- expressions
     def eval(self, e: s.Expr, scope: Scope, in_shape: ir.Shape) -> Any:
         try:
-            return Evaluator(scope, in_shape, self.program.blocks).run(e)
+            return Evaluator(scope, ir.channels_first(in_shape), self.program.blocks).run(e)
         except RecursionError:
             raise CnnError("expression nests too deeply", e.span) from None
+
+
+def _with_channels(shape: ir.Shape, c: int) -> ir.Shape:
+    if isinstance(shape, ir.ChannelsLast):
+        return ir.ChannelsLast((*shape[:-1], c))
+    return (c, *shape[1:])
+
+
+_UNITS = {1: ("samples",), 2: ("rows", "columns"), 3: ("frames", "rows", "columns")}
+
+
+def _dropped_text(
+    sizes: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    pads: Any,
+) -> str:
+    """``the last 3 of 31 samples``: what a stride leaves out, per dimension."""
+    units = _UNITS.get(len(sizes), tuple("dimension" for _ in sizes))
+    parts = []
+    for i, k, st, d, (pb, pa), unit in zip(sizes, kernel, stride, dilation, pads, units):
+        eff = d * (k - 1) + 1
+        left = (i + pb + pa - eff) % st
+        if 1 < st <= eff and left > pa:
+            n = left - pa
+            parts.append(f"the last {n} of {i} {unit}" if n > 1 else f"the last {unit[:-1]} of {i}")
+    return " and ".join(parts) or "input cells"
 
 
 def _head(span: Span, width: int) -> Span:
@@ -952,6 +1239,21 @@ def network_warnings(net: ir.Network, warnings: Warnings) -> None:
                     prev.span,
                     "add bias=false to the convolution",
                 )
+    allowed: set[int] = set()
+    for node in ir.iter_flow(net.root.body):
+        if isinstance(node, ir.Merge) and node.residual is not None and node.branches[0]:
+            end = node.branches[0][-1]
+            if isinstance(end, ir.Layer) and end.op == "stochastic_depth":
+                allowed.add(end.uid)
+    for node in ir.iter_flow(net.root.body):
+        if isinstance(node, ir.Layer) and node.op == "stochastic_depth" and node.uid not in allowed:
+            warnings.warn(
+                "stochastic_depth drops a whole sample's output here; it belongs at the end of "
+                "a residual body, where the skip keeps the sample",
+                node.span,
+                "move it to the end of a `residual` body, or guard it with the residual's "
+                "condition (`if stride == 1 { stochastic_depth p }`)",
+            )
     last = _last_layer(net.root.body)
     loss = net.train["loss"]["name"] if isinstance(net.train, dict) else "cross_entropy"
     if last is not None and _op(last).probabilities and loss == "cross_entropy":

@@ -28,7 +28,25 @@ from .text import size_text
 
 MAX_INT = 2**63 - 1  # the bounds of values (docs/language.md, "Bounds")
 MAX_STRING = 4096
-FUNCTIONS = ("min", "max", "round", "floor", "ceil", "int", "float", "abs", "make_divisible")
+FUNCTIONS = (
+    "min",
+    "max",
+    "round",
+    "floor",
+    "ceil",
+    "int",
+    "float",
+    "abs",
+    "sqrt",
+    "log",
+    "exp",
+    "pow",
+    "len",
+    "sum",
+    "make_divisible",
+    "size",
+)
+MAX_LIST = 4096  # items in one list value
 
 
 # ---------------------------------------------------------------- values
@@ -63,7 +81,51 @@ def show_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, str):
         return f'"{v}"'
+    if isinstance(v, s.List):
+        return "[" + ", ".join(show_value(x) for x in v) + "]"
     return str(v)
+
+
+def _pow(a: Any, b: Any) -> Any:
+    if isinstance(a, int) and isinstance(b, int) and b >= 0 and abs(a) > 1:
+        if b * max(abs(a).bit_length() - 1, 1) > 64:
+            raise OverflowError
+    value = a**b
+    if isinstance(value, complex):
+        raise ValueError("a negative number to a fractional power has no real value")
+    return value
+
+
+def _size(*parts: Any) -> s.Size:
+    if not parts:
+        raise ValueError("size() needs at least one dimension")
+    for v in parts:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"size() takes integers, got {show_value(v)}")
+        if v < 0:
+            raise ValueError(f"a size holds no negative numbers, got {v}")
+    return s.Size(parts)
+
+
+def _aggregate(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``min``/``max``/``sum`` over numbers, or over one list."""
+
+    def call(*args: Any) -> Any:
+        if len(args) == 1 and isinstance(args[0], s.List):
+            if not args[0] and fn is not sum:
+                raise ValueError(f"{fn.__name__}() of an empty list")
+            return fn(args[0])
+        if fn is sum:
+            raise TypeError("sum() takes one list")
+        return fn(*args)
+
+    return call
+
+
+def _len(v: Any) -> int:
+    if not isinstance(v, s.List):
+        raise TypeError(f"len() takes a list, got {show_value(v)}")
+    return len(v)
 
 
 def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
@@ -83,6 +145,7 @@ _BIN: dict[str, Callable[[Any, Any], Any]] = {
     "/": lambda a, b: a / b,
     "//": lambda a, b: a // b,
     "%": lambda a, b: a % b,
+    "**": _pow,
 }
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "==": lambda a, b: a == b,
@@ -93,22 +156,40 @@ _CMP: dict[str, Callable[[Any, Any], bool]] = {
     ">=": lambda a, b: a >= b,
 }
 _FUNCS: dict[str, Callable[..., Any]] = {
-    "min": min,
-    "max": max,
+    "min": _aggregate(min),
+    "max": _aggregate(max),
     "round": round,
     "floor": math.floor,
     "ceil": math.ceil,
     "int": int,
     "float": float,
     "abs": abs,
+    "sqrt": math.sqrt,
+    "log": math.log,
+    "exp": math.exp,
+    "pow": _pow,
+    "len": _len,
+    "sum": _aggregate(sum),
     "make_divisible": make_divisible,
+    "size": _size,
 }
+_LIST_FUNCS = frozenset({"min", "max", "sum", "len"})
 IN_ATTRS = {
     1: ("channels", "length"),
     2: ("channels", "height", "width"),
     3: ("channels", "depth", "height", "width"),
     0: ("channels",),
 }
+
+
+def _looks_like_size(name: str) -> bool:
+    """``x32x32`` or ``cx32x32``: a size literal written with a name in it."""
+    import re
+
+    return (
+        re.fullmatch(r"[A-Za-z_]*x[0-9]+(x[0-9A-Za-z_]+)*|x[A-Za-z_][0-9A-Za-z_]*", name)
+        is not None
+    )
 
 
 def _is_number(v: Any) -> bool:
@@ -135,6 +216,8 @@ class Evaluator:
         if found:
             return value
         hint = did_you_mean(e.id, self.scope.names())
+        if _looks_like_size(e.id):
+            hint = "a size built from values is written size(…), e.g. size(c, 32, 32)"
         if e.id in self.blocks:
             hint = f"{e.id} is a block; call it as a step: {e.id}(…)"
         raise CnnError(
@@ -153,6 +236,45 @@ class Evaluator:
                 f"available: {', '.join('in.' + a for a in attrs)}",
             )
         return self.in_shape[attrs.index(e.attr)]
+
+    def ListExpr(self, e: s.ListExpr) -> Any:
+        if len(e.items) > MAX_LIST:
+            raise CnnError(f"a list holds at most {MAX_LIST} items", e.span)
+        items = [self.run(x) for x in e.items]
+        for x, v in zip(e.items, items, strict=True):
+            if isinstance(v, s.List):
+                raise CnnError("lists are flat: a list of lists is not allowed", x.span)
+            if not (_is_number(v) or isinstance(v, s.Size)):
+                raise CnnError(f"a list holds numbers or sizes, got {show_value(v)}", x.span)
+        return s.List(items)
+
+    def Index(self, e: s.Index) -> Any:
+        target, i = self.run(e.target), self.run(e.index)
+        if not isinstance(target, s.List):
+            raise CnnError(f"only a list can be indexed, got {show_value(target)}", e.span)
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise CnnError(f"a list index is an integer, got {show_value(i)}", e.index.span)
+        if not -len(target) <= i < len(target):
+            raise CnnError(
+                f"index {i} is out of range for a list of {len(target)}",
+                e.index.span,
+                f"indices run from 0 to {len(target) - 1} (or -{len(target)} to -1)"
+                if target
+                else "the list is empty",
+            )
+        return target[i]
+
+    def Slice(self, e: s.Slice) -> Any:
+        target = self.run(e.target)
+        if not isinstance(target, s.List):
+            raise CnnError(f"only a list can be sliced, got {show_value(target)}", e.span)
+        bounds = []
+        for b in (e.lo, e.hi):
+            v = None if b is None else self.run(b)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise CnnError(f"a slice bound is an integer, got {show_value(v)}", e.span)
+            bounds.append(v)
+        return s.List(target[bounds[0] : bounds[1]])
 
     def BinOp(self, e: s.BinOp) -> Any:
         a, b = self.run(e.left), self.run(e.right)
@@ -186,6 +308,8 @@ class Evaluator:
             raise CnnError("division by zero", e.span) from None
         except OverflowError:
             raise CnnError("number too large", e.span) from None
+        except ValueError as exc:
+            raise CnnError(str(exc), e.span) from None
 
     def Unary(self, e: s.Unary) -> Any:
         v = self.run(e.operand)
@@ -224,14 +348,23 @@ class Evaluator:
             )
         args = [self.run(a) for a in e.args]
         kwargs = {kw.key: self.run(kw.value) for kw in e.kwargs}
-        if not all(_is_number(a) for a in [*args, *kwargs.values()]):
-            raise CnnError(f"{e.func}() takes numbers", e.span)
+        values = [*args, *kwargs.values()]
+        lists_ok = e.func in _LIST_FUNCS and len(values) == 1 and isinstance(values[0], s.List)
+        if not lists_ok and not all(_is_number(a) for a in values):
+            what = "one list or numbers" if e.func in ("min", "max") else "numbers"
+            what = "one list" if e.func in ("len", "sum") else what
+            raise CnnError(f"{e.func}() takes {what}", e.span)
         try:
-            return fn(*args, **kwargs)
+            value = fn(*args, **kwargs)
         except ZeroDivisionError:
             raise CnnError("division by zero", e.span) from None
         except (TypeError, ValueError, OverflowError) as exc:
             raise CnnError(f"bad call {e.func}(…): {exc}", e.span) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CnnError("number too large", e.span)
+        if isinstance(value, int) and abs(value) > MAX_INT:
+            raise CnnError("number too large", e.span)
+        return value
 
 
 # ---------------------------------------------------------------- symbolic forms
@@ -248,9 +381,18 @@ _PREC = {
     "//": 7,
     "%": 7,
     "unary": 8,
-    "atom": 9,
+    "**": 9,
+    "atom": 10,
 }
-FUNC_PY = {"make_divisible": "_make_divisible", "floor": "math.floor", "ceil": "math.ceil"}
+FUNC_PY = {
+    "make_divisible": "_make_divisible",
+    "floor": "math.floor",
+    "ceil": "math.ceil",
+    "sqrt": "math.sqrt",
+    "log": "math.log",
+    "exp": "math.exp",
+    "size": "",  # a tuple: size(1, k) -> (1, k)
+}
 
 
 def lit(value: Any) -> s.Lit:
@@ -284,6 +426,12 @@ def _children(e: s.Expr) -> list[s.Expr]:
         return [e.body, e.test, e.orelse]
     if isinstance(e, s.Call):
         return [*e.args, *(k.value for k in e.kwargs)]
+    if isinstance(e, s.ListExpr):
+        return list(e.items)
+    if isinstance(e, s.Index):
+        return [e.target, e.index]
+    if isinstance(e, s.Slice):
+        return [x for x in (e.target, e.lo, e.hi) if x is not None]
     return []
 
 
@@ -310,6 +458,8 @@ def subst(e: s.Expr, env: dict[str, s.Expr]) -> s.Expr:
             tuple(s.Kwarg(k.key, subst(k.value, env), k.span) for k in e.kwargs),
             e.span,
         )
+    if isinstance(e, s.ListExpr | s.Index | s.Slice):
+        return _rebuild(e, [subst(c, env) for c in _children(e)])
     return e
 
 
@@ -359,6 +509,15 @@ def _rebuild(e: s.Expr, kids: list[s.Expr]) -> s.Expr:
             tuple(s.Kwarg(k.key, v, k.span) for k, v in zip(e.kwargs, kids[n:])),
             e.span,
         )
+    if isinstance(e, s.ListExpr):
+        return s.ListExpr(tuple(kids), e.span)
+    if isinstance(e, s.Index):
+        return s.Index(kids[0], kids[1], e.span)
+    if isinstance(e, s.Slice):
+        it = iter(kids[1:])
+        lo = next(it) if e.lo is not None else None
+        hi = next(it) if e.hi is not None else None
+        return s.Slice(kids[0], lo, hi, e.span)
     return e
 
 
@@ -386,6 +545,8 @@ def _prec(e: s.Expr) -> int:
         return _PREC["cmp"]
     if isinstance(e, s.IfExp):
         return _PREC["ifexp"]
+    if isinstance(e, s.ListExpr) or isinstance(e, s.Lit) and isinstance(e.value, s.List):
+        return _PREC["**"]  # a list literal is not an atom: `conv ([1, 2])`
     if (
         isinstance(e, s.Lit)
         and isinstance(e.value, int | float)
@@ -398,6 +559,8 @@ def _prec(e: s.Expr) -> int:
 
 def py_value(value: Any) -> str:
     """Python source of a compile-time value."""
+    if isinstance(value, s.List):
+        return "[" + ", ".join(py_value(v) for v in value) + "]"
     if isinstance(value, s.Size):
         return "(" + ", ".join(str(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, tuple):
@@ -423,9 +586,20 @@ def show(
     text = leaf(e)
     if text is not None:
         return text
+    if isinstance(e, s.BinOp) and e.op == "**":
+        p = _PREC["**"]
+        return f"{wrap(e.left, p + 1)} ** {wrap(e.right, p)}"
     if isinstance(e, s.BinOp | s.BoolOp):
         p = _PREC[e.op]
         return f"{wrap(e.left, p)} {e.op} {wrap(e.right, p + 1)}"
+    if isinstance(e, s.ListExpr):
+        return "[" + ", ".join(show(x, leaf, call_name) for x in e.items) + "]"
+    if isinstance(e, s.Index):
+        return f"{wrap(e.target, _PREC['atom'])}[{show(e.index, leaf, call_name)}]"
+    if isinstance(e, s.Slice):
+        lo = show(e.lo, leaf, call_name) if e.lo is not None else ""
+        hi = show(e.hi, leaf, call_name) if e.hi is not None else ""
+        return f"{wrap(e.target, _PREC['atom'])}[{lo}:{hi}]"
     if isinstance(e, s.Unary):
         if e.op == "not":
             return f"not {wrap(e.operand, _PREC['not'])}"
@@ -443,7 +617,10 @@ def show(
     if isinstance(e, s.Call):
         args = [show(a, leaf, call_name) for a in e.args]
         args += [f"{k.key}={show(k.value, leaf, call_name)}" for k in e.kwargs]
-        return f"{call_name(e.func)}({', '.join(args)})"
+        name = call_name(e.func)
+        if not name and len(args) == 1:
+            return f"({args[0]},)"
+        return f"{name}({', '.join(args)})"
     raise AssertionError(e)
 
 

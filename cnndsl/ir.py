@@ -23,7 +23,29 @@ from .errors import Span
 from .text import size_text
 
 Shape = tuple[int, ...]
-"""A tensor shape without the batch dimension, channels first."""
+"""A tensor shape without the batch dimension, channels first (or :class:`ChannelsLast`)."""
+
+
+class ChannelsLast(tuple[int, ...]):
+    """The shape of a channels-last tensor, in the tensor's own order (H×W×C): what a
+    ``permute 0 2 3 1`` makes of C×H×W. A plain tuple shape is channels first."""
+
+    __slots__ = ()
+
+
+def channels(shape: Shape) -> int:
+    """The channel count of a shape, whichever its layout."""
+    return shape[-1] if isinstance(shape, ChannelsLast) else shape[0]
+
+
+def spatial(shape: Shape) -> Shape:
+    """The spatial sizes of a shape, in the tensor's order."""
+    return tuple(shape[:-1]) if isinstance(shape, ChannelsLast) else tuple(shape[1:])
+
+
+def channels_first(shape: Shape) -> Shape:
+    """The shape as C×spatial (for ``in.*`` and for checks that read channels first)."""
+    return (shape[-1], *shape[:-1]) if isinstance(shape, ChannelsLast) else shape
 
 
 class Args(Mapping[str, Any]):
@@ -93,6 +115,7 @@ class Module:
     in_shape: Shape
     out_shape: Shape
     span: Span = field(compare=False)
+    sequential: bool = False  # a sequential block (`block B(…) = { … }`): an nn.Sequential
 
     def __repr__(self) -> str:
         names = ", ".join(n for n, _ in self.members)
@@ -101,7 +124,8 @@ class Module:
 
 @dataclass(frozen=True, slots=True)
 class Merge:
-    """``concat``/``add``/``mul`` of branches that all receive the same input.
+    """``concat``/``add``/``mul`` of branches that all receive the same input, or ``split``,
+    whose branch i receives the i-th equal chunk of the input's channels.
 
     ``container`` merges are modules of their own (labelled, or elements of a Sequential),
     with ``members``; inline merges register their layers in the enclosing module.
@@ -178,6 +202,21 @@ Container = Module | Merge
 
 
 @dataclass(frozen=True, slots=True)
+class InitRule:
+    """One ``init`` statement (§7), resolved: per kind of layer a rule, with its argument as
+    source text over ``fan_in``/``fan_out`` (``None`` where the scheme keeps PyTorch's)."""
+
+    scheme: str
+    conv: tuple[str, Any]
+    linear: tuple[str, Any]
+    norm: str  # "default" or "ones"
+    bias: str  # "default" or "zeros"
+    scope: str  # "" (the whole network) or a module path
+    zero_init_residual: bool
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Network:
     """An elaborated network: its root module, outputs and training configuration."""
 
@@ -188,6 +227,7 @@ class Network:
     outputs: tuple[tuple[str, Shape, float], ...]
     train: Any
     span: Span = field(compare=False)
+    init: tuple[InitRule, ...] = ()
 
     @property
     def output_shape(self) -> Shape:

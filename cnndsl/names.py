@@ -14,7 +14,8 @@ from collections.abc import Collection
 
 from .errors import CnnError, Span
 
-MERGE_KINDS = ("concat", "add", "mul")
+MERGE_KINDS = ("concat", "add", "mul")  # also merges of bound tensors: concat(a, b)
+MERGE_STATEMENTS = (*MERGE_KINDS, "split")
 # parameter names the generated constructors use themselves (§5, "Valid names")
 RESERVED_PARAMS = ("self", "in_channels", "in_length", "in_depth", "in_height", "in_width")
 
@@ -66,6 +67,43 @@ def check_name(name: str, span: Span, what: str = "module name") -> None:
             f"invalid {what} {name!r}: it would shadow nn.Module.{name}",
             span,
             f"choose another name, e.g. {name}_",
+        )
+
+
+def check_label(name: str, quoted: bool, span: Span) -> None:
+    """A label's name (§5): an unquoted label or template is a safe Python identifier
+    (:func:`check_name`); a string label is any name ``add_module`` accepts, except a dunder
+    or an attribute of nn.Module."""
+    if not quoted:
+        check_name(name, span)
+        return
+    if not name:
+        raise CnnError("a module name may not be empty", span, 'write a name, e.g. "0"')
+    if "." in name:
+        raise CnnError(
+            f"invalid module name {name!r}: it holds a '.'",
+            span,
+            "PyTorch's module paths use '.' as the separator; use '_' or '-'",
+        )
+    if len(name) > 256:
+        raise CnnError(
+            "name longer than the limit of 256 characters", span, "choose a shorter name"
+        )
+    if name.startswith("__") and name.endswith("__"):
+        raise CnnError(
+            f"invalid module name {name!r}: dunder names are reserved",
+            span,
+            f"choose another name, e.g. {name.strip('_') or 'x'}",
+        )
+    if name in NN_MODULE_ATTRS:
+        raise CnnError(
+            f"invalid module name {name!r}: it would shadow nn.Module.{name}",
+            span,
+            f"choose another name, e.g. {name}_",
+        )
+    if any(not c.isprintable() for c in name):
+        raise CnnError(
+            f"invalid module name {name!r}: it holds a control character", span, "remove it"
         )
 
 

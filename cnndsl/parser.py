@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections import deque
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -57,8 +58,120 @@ MAX_OPERATORS = 256  # binary operators in one statement
 _OPERATORS = {"+", "-", "*", "/", "//", "%", "and", "or", "==", "!=", "<", ">", "<=", ">="}
 
 
+# Keywords that may be a label (§5): `block: { … }`; the others cannot name anything.
+LABEL_KEYWORDS = frozenset(
+    "network block input let repeat residual shortcut concat add mul split output init".split()
+)
+KEYWORDS = LABEL_KEYWORDS | frozenset("import train if else as true false and or not in".split())
+_STMT_START = frozenset({"_NL", "SEMICOLON", "LBRACE", "__ANON_0", "OUTPUT"})
+_HOLE_LIMIT = 400  # tokens scanned for the holes of one template label
+
+
+def _retype(stream: Iterator[Token]) -> Iterator[Token]:
+    """Gives tokens their second-edition meaning from their neighbours (one look-ahead
+    pass): a keyword label (`block:`) becomes a NAME; an unquoted template label
+    (`denselayer{i + 1}:`, no space outside its holes) becomes TEMPLATE_HEAD, HOLE_OPEN …
+    HOLE_CLOSE, TEMPLATE_TAIL; a '[' right after a name, ')' or ']' becomes INDEX_OPEN.
+    It also refuses `1xk` (a size literal holds digits only)."""
+    buf: deque[Token] = deque()
+    it = iter(stream)
+
+    def peek(n: int) -> Token | None:
+        while len(buf) <= n:
+            nxt = next(it, None)
+            if nxt is None:
+                return None
+            buf.append(nxt)
+        return buf[n]
+
+    prev: Token | None = None
+    while peek(0) is not None:
+        tok = buf.popleft()
+        nxt = peek(0)
+        at_start = prev is None or prev.type in _STMT_START
+        if tok.type == "LSQB" and prev is not None and prev.end_pos == tok.start_pos:
+            if prev.type in ("NAME", "RPAR", "RSQB"):
+                tok = Token.new_borrow_pos("INDEX_OPEN", tok.value, tok)
+        elif tok.type == "INT" and nxt is not None and nxt.type == "NAME":
+            if nxt.start_pos == tok.end_pos and nxt.value.startswith("x"):
+                raise _SizeExpr(tok, nxt)
+        elif nxt is not None and tok.value.isidentifier() and tok.type != "CALLNAME":
+            if nxt.type == "COLON" and at_start and tok.type != "NAME":
+                if tok.value in LABEL_KEYWORDS:
+                    tok = Token.new_borrow_pos("NAME", tok.value, tok)
+                elif tok.value in KEYWORDS:
+                    raise _KeywordName(tok)
+            elif nxt.type == "LBRACE" and at_start:
+                n = _template_length(peek, tok)
+                if n:
+                    yield Token.new_borrow_pos("TEMPLATE_HEAD", tok.value, tok)
+                    for _ in range(n):
+                        part = buf.popleft()
+                        kind = {"LBRACE": "HOLE_OPEN", "RBRACE": "HOLE_CLOSE"}.get(part.type)
+                        if kind is None and prev is not None and prev.type == "HOLE_CLOSE":
+                            kind = "TEMPLATE_TAIL"
+                        prev = Token.new_borrow_pos(kind, part.value, part) if kind else part
+                        yield prev
+                    continue
+        prev = tok
+        yield tok
+
+
+def _template_length(peek: Any, head: Token) -> int:
+    """How many tokens after ``head`` belong to its template label (0: not a template).
+
+    A template is written as one word: ``head{…}``, then more ``{…}`` holes or a name or
+    number, each touching the previous token, and a ':' right after the last. With a space
+    before the first hole and a ':' after the holes it is an error; anything else is not a
+    label (``concat{ … }``, ``if c{ … }``)."""
+    i = 0
+    last_end = head.end_pos
+    spaced = False
+    while i < _HOLE_LIMIT:
+        tok = peek(i)
+        if tok is None:
+            return 0
+        if tok.type == "COLON":
+            if tok.start_pos != last_end or i == 0:
+                return 0
+            if spaced:
+                raise _SpacedTemplate(head)
+            return i
+        if tok.type == "LBRACE":
+            if tok.start_pos != last_end:
+                if i:
+                    return 0
+                spaced = True
+            j = i + 1
+            while True:
+                inner = peek(j)
+                if inner is None or j - i > _HOLE_LIMIT:
+                    return 0
+                if inner.type in ("LBRACE", "_NL", "SEMICOLON", "STRING", "COLON"):
+                    return 0
+                if inner.type == "RBRACE":
+                    break
+                j += 1
+            if j == i + 1:
+                return 0  # `name{}` is a name and an empty group, not a template
+            last_end = inner.end_pos
+            i = j + 1
+            continue
+        if (
+            i
+            and tok.start_pos == last_end
+            and (tok.type in ("NAME", "INT") or tok.value in KEYWORDS)
+        ):
+            last_end = tok.end_pos
+            i += 1
+            continue
+        return 0
+    return 0
+
+
 class _PostLex:
-    """Drops newlines inside ``( )`` and after a trailing ``->``; bounds nesting depth.
+    """Drops newlines inside ``( )``, ``[ ]`` and after a trailing ``->``; bounds nesting
+    depth; gives tokens their meaning from their neighbours (:func:`_retype`).
 
     It also catches ``shortcut``/``else`` at the start of a line (they must follow ``}``).
     """
@@ -66,6 +179,9 @@ class _PostLex:
     always_accept = ("_NL",)
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        return self._process(_retype(stream))
+
+    def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
         parens = 0
         depth = 0
         operators = 0
@@ -83,9 +199,9 @@ class _PostLex:
                 yield tok
                 continue
             value = tok.value
-            if value in ("shortcut", "else") and prev == "}\n":
+            if value in ("shortcut", "else") and prev == "}\n" and tok.type != "NAME":
                 raise _Misplaced(tok)
-            if len(value) > MAX_NAME and tok.type in ("NAME", "CALLNAME", "LABEL"):
+            if len(value) > MAX_NAME and tok.type in ("NAME", "CALLNAME", "TEMPLATE_HEAD"):
                 raise _LongName(tok)
             if start is None or prev in ("=", ";", "(", "{"):
                 start = tok
@@ -97,9 +213,9 @@ class _PostLex:
             elif value == ";":
                 operators = 0
             after_arrow = value == "->"
-            if tok.type == "CALLNAME" or value == "(":
+            if tok.type == "CALLNAME" or value in ("(", "["):
                 parens += 1
-            elif value == ")":
+            elif value in (")", "]"):
                 parens = max(parens - 1, 0)
             if value in _OPEN or tok.type == "CALLNAME":
                 depth += 1
@@ -126,6 +242,20 @@ class _Misplaced(_TooDeep):
 
 class _LongName(_TooDeep):
     pass
+
+
+class _KeywordName(_TooDeep):
+    pass
+
+
+class _SpacedTemplate(_TooDeep):
+    pass
+
+
+class _SizeExpr(_TooDeep):
+    def __init__(self, tok: Token, name: Token):
+        super().__init__(tok)
+        self.name = name
 
 
 @cache
@@ -210,6 +340,33 @@ def parse(text: str, path: str = "<string>") -> s.File:
             f"`{word}` must follow the closing `}}` on the same line",
             _tok_span(path, exc.tok),
             f"write `}} {word} {{`",
+        ) from None
+    except _KeywordName as exc:
+        word = exc.tok.value
+        raise CnnError(
+            f"`{word}` is a keyword and cannot be a label",
+            _tok_span(path, exc.tok),
+            f'quote it as a string label: "{word}": …',
+        ) from None
+    except _SpacedTemplate as exc:
+        raise CnnError(
+            "a template label is written as one word, with no space before its holes",
+            _tok_span(path, exc.tok),
+            f'write `{exc.tok.value}{{…}}:` (or quote it: "{exc.tok.value} {{…}}":)',
+        ) from None
+    except _SizeExpr as exc:
+        tok, name = exc.tok, exc.name
+        rest = ", ".join([tok.value, *[p for p in name.value[1:].split("x")]])
+        raise CnnError(
+            f"`{tok.value}{name.value}` is not a size: a size literal holds digits only",
+            Span(
+                path,
+                tok.line or 1,
+                tok.column or 1,
+                name.end_line or tok.line or 1,
+                name.end_column or (tok.column or 1) + 1,
+            ),
+            f"build a size from values with size(…): size({rest})",
         ) from None
     except _LongName as exc:
         raise CnnError(
@@ -431,6 +588,10 @@ class _ToSyntax:
     def block_def(self, meta: Any, *children: Any) -> s.BlockDef:
         return s.BlockDef(*self._def(meta, children), self._sp(meta))
 
+    def seq_block_def(self, meta: Any, *children: Any) -> s.BlockDef:
+        name, params, body = self._def(meta, children)
+        return s.BlockDef(name, params, body, self._sp(meta), sequential=True)
+
     def network_def(self, meta: Any, *children: Any) -> s.NetworkDef:
         return s.NetworkDef(*self._def(meta, children), self._sp(meta))
 
@@ -463,6 +624,10 @@ class _ToSyntax:
     def bind_stmt(self, meta: Any, name: Token, chain: s.Chain) -> s.Bind:
         return s.Bind(str(name), chain, self._sp(meta))
 
+    def init_stmt(self, meta: Any, scheme: Token, *kwargs: s.Kwarg) -> s.Init:
+        _no_duplicate_keys(kwargs)
+        return s.Init(str(scheme), kwargs, self._sp(meta), _tok_span(self.path, scheme))
+
     def output_stmt(self, meta: Any, name: Token, *rest: Any) -> s.Output:
         return s.Output(str(name), tuple(rest[:-1]), rest[-1], self._sp(meta))
 
@@ -474,24 +639,32 @@ class _ToSyntax:
         label = s.Label((str(name),), _tok_span(self.path, name))
         return s.Labelled(label, step, self._sp(meta))
 
+    def string_labelled(self, meta: Any, tok: Token, step: s.Step) -> s.Labelled:
+        span = _tok_span(self.path, tok)
+        parts = _string_template(_literal_string(tok, span), span, self.path)
+        return s.Labelled(s.Label(parts, span, quoted=True), step, self._sp(meta))
+
     def templated(self, meta: Any, name: Token, *rest: Any) -> s.Labelled:
         parts: list[str | s.Expr] = [str(name)]
+        last: Token = name
         for part in rest[:-1]:
-            parts.extend(part)
-        end = rest[-2][-1] if rest[:-1] else name
-        span = _tok_span(self.path, name)
-        end_span = end.span if not isinstance(end, (str, Token)) else _tok_span(self.path, end)
-        label_span = Span(
-            self.path,
-            span.line,
-            span.column,
-            end_span.end_line,
-            end_span.end_column + (0 if isinstance(end, Token) else 1),
-        )
-        return s.Labelled(s.Label(tuple(parts), label_span), rest[-1], self._sp(meta))
+            parts.extend(part[:-1])
+            last = part[-1]
+        start = _tok_span(self.path, name)
+        end = _tok_span(self.path, last)
+        label_span = Span(self.path, start.line, start.column, end.end_line, end.end_column)
+        merged: list[str | s.Expr] = []
+        for p in parts:  # adjacent text parts join: `stage{i}_unit`
+            if isinstance(p, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += p
+            else:
+                merged.append(p)
+        return s.Labelled(s.Label(tuple(merged), label_span), rest[-1], self._sp(meta))
 
-    def template_part(self, meta: Any, expr: s.Expr, suffix: Token | None = None) -> list[Any]:
-        return [expr, suffix] if suffix is not None else [expr]
+    def template_part(
+        self, meta: Any, _open: Token, expr: s.Expr, close: Token, tail: Token | None = None
+    ) -> list[Any]:
+        return [expr, str(tail), tail] if tail is not None else [expr, close]
 
     def layer(self, meta: Any, op: Token, *rest: Any) -> s.Layer:
         args, kwargs = _split_args(
@@ -613,6 +786,88 @@ class _ToSyntax:
 
     def unary(self, meta: Any, op: Token, operand: s.Expr) -> s.Unary:
         return s.Unary(str(op), operand, self._sp(meta))
+
+    def powop(self, meta: Any, left: s.Expr, right: s.Expr) -> s.BinOp:
+        return s.BinOp("**", left, right, self._sp(meta))
+
+    def list_lit(self, meta: Any, *items: s.Expr) -> s.ListExpr:
+        return s.ListExpr(items, self._sp(meta))
+
+    def index(self, meta: Any, target: s.Expr, _open: Token, index: s.Expr) -> s.Index:
+        return s.Index(target, index, self._sp(meta))
+
+    def slice(
+        self, meta: Any, target: s.Expr, _open: Token, lo: s.Expr | None, hi: s.Expr | None
+    ) -> s.Slice:
+        return s.Slice(target, lo, hi, self._sp(meta))
+
+    def slice_bound(self, meta: Any, expr: s.Expr | None = None) -> s.Expr | None:
+        return expr
+
+
+def _string_template(text: str, span: Span, path: str) -> tuple[str | s.Expr, ...]:
+    """A string label's parts: text, and an expression for each ``{…}`` hole (``{{`` and
+    ``}}`` write braces)."""
+    parts: list[str | s.Expr] = []
+    buf: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c in "{}" and text[i : i + 2] in ("{{", "}}"):
+            buf.append(c)
+            i += 2
+            continue
+        if c == "}":
+            raise CnnError("unmatched '}' in a string label", span, "write }} for a literal brace")
+        if c == "{":
+            end = text.find("}", i)
+            if end < 0:
+                raise CnnError(
+                    "unclosed '{' in a string label", span, "write {{ for a literal brace"
+                )
+            hole = text[i + 1 : end]
+            if '"' in hole or "{" in hole or not hole.strip():
+                raise CnnError(
+                    f"bad hole {{{hole}}} in a string label",
+                    span,
+                    "a hole holds an expression without strings, e.g. {i + 1}",
+                )
+            if buf:
+                parts.append("".join(buf))
+                buf = []
+            parts.append(_hole_expr(hole, span, path))
+            i = end + 1
+            continue
+        buf.append(c)
+        i += 1
+    if buf or not parts:
+        parts.append("".join(buf))
+    return tuple(parts)
+
+
+def _hole_expr(hole: str, span: Span, path: str) -> s.Expr:
+    """The expression of one hole of a string label, parsed as a `let` value; its nodes
+    carry the label's span."""
+    try:
+        tree = parse(f"network _ {{\nlet _ = ({hole})\n}}", path)
+    except CnnError as exc:
+        raise CnnError(f"bad hole {{{hole}}} in a string label: {exc.message}", span) from None
+    let = tree.items[0].body.body[0]  # type: ignore[union-attr]
+    assert isinstance(let, s.Let)
+    return _respan(let.value, span)
+
+
+def _respan(e: Any, span: Span) -> Any:
+    import dataclasses
+
+    if isinstance(e, tuple):
+        return tuple(_respan(x, span) for x in e)
+    if not dataclasses.is_dataclass(e):
+        return e
+    changes = {
+        f.name: _respan(getattr(e, f.name), span) for f in dataclasses.fields(e) if f.name != "span"
+    }
+    return dataclasses.replace(e, span=span, **changes)  # type: ignore[type-var]
 
 
 def _split_args(items: tuple[Any, ...], hint: str) -> tuple[tuple[Any, ...], tuple[s.Kwarg, ...]]:

@@ -85,9 +85,13 @@ class _Walker:
             assert op is not None
             p, b = op.count_params(node.in_shape, node.args)
             m = op.count_macs(node.in_shape, node.out_shape, node.args)
-            rf, jump = _grow(
-                rf, jump, op.window(node.in_shape, node.out_shape, node.args), len(shape) - 1
-            )
+            order = op.rf_order(node.in_shape, node.args)
+            if order is not None and rf is not None and jump is not None:
+                rf, jump = tuple(rf[i] for i in order), tuple(jump[i] for i in order)
+            else:
+                rf, jump = _grow(
+                    rf, jump, op.window(node.in_shape, node.out_shape, node.args), len(shape) - 1
+                )
             self.count(shape, m)
         elif isinstance(node, ir.Module):
             rf, jump, p, b, m = self.flow(node.body, rf, jump)

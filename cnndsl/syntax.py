@@ -28,6 +28,23 @@ class Size(tuple[int, ...]):
     __str__ = __repr__
 
 
+class List(tuple[Any, ...]):
+    """A list value such as ``[1, 3, 6, 6]``: flat, of numbers (or sizes)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "[" + ", ".join(_show(v) for v in self) + "]"
+
+    __str__ = __repr__
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
 # ---------------------------------------------------------------- expressions
 @dataclass(frozen=True, slots=True)
 class Lit:
@@ -55,7 +72,7 @@ class InAttr:
 
 @dataclass(frozen=True, slots=True)
 class BinOp:
-    """``left op right`` for ``+ - * / // %``."""
+    """``left op right`` for ``+ - * / // % **``."""
 
     op: str
     left: Expr
@@ -120,7 +137,36 @@ class Call:
     span: Span = _span()
 
 
-Expr = Lit | Name | InAttr | BinOp | Unary | Compare | BoolOp | IfExp | Call
+@dataclass(frozen=True, slots=True)
+class ListExpr:
+    """``[a, b, …]``: a list literal."""
+
+    items: tuple[Expr, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """``xs[i]`` (a negative index counts from the end)."""
+
+    target: Expr
+    index: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """``xs[lo:hi]`` (either bound may be left out)."""
+
+    target: Expr
+    lo: Expr | None
+    hi: Expr | None
+    span: Span = _span()
+
+
+Expr = (
+    Lit | Name | InAttr | BinOp | Unary | Compare | BoolOp | IfExp | Call | ListExpr | Index | Slice
+)
 
 
 # ---------------------------------------------------------------- steps
@@ -205,6 +251,7 @@ class Label:
 
     parts: tuple[str | Expr, ...]
     span: Span = _span()
+    quoted: bool = False  # a string label ("0", "block1-0"): any name add_module accepts
 
     @property
     def plain(self) -> str | None:
@@ -259,7 +306,17 @@ class Output:
     span: Span = _span()
 
 
-Stmt = Chain | Let | Bind | Output
+@dataclass(frozen=True, slots=True)
+class Init:
+    """``init SCHEME key=value…``: initial weights (§7)."""
+
+    scheme: str
+    kwargs: tuple[Kwarg, ...]
+    span: Span = _span()
+    scheme_span: Span = _span()
+
+
+Stmt = Chain | Let | Bind | Output | Init
 
 
 # ---------------------------------------------------------------- files
@@ -274,12 +331,13 @@ class Param:
 
 @dataclass(frozen=True, slots=True)
 class BlockDef:
-    """``block Name(params) { body }``."""
+    """``block Name(params) { body }``, or ``block Name(params) = { chain }`` (sequential)."""
 
     name: str
     params: tuple[Param, ...]
     body: Group
     span: Span = _span()
+    sequential: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,8 @@ def _item(item: s.Item) -> str:
             )
             + ")"
         )
-    return f"{keyword} {item.name}{params} {_body(item.body.body, 0)}"
+    eq = "= " if isinstance(item, s.BlockDef) and item.sequential else ""
+    return f"{keyword} {item.name}{params} {eq}{_body(item.body.body, 0)}"
 
 
 def _body(stmts: tuple[s.Stmt, ...], level: int) -> str:
@@ -61,6 +62,8 @@ def stmt(x: s.Stmt, level: int = 0) -> str:
         return f"let {x.name} = {expr(x.value)}"
     if isinstance(x, s.Bind):
         return f"{x.name} = {stmt(x.chain, level)}"
+    if isinstance(x, s.Init):
+        return " ".join(["init", x.scheme, *(f"{k.key}={expr(k.value)}" for k in x.kwargs)])
     kws = "".join(f" {k.key}={expr(k.value)}" for k in x.kwargs)
     return f"output {x.name}{kws}: {stmt(x.chain, level)}"
 
@@ -101,6 +104,12 @@ def step(x: s.Step, level: int) -> str:
 
 
 def _label(label: s.Label) -> str:
+    if label.quoted:
+        text = "".join(
+            p.replace("{", "{{").replace("}", "}}") if isinstance(p, str) else "{" + expr(p) + "}"
+            for p in label.parts
+        )
+        return _string(text)
     return "".join(p if isinstance(p, str) else "{" + expr(p) + "}" for p in label.parts)
 
 
@@ -128,6 +137,8 @@ def _leaf(e: s.Expr) -> str | None:
             return _string(v)
         if isinstance(v, s.Size):
             return "x".join(str(d) for d in v)
+        if isinstance(v, s.List):
+            return "[" + ", ".join(_leaf(s.Lit(x)) or "" for x in v) + "]"
         return repr(v)
     if isinstance(e, s.Name):
         return e.id

@@ -218,7 +218,7 @@ def test_spans_point_at_the_source() -> None:
 @pytest.mark.parametrize(
     "src, line, col, message",
     [
-        ("network N { input 1x8x8\n  conv 8 3x3 ]\n}", 2, 14, "unexpected character"),
+        ("network N { input 1x8x8\n  conv 8 3x3 ]\n}", 2, 14, "unexpected ']'"),
         ("network N { input 1x8x8\n  relu\n", 2, 7, "unexpected end of file"),
         ("network N {\n  residual { relu }\n  shortcut { relu }\n}", 3, 3, "must follow"),
         ("network N { input 1x8x8; conv stride=2 8 }", 1, 40, "positional argument after"),

@@ -86,6 +86,8 @@ class Op:
     transposed: bool = False  # a transposed convolution: its stride up-samples
     cancels_bias: bool = False  # normalises each channel, so a bias just before it is lost
     probabilities: bool = False  # outputs probabilities (softmax), not logits
+    channels_last: bool = False  # accepts a channels-last tensor (element-wise ops, linear…)
+    parameter: bool = False  # a bare nn.Parameter of the enclosing module (`scale`), no module
 
     # ---------------------------------------------------------------- arguments
     @functools.cached_property
@@ -199,6 +201,11 @@ class Op:
         """
         return tuple((1.0, 1.0) for _ in x[1:])
 
+    def rf_order(self, x: Shape, a: Args) -> tuple[int, ...] | None:
+        """Where an op reorders the spatial dimensions (``permute``): for each output spatial
+        dimension, the input spatial dimension it comes from; None when it keeps them."""
+        return None
+
     def describe(self, a: Args) -> str:
         """A short paper-style description: ``conv 3×3, 64, /2``."""
         return self.name
@@ -292,6 +299,8 @@ def _convert(p: P, v: Any, rank: int, op: str) -> Any:
                 f"'{p.name}' of '{op}' must be one of {', '.join(p.words)}; got {_show(v)}",
                 arg=p.name,
             )
+        return v
+    if kind == "tensor":  # (name, shape) of a bound tensor, given by the elaborator
         return v
     if kind == "dim":
         if v == "channels":

@@ -9,6 +9,7 @@ from . import Args, Op, P, Shape, ShapeError, register
 
 class _Act(Op):
     category = "act"
+    channels_last = True
     inplace = False  # whether the torch module takes inplace=
 
     def torch(self, e: Any) -> str:
@@ -47,6 +48,7 @@ for _name, (_cls, _inplace) in _SIMPLE.items():
 @register
 class Identity(Op):
     name = "identity"
+    channels_last = True
     prefix = "identity"
     category = "other"
     torch_class = "nn.Identity"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ir import ChannelsLast
 from ..text import size_text
 from . import Args, Op, P, Shape, ShapeError, register
 
@@ -80,16 +81,42 @@ class GroupNorm(_Norm):
 
 @register
 class LayerNorm(_Norm):
+    """``dim=all`` normalises over C×H×W (GroupNorm with one group; LayerNorm on a flat
+    input); ``dim=channels`` over the channels at each position (torchvision's LayerNorm2d
+    on a channels-first tensor, nn.LayerNorm on a channels-last one)."""
+
     name = "layernorm"
     prefix = "ln"
-    signature = (P("eps", "positive", 1e-5),)
+    channels_last = True
+    signature = (
+        P("eps", "positive", 1e-5),
+        P("dim", "enum", None, words=("all", "channels")),
+    )
+
+    def resolve(self, x: Shape, a: Args) -> Args:
+        last = isinstance(x, ChannelsLast)
+        if a["dim"] is None:
+            return a.replace(dim="channels" if last else "all")
+        if last and a["dim"] == "all":
+            raise ShapeError(
+                f"layernorm dim=all on a channels-last tensor ({size_text(x)})",
+                "on a channels-last tensor layernorm normalises the channels: drop dim=all",
+                arg="dim",
+            )
+        return a
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
-        return 2 * x[0], 0
+        c = x[-1] if isinstance(x, ChannelsLast) else x[0]
+        return 2 * c, 0
+
+    def describe(self, a: Args) -> str:
+        return "layernorm (channels)" if a["dim"] == "channels" else "layernorm"
 
     def torch(self, e: Any) -> str:
-        if e.rank == 0:
+        if e.rank == 0 or getattr(e, "channels_last", False):
             return f"nn.LayerNorm({e.join(e.cin, e.kwargs(_EPS))})"
+        if e.const("dim") == "channels":
+            return f"{e.need(f'LayerNorm{e.rank}d')}({e.join(e.cin, e.kwargs(_EPS))})"
         # over C×H×W with a per-channel affine: GroupNorm with one group
         return f"nn.GroupNorm({e.join('1', e.cin, e.kwargs(_EPS))})"
 
