@@ -14,7 +14,7 @@ import graphviz  # type: ignore[import-untyped]
 from ..errors import CnnError
 from ..shapes import Analysis
 from ..text import size_text
-from .layout import _NODESEP, _RANKSEP, _assign_labels, _layout, _wrap
+from .layout import _NODESEP, _RANKSEP, GIANT, _assign_labels, _layout, _place, _wrap
 from .model import _Builder, _Model, _Node
 from .style import FONT, FONT_SIZE, FORMATS, NO_DOT, PNG_DPI, THEMES, TITLE_SIZE, Theme, text_colour
 
@@ -77,8 +77,10 @@ class Diagram(graphviz.Digraph):
         graph = self.copy()
         if fmt == "png":
             graph.graph_attr["dpi"] = str(PNG_DPI)
+        # a very large diagram comes with its positions (layout._place): neato -n2 only draws
+        placed = self.engine == "neato"
         try:
-            return mark(graph.pipe(format=fmt), fmt)
+            return mark(graph.pipe(format=fmt, neato_no_op=2 if placed else None), fmt)
         except graphviz.ExecutableNotFound:
             raise NO_DOT from None
         except subprocess.CalledProcessError as exc:
@@ -130,7 +132,8 @@ def to_dot(
     starts, _ = _layout(model, lr, shapes, title) if wrap else ([0], 0.0)
     heads = _wrap(model, starts) if len(starts) > 1 else ["input"]
     _assign_labels(model, shapes)
-    return _emit(model, analysis, THEMES[theme], rankdir, heads, title)
+    pos = _place(model, lr) if len(model.nodes) > GIANT else None
+    return _emit(model, analysis, THEMES[theme], rankdir, heads, title, pos)
 
 
 def slide_scale(
@@ -158,10 +161,20 @@ def auto_depth(
 
 
 def _emit(
-    model: _Model, analysis: Analysis, theme: Theme, rankdir: str, heads: list[str], title: bool
+    model: _Model,
+    analysis: Analysis,
+    theme: Theme,
+    rankdir: str,
+    heads: list[str],
+    title: bool,
+    pos: dict[str, tuple[float, float]] | None = None,
 ) -> Diagram:
     net = analysis.network
-    g = Diagram(name=net.name, comment=f"cnndsl diagram of {net.name}")
+    g = Diagram(
+        name=net.name,
+        comment=f"cnndsl diagram of {net.name}",
+        engine="dot" if pos is None else "neato",
+    )
     graph_attr = {
         "rankdir": rankdir,
         "newrank": "true",
@@ -184,6 +197,8 @@ def _emit(
             f" {human(analysis.macs)} MACs>"
         )
         graph_attr["fontsize"] = str(TITLE_SIZE)
+    if pos is not None:
+        graph_attr.update({"layout": "neato", "splines": "line", "labelloc": "t"})
     g.graph_attr.update(graph_attr)
     g.node_attr.update(
         {
@@ -220,6 +235,13 @@ def _emit(
             if n.column not in present.setdefault(up, []):
                 present[up].append(n.column)
             up = model.clusters[up].parent
+
+    if pos is not None:  # a very large diagram: placed nodes, no clusters
+        for n in model.nodes.values():
+            x, y = pos[n.id]
+            g.node(n.id, pos=f"{x:.1f},{y:.1f}!", **_node_attrs(n, theme))
+        members.clear()
+        children.clear()
 
     def fill(graph: graphviz.Digraph, cluster: str | None, col: int) -> None:
         for n in members.get((cluster, col), []):
@@ -259,7 +281,7 @@ def _emit(
         if not e.constraint:
             attrs["constraint"] = "false"
         g.edge(e.tail, e.head, **attrs)
-    if len(heads) > 1:
+    if len(heads) > 1 and pos is None:
         with g.subgraph(name="columns") as sub:
             sub.attr(rank="same")
             for h in heads:

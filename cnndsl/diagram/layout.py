@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Callable
+from itertools import accumulate
+from typing import Any
+
 from ..text import size_text
 from .model import _Edge, _Model, _Node
 from .style import FONT_SIZE, SLIDE, TITLE_SIZE
@@ -104,8 +109,18 @@ class _Sizer:
                 level, c = level + 1, model.clusters[c].parent
             self.nest[n.item] = max(self.nest[n.item], level)
         self.starts = [0] * n_items
-        for first, _ in self.spans:
+        opened = [0] * (n_items + 1)  # clusters open across the start of item a
+        for first, last in self.spans:
             self.starts[first] += 1
+            opened[first + 1] += 1
+            opened[last + 1] -= 1
+        self.opened = list(accumulate(opened))
+        self.start_sum = [0, *accumulate(self.starts)]
+        # range minima and maxima in O(1) (sparse tables): the layout asks for many ranges
+        self._lo = _Sparse([lo if hi >= 0 else top for lo, hi in zip(self.lo, self.hi)], min)
+        self._hi = _Sparse(self.hi, max)
+        self._across = _Sparse(self.across, max)
+        self._nest = _Sparse(self.nest, max)
         # a column may start at an item with nodes, unless the item reads a bound tensor
         # (the start of a `u2 -> …` chain): that would leave a stub of a column
         reads = {
@@ -130,12 +145,13 @@ class _Sizer:
 
     def column(self, a: int, b: int) -> tuple[float, float]:
         """(along, across) of items ``[a, b)`` drawn as one column (row for LR)."""
-        lo = min((self.lo[i] for i in range(a, b) if self.hi[i] >= 0), default=0)
-        hi = max(self.hi[a:b], default=0)
+        if b <= a:
+            return 0.0, 0.0
+        hi = self._hi.query(a, b)
+        lo = self._lo.query(a, b) if hi >= 0 else 0
         along = self.prefix[hi + 1] - self.prefix[lo]
-        across = max(self.across[a:b], default=0.0) + 16 * max(self.nest[a:b], default=0)
-        opened = sum(1 for first, last in self.spans if first < a <= last)
-        labels = (sum(self.starts[a:b]) + opened) * _CLUSTER_LABEL
+        across = self._across.query(a, b) + 16 * self._nest.query(a, b)
+        labels = (self.start_sum[b] - self.start_sum[a] + self.opened[a]) * _CLUSTER_LABEL
         connector = FONT_SIZE * _LINE + 2 * _MARGIN[1] + 4
         if self.lr:
             across += labels * 0.5
@@ -157,21 +173,55 @@ class _Sizer:
             height += TITLE_SIZE * _LINE + 8
         return min(SLIDE[0] / max(width, 1.0), SLIDE[1] / max(height, 1.0))
 
-    def pack(self, bound: float) -> list[int]:
-        """Greedy columns of at most ``bound`` along; returns the items that start them."""
+    def pack(self, bound: float, limit: int | None = None) -> list[int]:
+        """Greedy columns of at most ``bound`` along; returns the items that start them.
+
+        A column's length grows with its end, so the farthest end that fits is found by
+        bisection over the candidate ends: O(columns × log items). With ``limit``, packing
+        stops once it needs more than ``limit`` columns (the answer is then too long).
+        """
         starts = [0]
         ends = [*self.candidates, self.n]
         while True:
             a = starts[-1]
-            later = [e for e in ends if e > a]
-            chosen = later[0]
-            for e in later[1:]:
-                if self.column(a, e)[0] > bound:
-                    break
-                chosen = e
+            first = bisect_right(ends, a)  # ends[first] is the first end past a: always taken
+            # then the ends after it up to the first that does not fit (the network's own
+            # end needs no connector below it, so it is tried last and on its own)
+            lo, hi = first, len(ends) - 2
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self.column(a, ends[mid])[0] > bound:
+                    hi = mid - 1
+                else:
+                    lo = mid
+            if lo == len(ends) - 2 and self.column(a, ends[-1])[0] <= bound:
+                lo = len(ends) - 1
+            lo = max(lo, first)
+            chosen = ends[lo]
             if chosen >= self.n:
                 return starts
             starts.append(chosen)
+            if limit is not None and len(starts) > limit:
+                return starts
+
+
+class _Sparse:
+    """Range minimum (or maximum) queries over a fixed list in O(1) after O(n log n)."""
+
+    def __init__(self, values: list[Any], op: Callable[[Any, Any], Any]):
+        self.op = op
+        self.levels = [list(values)]
+        width = 1
+        while 2 * width <= len(values):
+            prev = self.levels[-1]
+            self.levels.append([op(prev[i], prev[i + width]) for i in range(len(prev) - width)])
+            width *= 2
+
+    def query(self, a: int, b: int) -> Any:
+        """``op`` over ``values[a:b]`` (``b > a``)."""
+        k = (b - a).bit_length() - 1
+        row = self.levels[k]
+        return self.op(row[a], row[b - (1 << k)])
 
 
 def _layout(model: _Model, lr: bool, shapes: bool, title: bool) -> tuple[list[int], float]:
@@ -205,7 +255,7 @@ def _columns(sizer: _Sizer, title: bool, single: float) -> tuple[list[int], floa
         starts = sizer.pack(hi)
         for _ in range(24):  # the least bound that packs into k columns
             mid = (lo + hi) / 2
-            attempt = sizer.pack(mid)
+            attempt = sizer.pack(mid, k)
             if len(attempt) <= k:
                 hi, starts = mid, attempt
             else:
@@ -303,3 +353,51 @@ def _wrap(model: _Model, starts: list[int]) -> list[str]:
 
 def _letter(k: int) -> str:
     return "ABCDEFGHJKLMNPQRSTUVWXYZ"[k % 24] + ("" if k < 24 else str(k // 24))
+
+
+# ---------------------------------------------------------------- very large diagrams
+GIANT = 1500  # nodes: beyond this, positions are computed here and dot's layout is skipped
+
+
+def _place(model: _Model, lr: bool) -> dict[str, tuple[float, float]]:
+    """Positions in points for a very large diagram, in linear time.
+
+    ``dot``'s coordinate pass grows much faster than linearly (a chain of 6,700 nodes did
+    not finish in 300 s), so a diagram of more than :data:`GIANT` nodes is laid out here:
+    layers by longest path within each column, nodes of one layer side by side, columns
+    next to each other; ``neato -n2`` then only draws it, with straight edges.
+    """
+    rank: dict[str, int] = {}
+    incoming: dict[str, list[str]] = {}
+    for e in model.edges:
+        if model.nodes[e.tail].column == model.nodes[e.head].column:
+            incoming.setdefault(e.head, []).append(e.tail)
+    for nid in model.nodes:  # nodes are created in flow order: tails come first
+        rank[nid] = max((rank[t] + 1 for t in incoming.get(nid, ()) if t in rank), default=0)
+    rows: dict[tuple[int, int], list[str]] = {}
+    for nid, n in model.nodes.items():
+        rows.setdefault((n.column, rank[nid]), []).append(nid)
+    size = {nid: _node_size(n) for nid, n in model.nodes.items()}
+    gap_along = _BAND + 2 * _RANKSEP
+    columns = sorted({c for c, _ in rows})
+    pos: dict[str, tuple[float, float]] = {}
+    offset = 0.0
+    for col in columns:
+        along = 0.0
+        breadth = 0.0
+        for r in range(max(k for c, k in rows if c == col) + 1):
+            ids = rows.get((col, r), [])
+            if not ids:
+                continue
+            depth = max((size[i][0] if lr else size[i][1]) for i in ids)
+            across = 0.0
+            for i in ids:
+                w = size[i][1] if lr else size[i][0]
+                centre_across = offset + across + w / 2
+                centre_along = along + depth / 2
+                pos[i] = (centre_along, -centre_across) if lr else (centre_across, -centre_along)
+                across += w + _NODESEP
+            breadth = max(breadth, across)
+            along += depth + gap_along
+        offset += breadth + 4 * _NODESEP
+    return pos
