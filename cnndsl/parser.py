@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections import deque
 from collections.abc import Iterator
 from functools import cache
@@ -96,6 +97,10 @@ def _retype(stream: Iterator[Token]) -> Iterator[Token]:
             if nxt.start_pos == tok.end_pos and nxt.value.startswith("x"):
                 raise _SizeExpr(tok, nxt)
         elif nxt is not None and tok.value.isidentifier() and tok.type != "CALLNAME":
+            if at_start and nxt.type == "EQUAL" and tok.type != "NAME" and tok.value in KEYWORDS:
+                raise _KeywordName(tok)
+            if at_start and nxt.type == "ADD_OP" and nxt.value == "-" and tok.type == "NAME":
+                _hyphen_label(peek, tok)
             if nxt.type == "COLON" and at_start and tok.type != "NAME":
                 if tok.value in LABEL_KEYWORDS:
                     tok = Token.new_borrow_pos("NAME", tok.value, tok)
@@ -115,6 +120,25 @@ def _retype(stream: Iterator[Token]) -> Iterator[Token]:
                     continue
         prev = tok
         yield tok
+
+
+def _hyphen_label(peek: Any, head: Token) -> None:
+    """``block1-0: …`` (a label with a hyphen, written as one word) is an error whose hint
+    quotes it: ``"block1-0": …``."""
+    text, end, i = head.value, head.end_pos, 0
+    while i < 64:
+        tok = peek(i)
+        if tok is None or tok.start_pos != end:
+            return
+        if tok.type == "COLON":
+            if "-" in text:
+                raise _HyphenLabel(head, text)
+            return
+        if tok.value != "-" and tok.type not in ("NAME", "INT"):
+            return
+        text += tok.value
+        end = tok.end_pos
+        i += 1
 
 
 def _template_length(peek: Any, head: Token) -> int:
@@ -252,6 +276,12 @@ class _SpacedTemplate(_TooDeep):
     pass
 
 
+class _HyphenLabel(_TooDeep):
+    def __init__(self, tok: Token, text: str):
+        super().__init__(tok)
+        self.text = text
+
+
 class _SizeExpr(_TooDeep):
     def __init__(self, tok: Token, name: Token):
         super().__init__(tok)
@@ -341,8 +371,20 @@ def parse(text: str, path: str = "<string>") -> s.File:
             _tok_span(path, exc.tok),
             f"write `}} {word} {{`",
         ) from None
+    except _HyphenLabel as exc:
+        raise CnnError(
+            f"`{exc.text}` is not a name: an unquoted label is an identifier",
+            _tok_span(path, exc.tok),
+            f'a name with a hyphen is a string label: "{exc.text}": …',
+        ) from None
     except _KeywordName as exc:
         word = exc.tok.value
+        if word in LABEL_KEYWORDS:  # `split = …`
+            raise CnnError(
+                f"`{word}` is a keyword and cannot name a tensor",
+                _tok_span(path, exc.tok),
+                _keyword_hint(word),
+            ) from None
         raise CnnError(
             f"`{word}` is a keyword and cannot be a label",
             _tok_span(path, exc.tok),
@@ -444,10 +486,17 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> CnnError:
             Span(path, line, col, line, col),
             _unclosed(text, len(text)) or "a '{' or '(' is not closed",
         )
-    if tok.value in ("network", "block", "train", "import"):
+    if tok.value in ("network", "block", "train", "import") and tok.type != "NAME":
         hint = _unclosed(text, tok.start_pos or 0)
         if hint:
             return CnnError(f"syntax error: unexpected {tok.value!r}", _tok_span(path, tok), hint)
+    names_expected = {"NAME", "CALLNAME"} & set(getattr(exc, "expected", ()))
+    if tok.value in KEYWORDS and tok.type != "NAME" and names_expected:
+        return CnnError(
+            f"`{tok.value}` is a keyword and cannot be a name",
+            _tok_span(path, tok),
+            _keyword_hint(tok.value),
+        )
     expected = sorted(
         {
             _PRETTY.get(t, f"'{t.lower()}'" if t.isalpha() else t)
@@ -488,6 +537,12 @@ def _unclosed(text: str, upto: int) -> str | None:
     return f"the '{c}' opened on line {at} is not closed"
 
 
+def _keyword_hint(word: str) -> str:
+    if word in ("split", "init"):
+        return f"`{word}` is a keyword since the second edition of the language; rename it"
+    return "choose another name"
+
+
 def _char_hint(ch: str) -> str | None:
     if ch == "[":
         return "sizes are written 3x3, not [3, 3]"
@@ -497,6 +552,10 @@ def _char_hint(ch: str) -> str | None:
 
 
 def _token_hint(tok: Token, expected: list[str]) -> str | None:
+    if tok.type == "NAME" and re.fullmatch(r"x[0-9]+(x[0-9]+)*", tok.value):
+        return f"a size built from a value is written size(…): size(c, {tok.value[1:].replace('x', ', ')})"
+    if tok.type == "LSQB":
+        return "a list is not an atom: parenthesise it, `([3, 3])`; sizes are written 3x3"
     if tok.type == "_NL" and "'shortcut'" in expected:
         return "`shortcut` and `else` go on the same line as the closing '}'"
     if tok.value in ("shortcut", "else"):
