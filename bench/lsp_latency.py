@@ -1,0 +1,80 @@
+"""Diagnostics latency of ``cnndsl lsp`` in a warm server.
+
+A pygls client starts ``python -m cnndsl lsp`` over stdio, opens examples/resnet152.cnn,
+then sends edits (a changed number, a mistake, its fix) and measures the time from each
+``didChange`` to the ``publishDiagnostics`` that answers it. Prints the median, the 90th
+percentile and the ratio to the 50 ms target; no assertion (machines are noisy).
+
+Run: .venv/bin/python bench/lsp_latency.py [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from lsprotocol import types as t
+from pygls.lsp.client import LanguageClient
+
+ROOT = Path(__file__).resolve().parent.parent
+FILE = ROOT / "examples" / "resnet152.cnn"
+TARGET_MS = 50.0
+
+
+async def main(n: int) -> None:
+    client = LanguageClient("lsp-bench", "1")
+    arrived: asyncio.Queue[tuple[float, int]] = asyncio.Queue()
+
+    @client.feature(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def on_diagnostics(params: t.PublishDiagnosticsParams) -> None:
+        arrived.put_nowait((time.perf_counter(), len(params.diagnostics)))
+
+    await client.start_io(sys.executable, "-m", "cnndsl", "lsp")
+    await client.initialize_async(
+        t.InitializeParams(capabilities=t.ClientCapabilities(), root_uri=ROOT.as_uri())
+    )
+    client.initialized(t.InitializedParams())
+    uri = FILE.as_uri()
+    text = FILE.read_text()
+    start = time.perf_counter()
+    client.text_document_did_open(
+        t.DidOpenTextDocumentParams(t.TextDocumentItem(uri, "cnn", 1, text))
+    )
+    opened, _ = await arrived.get()
+    print(f"open (cold): {(opened - start) * 1e3:.1f} ms")
+
+    variants = [
+        text.replace("num_classes = 1000", "num_classes = 1001"),
+        text.replace("num_classes = 1000", "num_classes = 0"),  # an error
+        text,
+    ]
+    times: list[float] = []
+    counts = set()
+    for k in range(n):
+        new = variants[k % len(variants)]
+        sent = time.perf_counter()
+        client.text_document_did_change(
+            t.DidChangeTextDocumentParams(
+                t.VersionedTextDocumentIdentifier(version=k + 2, uri=uri),
+                [t.TextDocumentContentChangeWholeDocument(new)],
+            )
+        )
+        got, count = await arrived.get()
+        counts.add(count)
+        times.append((got - sent) * 1e3)
+    warm = times[len(variants) :]  # the first round warms the caches
+    median = statistics.median(warm)
+    p90 = sorted(warm)[int(0.9 * (len(warm) - 1))]
+    print(f"changes: {len(warm)} (diagnostic counts seen: {sorted(counts)})")
+    print(f"diagnostics latency, warm server: median {median:.1f} ms, p90 {p90:.1f} ms")
+    print(f"median / target ({TARGET_MS:.0f} ms): {median / TARGET_MS:.2f}")
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 30))

@@ -1,0 +1,251 @@
+"""``cnndsl lsp`` end to end: a real client (pytest-lsp) talks to ``python -m cnndsl lsp``
+over stdio. Reference figures come from outside the server (torch's own layer for a
+parameter count, the source text for ranges)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from conftest import ROOT
+from lsprotocol import types as t
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+RESNET18 = ROOT / "examples" / "resnet18.cnn"
+BLOCKS = ROOT / "examples" / "resnet_blocks.cnn"
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "cnndsl", "lsp"])
+)
+async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(
+        t.InitializeParams(
+            capabilities=t.ClientCapabilities(),
+            root_uri=ROOT.as_uri(),
+            initialization_options={"inlayHints": True},
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def _open(client: LanguageClient, path: Path, text: str | None = None) -> str:
+    uri = path.resolve().as_uri()
+    client.text_document_did_open(
+        t.DidOpenTextDocumentParams(
+            t.TextDocumentItem(
+                uri=uri,
+                language_id="cnn",
+                version=1,
+                text=path.read_text() if text is None else text,
+            )
+        )
+    )
+    await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    return uri
+
+
+def _pos(text: str, needle: str, offset: int = 0) -> t.Position:
+    """The position of ``needle`` (plus ``offset`` characters) in ``text``."""
+    i = text.index(needle) + offset
+    line = text.count("\n", 0, i)
+    return t.Position(line, i - (text.rfind("\n", 0, i) + 1))
+
+
+ERROR_SRC = "network N {\n    input 3x32x32\n    conv 8 3x3 stride=0\n    relu\n}\n"
+
+
+@pytest.mark.asyncio
+async def test_error_at_its_range(client: LanguageClient, tmp_path: Path) -> None:
+    uri = await _open(client, tmp_path / "bad.cnn", ERROR_SRC)
+    (diag,) = client.diagnostics[uri]
+    assert diag.severity == t.DiagnosticSeverity.Error
+    assert "stride" in diag.message
+    start = _pos(ERROR_SRC, "stride=0")
+    assert diag.range.start == start
+    assert diag.range.end.line == start.line and diag.range.end.character > start.character
+    # a fix clears it
+    client.text_document_did_change(
+        t.DidChangeTextDocumentParams(
+            t.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            [t.TextDocumentContentChangeWholeDocument(ERROR_SRC.replace("stride=0", "stride=1"))],
+        )
+    )
+    await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert not client.diagnostics[uri]
+
+
+@pytest.mark.asyncio
+async def test_syntax_error_hint_is_related_information(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    src = "network N {\n    input 3x32x32\n    conv 8 'x'\n}\n"
+    uri = await _open(client, tmp_path / "syntax.cnn", src)
+    (diag,) = client.diagnostics[uri]
+    assert diag.range.start.line == 2
+    assert diag.related_information, "the hint travels as related information"
+    assert any("hint" in r.message for r in diag.related_information)
+
+
+@pytest.mark.asyncio
+async def test_error_in_an_imported_block_shows_at_the_call(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    (tmp_path / "lib.cnn").write_text("block B(c) {\n    conv c 9x9\n}\n")
+    src = 'import "lib.cnn"\nnetwork N {\n    input 3x8x8\n    B(4)\n}\n'
+    uri = await _open(client, tmp_path / "main.cnn", src)
+    (diag,) = client.diagnostics[uri]
+    assert diag.range.start.line == 3  # the call B(4)
+    locations = {r.location.uri for r in diag.related_information or []}
+    assert (tmp_path / "lib.cnn").resolve().as_uri() in locations
+
+
+@pytest.mark.asyncio
+async def test_warning_severity(client: LanguageClient, tmp_path: Path) -> None:
+    src = "network N {\n    input 3x32x32\n    conv 8 3 -> bn\n}\n"
+    uri = await _open(client, tmp_path / "warn.cnn", src)
+    diags = client.diagnostics[uri]
+    assert diags and all(d.severity == t.DiagnosticSeverity.Warning for d in diags)
+    assert diags[0].range.start.line == 2
+
+
+@pytest.mark.asyncio
+async def test_hover_on_a_conv(client: LanguageClient) -> None:
+    torch = pytest.importorskip("torch")
+    text = RESNET18.read_text()
+    uri = await _open(client, RESNET18)
+    assert not client.diagnostics[uri]
+    hover = await client.text_document_hover_async(
+        t.HoverParams(t.TextDocumentIdentifier(uri), _pos(text, "conv 64 7x7", 1))
+    )
+    assert hover is not None
+    value = hover.contents.value
+    assert "`conv1`" in value and "64×112×112" in value
+    params = sum(p.numel() for p in torch.nn.Conv2d(3, 64, 7, bias=False).parameters())
+    assert f"params {params:,}" in value
+    assert "RF 7×7" in value
+    assert "stride=1" in value  # the op's signature from its table
+
+
+@pytest.mark.asyncio
+async def test_hover_on_a_block_call(client: LanguageClient) -> None:
+    text = RESNET18.read_text()
+    uri = await _open(client, RESNET18)
+    hover = await client.text_document_hover_async(
+        t.HoverParams(t.TextDocumentIdentifier(uri), _pos(text, "BasicBlock(128, stride=2)", 2))
+    )
+    assert hover is not None
+    value = hover.contents.value
+    assert "block BasicBlock(c, stride = 1)" in value
+    assert "Two 3x3 convolutions" in value  # the block's leading comment
+    assert "`layer2.0`" in value and "128×28×28" in value
+
+
+@pytest.mark.asyncio
+async def test_definition_of_a_block_and_an_import(client: LanguageClient) -> None:
+    text = RESNET18.read_text()
+    uri = await _open(client, RESNET18)
+    loc = await client.text_document_definition_async(
+        t.DefinitionParams(t.TextDocumentIdentifier(uri), _pos(text, "BasicBlock(64)", 3))
+    )
+    assert isinstance(loc, t.Location) and loc.uri == BLOCKS.resolve().as_uri()
+    blocks = BLOCKS.read_text()
+    assert loc.range.start == _pos(blocks, "block BasicBlock")
+    loc = await client.text_document_definition_async(
+        t.DefinitionParams(
+            t.TextDocumentIdentifier(uri), _pos(text, 'import "resnet_blocks.cnn"', 10)
+        )
+    )
+    assert isinstance(loc, t.Location) and loc.uri == BLOCKS.resolve().as_uri()
+
+
+@pytest.mark.asyncio
+async def test_definition_of_a_bound_tensor(client: LanguageClient) -> None:
+    path = ROOT / "examples" / "conv1d.cnn"
+    text = path.read_text()
+    uri = await _open(client, path)
+    loc = await client.text_document_definition_async(
+        t.DefinitionParams(t.TextDocumentIdentifier(uri), _pos(text, "concat(fine", 8))
+    )
+    assert isinstance(loc, t.Location) and loc.range.start == _pos(text, "fine = conv")
+
+
+async def _complete(client: LanguageClient, uri: str, pos: t.Position) -> list[str]:
+    result = await client.text_document_completion_async(
+        t.CompletionParams(t.TextDocumentIdentifier(uri), pos)
+    )
+    assert isinstance(result, t.CompletionList)
+    return [i.label for i in result.items]
+
+
+@pytest.mark.asyncio
+async def test_completion(client: LanguageClient, tmp_path: Path) -> None:
+    src = (
+        'import "lib.cnn"\n'
+        "network N {\n"
+        "    input 3x32x32\n"
+        "    x = conv 8 3\n"
+        "    conv 8 3 pad=\n"
+        "    conv in.\n"
+        "    maxpool 2 \n"
+        "    \n"
+        "}\n"
+    )
+    (tmp_path / "lib.cnn").write_text("block Stem(c, stride = 1) {\n    conv c 3\n}\n")
+    uri = await _open(client, tmp_path / "c.cnn", src)
+    labels = await _complete(client, uri, _pos(src, "pad=", 4))
+    assert {"same", "valid", "full"} <= set(labels)
+    labels = await _complete(client, uri, _pos(src, "in.", 3))
+    assert {"channels", "height", "width"} <= set(labels)
+    labels = await _complete(client, uri, _pos(src, "maxpool 2 ", 10))
+    assert {"stride=", "pad=", "ceil="} <= set(labels)
+    labels = await _complete(client, uri, t.Position(7, 4))
+    assert {"conv", "relu", "Stem", "x", "residual", "concat"} <= set(labels)
+
+
+@pytest.mark.asyncio
+async def test_symbols_formatting_and_inlay_hints(client: LanguageClient, tmp_path: Path) -> None:
+    src = "network N {\ninput 3x32x32\n  stem: conv 8 3 pad = 1 -> relu # s\n}\n"
+    uri = await _open(client, tmp_path / "f.cnn", src)
+    symbols = await client.text_document_document_symbol_async(
+        t.DocumentSymbolParams(t.TextDocumentIdentifier(uri))
+    )
+    assert symbols and symbols[0].name == "N"
+    assert [c.name for c in symbols[0].children or []] == ["stem"]
+    edits = await client.text_document_formatting_async(
+        t.DocumentFormattingParams(
+            t.TextDocumentIdentifier(uri), t.FormattingOptions(tab_size=4, insert_spaces=True)
+        )
+    )
+    assert edits and edits[0].new_text == (
+        "network N {\n    input 3x32x32\n    stem: conv 8 3 pad=1 -> relu  # s\n}\n"
+    )
+    hints = await client.text_document_inlay_hint_async(
+        t.InlayHintParams(
+            t.TextDocumentIdentifier(uri), t.Range(t.Position(0, 0), t.Position(4, 0))
+        )
+    )
+    assert hints and [(h.position, h.label) for h in hints] == [(t.Position(2, 32), "→ 8×32×32")]
+    client.workspace_did_change_configuration(
+        t.DidChangeConfigurationParams(settings={"cnndsl": {"inlayHints": False}})
+    )
+    hints = await client.text_document_inlay_hint_async(
+        t.InlayHintParams(
+            t.TextDocumentIdentifier(uri), t.Range(t.Position(0, 0), t.Position(4, 0))
+        )
+    )
+    assert not hints
+
+
+def test_every_op_has_its_meaning() -> None:
+    from cnndsl.lsp.analysis import op_doc
+    from cnndsl.lsp.opdocs import OP_DOCS
+    from cnndsl.ops import REGISTRY
+
+    missing = sorted(op.name for op in REGISTRY.values() if op.name not in OP_DOCS)
+    assert missing == []
+    assert "same" in op_doc("conv") or "pad=0" in op_doc("conv")
+    assert "Dropout" in op_doc("dropout2d") or "channel dropout" in op_doc("dropout2d")
