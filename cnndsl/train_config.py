@@ -38,10 +38,23 @@ SCHEDULES: dict[str, dict[str, str]] = {
     "onecycle": {"max_lr": "positive", "pct_start": "float"},
 }
 LOSSES: dict[str, dict[str, str]] = {"cross_entropy": {"label_smoothing": "float"}}
-AUGMENTS: dict[str, dict[str, str]] = {
+AUGMENTS: dict[str, dict[str, str]] = {  # LANGUAGE.md §10: torchvision's transforms.v2
     "random_crop": {"pad": "int"},
-    "hflip": {"p": "float"},
-    "normalize": {"mean": "float", "std": "float"},
+    "hflip": {"p": "probability"},
+    "vflip": {"p": "probability"},
+    "random_resized_crop": {"min_scale": "fraction"},
+    "color_jitter": {
+        "brightness": "float",
+        "contrast": "float",
+        "saturation": "float",
+        "hue": "float",
+    },
+    "randaugment": {"ops": "int", "magnitude": "int"},
+    "trivialaugment": {},
+    "random_erasing": {"p": "probability"},
+    "normalize": {"mean": "float", "std": "positive"},
+    "mixup": {"alpha": "positive"},
+    "cutmix": {"alpha": "positive"},
 }
 POSITIONAL = {
     "fake": ("n", "classes"),
@@ -51,9 +64,14 @@ POSITIONAL = {
     "folder": ("root", "size"),
     "normalize": ("mean", "std"),
     "random_crop": ("pad",),
+    "random_resized_crop": ("min_scale",),
+    "random_erasing": ("p",),
+    "mixup": ("alpha",),
+    "cutmix": ("alpha",),
 }
 DEFAULTS: dict[str, Any] = {
     "data": {"name": "digits", "size": None},
+    "val": 0.1,
     "epochs": 10,
     "batch": 64,
     "optimizer": {"name": "adam", "lr": 0.001},
@@ -167,6 +185,8 @@ def _check_kind(key: str, value: Any, kind: str, expr: s.Expr) -> None:
         "positive": isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
         "bool": isinstance(value, bool),
         "str": isinstance(value, str),
+        "probability": _number(value) and 0 <= value <= 1,
+        "fraction": _number(value) and 0 < value <= 1,
     }[kind]
     if not ok:
         want = {
@@ -175,18 +195,59 @@ def _check_kind(key: str, value: Any, kind: str, expr: s.Expr) -> None:
             "positive": "a positive number",
             "bool": "true or false",
             "str": 'a string such as "data/mnist"',
+            "probability": "a probability from 0 to 1",
+            "fraction": "a fraction above 0, at most 1",
         }[kind]
         raise CnnError(f"{key} expects {want}, got {value!r}", expr.span)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# ranges that transforms.v2 would refuse with a traceback: checked here, with a position
+_RANGES = {
+    ("random_crop", "pad"): (0, None),
+    ("color_jitter", "brightness"): (0, None),
+    ("color_jitter", "contrast"): (0, None),
+    ("color_jitter", "saturation"): (0, None),
+    ("color_jitter", "hue"): (0, 0.5),
+    ("randaugment", "ops"): (0, None),
+    ("randaugment", "magnitude"): (0, 30),
+}
 
 
 def _augment(entry: s.TrainEntry) -> list[dict[str, Any]]:
     if entry.kwargs:
         raise CnnError("augment takes a list such as random_crop(pad=4), hflip", entry.span)
-    return [_item(v, AUGMENTS, "augmentation") for v in entry.values]
+    items = []
+    for value in entry.values:
+        item = _item(value, AUGMENTS, "augmentation")
+        for (name, key), (low, high) in _RANGES.items():
+            if item["name"] == name and key in item:
+                v = item[key]
+                if v < low or (high is not None and v > high):
+                    bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+                    raise CnnError(f"{name} {key} must be {bound}, got {v}", value.span)
+        items.append(item)
+    return items
+
+
+def _val(entry: s.TrainEntry) -> float:
+    value = _scalar(entry, "float")
+    if not 0 <= value < 1:
+        raise CnnError(
+            f"val is the fraction of the training data held out: from 0 up to (not including) 1, "
+            f"got {value}",
+            entry.values[0].span,
+            "e.g. val 0.1; val 0 trains on everything and keeps the last epoch",
+        )
+    return float(value)
 
 
 _ENTRY = {
     "data": lambda e: _choice(e, DATASETS),
+    "val": _val,
     "epochs": lambda e: _scalar(e, "int", 1),
     "batch": lambda e: _scalar(e, "int", 1),
     "seed": lambda e: _scalar(e, "int", 0),

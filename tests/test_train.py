@@ -80,6 +80,7 @@ def lenet() -> nn.Module:
 def config(**changes) -> dict:
     cfg = {
         "data": {"name": "digits"},
+        "val": 0.1,
         "epochs": 2,
         "batch": 32,
         "optimizer": {"name": "adam", "lr": 0.01},
@@ -104,25 +105,34 @@ def test_fit_writes_the_run_folder(tmp_path: Path) -> None:
     final = T.fit(tiny, TINY, config(), tmp_path, quiet())
     assert final["epochs"] == 2 and 0.5 < final["test_accuracy"] <= 1.0
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    records = [json.loads(line) for line in lines]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for key in ("train_loss", "val_loss", "val_accuracy", "val_top5_accuracy", "val_per_class"):
+        assert key in records[0], key
     metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("test", "history", "best_epoch", "best_val_accuracy", "last"):
+        assert key in metrics, key
+    test = metrics["test"]
     for key in (
-        "train_loss",
-        "test_loss",
-        "test_accuracy",
+        "loss",
+        "accuracy",
+        "top5_accuracy",
         "precision",
         "recall",
         "f1",
-        "images_per_s",
+        "weighted",
+        "micro",
         "per_class",
         "confusion",
-        "history",
+        "confusion_normalized",
     ):
-        assert key in metrics, key
-    assert set(metrics["per_class"]) == {str(i) for i in range(10)}
-    assert sum(map(sum, metrics["confusion"])) == 360  # the 20% digits test split
+        assert key in test, key
+    assert test["checkpoint"] == "best.pt" and test["epoch"] == metrics["best_epoch"]
+    assert set(test["per_class"]) == {str(i) for i in range(10)}
+    assert sum(map(sum, test["confusion"])) == 360  # the 20% digits test split
+    assert sum(records[0]["val_per_class"][c]["support"] for c in "0123456789") == 144
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 2
-    for png in ("curves.png", "confusion.png"):
+    for png in ("curves.png", "confusion.png", "confusion_normalized.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert {"model", "optimizer", "scheduler", "scaler", "epoch", "config", "rng"} <= set(ckpt)
@@ -133,7 +143,7 @@ def test_fit_writes_the_run_folder(tmp_path: Path) -> None:
 def test_plain_progress_lines_when_not_a_terminal(tmp_path: Path, capsys) -> None:
     T.fit(tiny, TINY, config(epochs=1), tmp_path, T.Options(device="cpu"))
     out = capsys.readouterr().out
-    assert "epoch   1/1" in out and "test acc" in out and "img/s" in out
+    assert "epoch   1/1" in out and "val acc" in out and "img/s" in out
 
 
 def test_rich_progress_bar(tmp_path: Path, capsys) -> None:
@@ -191,7 +201,7 @@ class NaNAfter(nn.Module):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
-    steps = math.ceil(1437 / 32)
+    steps = math.ceil(1293 / 32)  # 1,437 training digits less 10% for validation
     with pytest.raises(CnnError, match=r"loss became nan .* epoch 2.*last good checkpoint"):
         T.fit(lambda: NaNAfter(tiny(), steps + 3), TINY, config(epochs=4), tmp_path, quiet())
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
@@ -428,19 +438,53 @@ def test_side_outputs_add_their_weighted_loss() -> None:
     assert logits is main_logits
 
 
-def test_augmentations_run_batched_on_tensors() -> None:
-    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
-    gen = torch.Generator().manual_seed(0)
-    crop = T.random_crop(x, gen, {"pad": 1})
-    assert crop.shape == x.shape
-    flipped = T.hflip(x, gen, {"p": 1.0})
-    assert torch.equal(flipped, x.flip(-1))
-    assert torch.equal(T.hflip(x, gen, {"p": 0.0}), x)
+def test_augmentations_are_torchvision_transforms_per_image() -> None:
+    """Each image of a batch draws its own parameters, from the augmentation's own seeded
+    stream: the same as applying torchvision's transforms one image at a time."""
+    from torchvision.transforms import v2
+
+    x = torch.rand(6, 3, 10, 10)
+    y = torch.arange(6)
+    specs = [
+        {"name": "random_crop", "pad": 2},
+        {"name": "hflip"},
+        {"name": "color_jitter", "brightness": 0.3, "hue": 0.1},
+        {"name": "random_erasing", "p": 0.5},
+    ]
+    out, target = T.Augment(specs, torch.device("cpu"), seed=5, size=(10, 10))(x, y)
+    torch.manual_seed(5)
+    oracle = v2.Compose(
+        [
+            v2.RandomCrop([10, 10], padding=2),
+            v2.RandomHorizontalFlip(),
+            v2.ColorJitter(brightness=0.3, contrast=0.4, saturation=0.4, hue=0.1),
+            v2.RandomErasing(p=0.5),
+        ]
+    )
+    expected = torch.stack([oracle(image) for image in x])
+    assert torch.equal(out, expected) and torch.equal(target, y)
+    assert not torch.equal(out[0], out[1])  # not one draw for the whole batch
+
+
+def test_mixup_and_cutmix_give_soft_targets_and_train(tmp_path: Path) -> None:
+    from torchvision.transforms import v2
+
+    x, y = torch.rand(8, 1, 8, 8), torch.arange(8) % 4
+    out, target = T.Augment([{"name": "mixup", "alpha": 0.4}], torch.device("cpu"), 3, (8, 8), 4)(
+        x, y
+    )
+    torch.manual_seed(3)
+    want_x, want_t = v2.MixUp(alpha=0.4, num_classes=4)(x, y)
+    assert torch.equal(out, want_x) and torch.equal(target, want_t)
+    assert target.shape == (8, 4) and torch.allclose(target.sum(1), torch.ones(8))
+    cfg = config(epochs=1, augment=[{"name": "mixup"}, {"name": "cutmix"}, {"name": "hflip"}])
+    final = T.fit(tiny, TINY, cfg, tmp_path, quiet())
+    assert math.isfinite(final["last"]["train_loss"]) and final["test"]["images"] == 360
 
 
 def test_bf16_autocast_and_channels_last_on_cpu(tmp_path: Path) -> None:
     final = T.fit(tiny, TINY, config(epochs=1), tmp_path, quiet(amp="bf16", channels_last=True))
-    assert math.isfinite(final["train_loss"]) and final["test_accuracy"] > 0.3
+    assert math.isfinite(final["last"]["train_loss"]) and final["test_accuracy"] > 0.3
 
 
 # ---------------------------------------------------------------- several processes
@@ -465,7 +509,7 @@ def test_fp16_with_grad_scaler_on_cuda(tmp_path: Path) -> None:
     final = T.fit(
         tiny, TINY, config(epochs=1), tmp_path, T.Options(device="cuda", amp="fp16", verbose=False)
     )
-    assert math.isfinite(final["train_loss"])
+    assert math.isfinite(final["last"]["train_loss"])
     assert torch.load(tmp_path / "last.pt", weights_only=True)["scaler"]["scale"] > 0
 
 

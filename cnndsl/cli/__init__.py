@@ -21,7 +21,7 @@ from .common import report
 from .frontend import cmd_check, cmd_ir, cmd_summary
 
 # what ``pip install 'cnndsl[torch]'`` adds to the torch-free core
-TORCH_EXTRA = frozenset({"torch", "numpy", "sklearn", "matplotlib", "rich", "PIL"})
+TORCH_EXTRA = frozenset({"torch", "torchvision", "numpy", "sklearn", "matplotlib", "rich", "PIL"})
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -213,13 +213,35 @@ def get_parser() -> argparse.ArgumentParser:
     p = add("eval", _lazy("train", "cmd_eval"), "evaluate a checkpoint on the test split")
     p.add_argument("file", metavar="FILE", help="a .cnn file")
     checkpoint_opt(p)
+    p.add_argument(
+        "--data", metavar="SPEC", help='another data set with the same classes, e.g. mnist("d")'
+    )
+    p.add_argument("--split", choices=("test", "val"), default="test", help="test (default) or val")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument(
+        "--out",
+        "-o",
+        metavar="DIR",
+        help="folder for metrics.json and confusion.png (default: eval-<ckpt>-<split> beside "
+        "the checkpoint)",
+    )
     device_opt(p)
     net_opts(p)
 
     p = add("predict", _lazy("train", "cmd_predict"), "classify images with a checkpoint")
     p.add_argument("file", metavar="FILE", help="a .cnn file")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
+    p.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, folders of images or globs"
+    )
     checkpoint_opt(p)
+    p.add_argument("--topk", type=_positive, default=1, metavar="K", help="the K likeliest classes")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="table (default), json or csv",
+    )
     device_opt(p)
     net_opts(p)
     return parser

@@ -24,6 +24,7 @@ from ..training import (
     resolve_config,
     train,
 )
+from ..training.config import parse_data_spec
 from ..training.data import Split, load_data, read_image
 from ..training.state import check_fits
 from ..training.trainer import RUN_MARKER
@@ -112,11 +113,24 @@ def _resume(args: Any) -> int:
 
 
 def _print_final(final: dict[str, Any], run_dir: Path) -> None:
-    if final:
+    if not final:
+        return
+    test = final.get("test")
+    chosen = (
+        f"epoch {final['best_epoch']}, val accuracy {final['best_val_accuracy']:.2%}"
+        if final.get("best_val_accuracy") is not None
+        else f"epoch {final['best_epoch']}, the last (no validation split)"
+    )
+    if test:
+        top5 = f", top-5 {test['top5_accuracy']:.2%}" if "top5_accuracy" in test else ""
         print(
-            f"test accuracy {final['test_accuracy']:.2%} after epoch {final['epoch']} "
-            f"(best {final['best_test_accuracy']:.2%} at epoch {final['best_epoch']}); "
-            f"run saved in {run_dir}"
+            f"test accuracy {test['accuracy']:.2%}{top5} ({test['images']:,} images) with "
+            f"best.pt ({chosen}); run saved in {run_dir}"
+        )
+    else:
+        print(
+            f"stopped after epoch {final['epoch']} (best.pt: {chosen}); the test split is "
+            f"evaluated when the run finishes: --resume {run_dir}"
         )
 
 
@@ -133,27 +147,112 @@ def _from_checkpoint(args: Any) -> tuple[nn.Module, dict[str, Any], NetInfo, tor
     return model.eval(), ckpt, info, device
 
 
-def cmd_eval(args: Any) -> int:
-    """``cnndsl eval FILE --checkpoint CKPT``: print the test split's metrics."""
-    model, ckpt, info, device = _from_checkpoint(args)
-    cfg = ckpt["config"]
-    data = load_data(cfg["data"], info.input_shape, cfg["seed"])
+def _normalize(cfg: dict[str, Any]) -> tuple[float, float] | None:
     norm = [
         (s.get("mean", 0.5), s.get("std", 0.5)) for s in cfg["augment"] if s["name"] == "normalize"
     ]
-    ctx = Context(device, normalize=norm[-1] if norm else None)
-    m = evaluate(model, _on_device(data.test, device), ctx, data.classes, info.num_outputs)
-    print(
-        f"{info.name} on {data.name} test ({sum(v['support'] for v in m['per_class'].values())}"
-        f" images): loss {m['test_loss']:.4f}  accuracy {m['test_accuracy']:.2%}  "
-        f"precision {m['precision']:.2%}  recall {m['recall']:.2%}  F1 {m['f1']:.2%}"
-    )
-    print(f"{'class':>12} {'precision':>10} {'recall':>8} {'F1':>8} {'support':>8}")
-    for name, c in m["per_class"].items():
-        print(
-            f"{name:>12} {c['precision']:>10.2%} {c['recall']:>8.2%} {c['f1']:>8.2%} "
-            f"{c['support']:>8}"
+    return norm[-1] if norm else None
+
+
+def cmd_eval(args: Any) -> int:
+    """``cnndsl eval FILE --checkpoint CKPT [--data SPEC] [--split val|test] [--json] [-o DIR]``:
+    the classification report and top-k of a split; writes metrics.json, confusion.png and
+    confusion_normalized.png."""
+    import json
+    import sys
+
+    from sklearn.metrics import classification_report  # type: ignore[import-untyped]
+
+    from ..fileutil import write_atomic
+    from ..training.loop import eval_batch_count
+    from ..training.report import Reporter, plot_confusion
+
+    model, ckpt, info, device = _from_checkpoint(args)
+    cfg = ckpt["config"]
+    spec = parse_data_spec(args.data) if args.data else cfg["data"]
+    val = cfg.get("val", 0.0)
+    data = load_data(spec, info.input_shape, cfg["seed"], val=val if args.split == "val" else 0)
+    split = data.test if args.split == "test" else data.val
+    if split is None:
+        raise CnnError(
+            f"{args.checkpoint} was trained without a validation split (val 0)",
+            hint="use --split test",
         )
+    trained = tuple(ckpt.get("classes") or data.classes)
+    if len(data.classes) != len(trained):
+        raise CnnError(
+            f"{data.name} has {len(data.classes)} classes, {args.checkpoint} was trained on "
+            f"{len(trained)}",
+            hint="evaluate on a data set with the same classes",
+        )
+    if tuple(data.classes) != trained:
+        print(
+            f"cnndsl: warning: {data.name}'s class names ({', '.join(data.classes[:5])}…) differ "
+            f"from the checkpoint's ({', '.join(trained[:5])}…); classes are matched by index",
+            file=sys.stderr,
+        )
+    ctx = Context(device, normalize=_normalize(cfg))
+    reporter = Reporter(not args.json, None, 1)
+    label = f"{args.split} ({Path(args.checkpoint).name})"
+    reporter.eval_start(label, eval_batch_count(split))
+    try:
+        m = evaluate(
+            model, _on_device(split, device), ctx, trained, info.num_outputs, reporter.eval_step
+        )
+    finally:
+        reporter.eval_end()
+        reporter.close()
+    epoch = ckpt.get("epoch")
+    where = f"{info.name} {Path(args.checkpoint).name} (epoch {epoch}) on {data.name} {args.split}"
+    result = {
+        "network": info.name,
+        "checkpoint": str(args.checkpoint),
+        "epoch": epoch,
+        "data": spec,
+        "split": args.split,
+        **m,
+    }
+    ckpt_path = Path(args.checkpoint)
+    out = Path(args.out) if args.out else ckpt_path.parent / f"eval-{ckpt_path.stem}-{args.split}"
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "metrics.json", json.dumps(result, indent=2) + "\n")
+    title = f"{where}, {m['images']:,} images"
+    plot_confusion(
+        m["confusion"], trained, out / "confusion.png", f"{title}\naccuracy {m['accuracy']:.2%}"
+    )
+    plot_confusion(
+        m["confusion_normalized"],
+        trained,
+        out / "confusion_normalized.png",
+        f"{title}\nshare of each true class",
+        normalized=True,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    import numpy as np
+
+    y_true = np.repeat(np.arange(len(trained)), [sum(r) for r in m["confusion"]])
+    y_pred = np.concatenate([np.repeat(np.arange(len(trained)), r) for r in m["confusion"]])
+    top = f"  top-5 {m['top5_accuracy']:.2%} (error {1 - m['top5_accuracy']:.2%})"
+    print(
+        f"{where}: {m['images']:,} images  loss {m['loss']:.4f}  "
+        f"top-1 {m['accuracy']:.2%} (error {1 - m['accuracy']:.2%})"
+        + (top if "top5_accuracy" in m else "")
+    )
+    print()
+    print(
+        classification_report(
+            y_true,
+            y_pred,
+            labels=list(range(len(trained))),
+            target_names=list(trained),
+            digits=4,
+            zero_division=0,
+        ).rstrip()
+    )
+    print()
+    print(f"wrote {out / 'metrics.json'}, {out / 'confusion.png'}, confusion_normalized.png")
     return 0
 
 
@@ -161,26 +260,102 @@ def _on_device(split: Any, device: torch.device) -> Any:
     return Split(split.x.to(device), split.y.to(device)) if isinstance(split, Split) else split
 
 
+_GLOB = frozenset("*?[")
+
+
+def _image_paths(items: list[str]) -> tuple[list[Path], list[str]]:
+    """(image files, errors): files as given, folders searched recursively (sorted), globs
+    expanded (when the shell did not); a name that matches nothing is an error line."""
+    import glob
+
+    from ..training.data import IMAGE_SUFFIXES
+
+    files: list[Path] = []
+    errors: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                errors.append(f"{item}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+            files += found
+        elif path.exists() or not _GLOB & set(item):
+            files.append(path)
+        else:
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                errors.append(f"{item}: no file matches")
+            for match in matches:
+                files += _image_paths([match])[0]
+    return files, errors
+
+
 def cmd_predict(args: Any) -> int:
-    """``cnndsl predict FILE --checkpoint CKPT IMAGE…``: class and probability per image."""
+    """``cnndsl predict FILE --checkpoint CKPT IMAGES… [--topk K] [--format table|json|csv]``:
+    the K likeliest classes per image. An unreadable image is one line on stderr and exit
+    status 1; the others are still classified."""
+    import csv
+    import json
+    import sys
+
     model, ckpt, info, device = _from_checkpoint(args)
-    classes = ckpt.get("classes") or [str(i) for i in range(info.num_outputs)]
-    norm = [
-        (s.get("mean", 0.5), s.get("std", 0.5))
-        for s in ckpt["config"]["augment"]
-        if s["name"] == "normalize"
-    ]
-    ctx = Context(device, normalize=norm[-1] if norm else None)
+    classes = list(ckpt.get("classes") or [str(i) for i in range(info.num_outputs)])
+    ctx = Context(device, normalize=_normalize(ckpt["config"]))
     if len(info.input_shape) != 3:
         raise CnnError(f"predict reads images; {info.name} does not take images")
     channels, size = info.input_shape[0], tuple(info.input_shape[1:])
-    x = torch.stack([read_image(p, channels, size) for p in args.images])
-    x, _ = ctx.prepare(x, torch.zeros(len(x), dtype=torch.long), train=False)
-    with torch.inference_mode():
-        out = model(x)
-        probs = (out if isinstance(out, torch.Tensor) else out[0]).float().softmax(1)
-    for path, p in zip(args.images, probs):
-        best = int(p.argmax())
-        name = classes[best] if best < len(classes) else str(best)
-        print(f"{path}: {name} ({p[best].item():.1%})")
-    return 0
+    paths, errors = _image_paths(args.images)
+    for line in errors:
+        print(f"cnndsl: error: {line}", file=sys.stderr)
+    k = min(args.topk, info.num_outputs)
+    rows: list[dict[str, Any]] = []
+    chunk = 256
+    for start in range(0, len(paths), chunk):
+        batch, good = [], []
+        for path in paths[start : start + chunk]:
+            try:
+                batch.append(read_image(path, channels, size))
+                good.append(path)
+            except CnnError as exc:
+                print(f"cnndsl: error: {exc.message}", file=sys.stderr)
+                errors.append(str(path))
+        if not batch:
+            continue
+        x, _ = ctx.prepare(torch.stack(batch), torch.zeros(len(batch), dtype=torch.long), False)
+        with torch.inference_mode():
+            out = model(x)
+            probs = (out if isinstance(out, torch.Tensor) else out[0]).float().softmax(1)
+        top = probs.topk(k, dim=1)
+        for path, p, i in zip(good, top.values.tolist(), top.indices.tolist(), strict=True):
+            rows.append(
+                {
+                    "image": str(path),
+                    "predictions": [
+                        {
+                            "class": classes[c] if c < len(classes) else str(c),
+                            "index": c,
+                            "probability": q,
+                        }
+                        for c, q in zip(i, p, strict=True)
+                    ],
+                }
+            )
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["image", "rank", "class", "index", "probability"])
+        for row in rows:
+            for rank, pred in enumerate(row["predictions"], 1):
+                writer.writerow(
+                    [row["image"], rank, pred["class"], pred["index"], f"{pred['probability']:.6f}"]
+                )
+    else:
+        for row in rows:
+            guesses = ", ".join(
+                f"{p['class']} ({p['probability']:.1%})" for p in row["predictions"]
+            )
+            print(f"{row['image']}: {guesses}")
+    return 1 if errors else 0

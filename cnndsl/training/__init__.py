@@ -31,7 +31,7 @@ Losses and accuracy accumulate on the device; the host reads them every ``CHECK_
 
 from __future__ import annotations
 
-from .batches import Augment, Context, hflip, random_crop
+from .batches import Augment, Context, transform
 from .config import parse_data_spec, resolve_config
 from .launch import fit, load_model, train
 from .loop import evaluate, train_one_epoch
@@ -50,15 +50,14 @@ __all__ = [
     "build_scheduler",
     "evaluate",
     "fit",
-    "hflip",
     "load_checkpoint",
     "load_model",
     "output_loss",
     "parse_data_spec",
     "pick_device",
-    "random_crop",
     "resolve_config",
     "save_checkpoint",
     "train",
     "train_one_epoch",
+    "transform",
 ]

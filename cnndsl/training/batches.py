@@ -5,58 +5,97 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from .data import Split
 from .run import EVAL_BATCH
 
+# ---------------------------------------------------------------- augmentation
+BATCH_AUGMENTS = ("mixup", "cutmix")
 
-# ---------------------------------------------------------------- tensors on the device
+
+def transform(spec: dict[str, Any], size: tuple[int, ...]) -> Any:
+    """The ``transforms.v2`` transform of one ``augment`` entry (LANGUAGE.md §10); ``size``:
+    the network input's height and width."""
+    from torchvision.transforms import v2  # type: ignore[import-untyped]
+
+    name = spec["name"]
+    if name == "random_crop":
+        return v2.RandomCrop(list(size), padding=int(spec.get("pad", 4)))
+    if name == "hflip":
+        return v2.RandomHorizontalFlip(spec.get("p", 0.5))
+    if name == "vflip":
+        return v2.RandomVerticalFlip(spec.get("p", 0.5))
+    if name == "random_resized_crop":
+        return v2.RandomResizedCrop(list(size), scale=(spec.get("min_scale", 0.08), 1.0))
+    if name == "color_jitter":
+        return v2.ColorJitter(
+            brightness=spec.get("brightness", 0.4),
+            contrast=spec.get("contrast", 0.4),
+            saturation=spec.get("saturation", 0.4),
+            hue=spec.get("hue", 0.0),
+        )
+    if name == "randaugment":
+        return v2.RandAugment(num_ops=spec.get("ops", 2), magnitude=spec.get("magnitude", 9))
+    if name == "trivialaugment":
+        return v2.TrivialAugmentWide()
+    if name == "random_erasing":
+        return v2.RandomErasing(p=spec.get("p", 0.25))
+    raise ValueError(f"not a per-image augmentation: {name}")
+
+
 class Augment:
-    """Random augmentations of a float batch, on its device, from one seeded generator."""
+    """The ``augment`` entries as ``transforms.v2`` transforms: per-image ones applied to each
+    image of a batch (each draws its own parameters), then MixUp/CutMix on the batch.
 
-    def __init__(self, specs: list[dict[str, Any]], device: torch.device, seed: int):
-        self.ops = [(s["name"], s) for s in specs if s["name"] != "normalize"]
-        self.gen = torch.Generator(device=device).manual_seed(seed)
+    transforms.v2 draws from torch's global CPU generator; the augmentations get their own
+    stream by swapping ``gen``'s state in around each batch (saved in checkpoints, so a
+    resumed run augments exactly as an uninterrupted one)."""
+
+    def __init__(
+        self,
+        specs: list[dict[str, Any]],
+        device: torch.device,
+        seed: int,
+        size: tuple[int, ...] = (),
+        num_classes: int = 0,
+    ):
+        from torchvision.transforms import v2
+
+        per_image = [s for s in specs if s["name"] not in ("normalize", *BATCH_AUGMENTS)]
+        self.per_image = v2.Compose([transform(s, size) for s in per_image]) if per_image else None
+        batch = [
+            (v2.MixUp if s["name"] == "mixup" else v2.CutMix)(
+                alpha=float(s.get("alpha", 0.2 if s["name"] == "mixup" else 1.0)),
+                num_classes=num_classes,
+            )
+            for s in specs
+            if s["name"] in BATCH_AUGMENTS
+        ]
+        self.per_batch = (
+            (batch[0] if len(batch) == 1 else v2.RandomChoice(batch)) if batch else None
+        )
+        self.gen = torch.Generator().manual_seed(seed)
+        self.device = device
 
     def __bool__(self) -> bool:
-        return bool(self.ops)
+        return self.per_image is not None or self.per_batch is not None
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        for name, spec in self.ops:
-            x = AUGMENTS[name](x, self.gen, spec)
-        return x
-
-
-def random_crop(x: torch.Tensor, gen: torch.Generator, spec: dict[str, Any]) -> torch.Tensor:
-    """Zero-pad by ``pad`` and crop back at a random offset, per image (N×C×H×W)."""
-    pad = int(spec.get("pad", 4))
-    n, c, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n, 1), generator=gen, device=x.device)
-    dx = torch.randint(0, 2 * pad + 1, (n, 1), generator=gen, device=x.device)
-    rows = (dy + torch.arange(h, device=x.device)).view(n, 1, h, 1)
-    cols = (dx + torch.arange(w, device=x.device)).view(n, 1, 1, w)
-    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
-    chans = torch.arange(c, device=x.device).view(1, c, 1, 1)
-    return padded[batch, chans, rows, cols]
-
-
-def hflip(x: torch.Tensor, gen: torch.Generator, spec: dict[str, Any]) -> torch.Tensor:
-    """Mirror each image left-right with probability ``p`` (0.5)."""
-    flip = torch.rand(x.shape[0], generator=gen, device=x.device) < spec.get("p", 0.5)
-    return torch.where(flip.view(-1, *([1] * (x.dim() - 1))), x.flip(-1), x)
-
-
-AUGMENTS: dict[str, Callable[[torch.Tensor, torch.Generator, dict[str, Any]], torch.Tensor]] = {
-    "random_crop": random_crop,
-    "hflip": hflip,
-}
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(augmented images, targets): class indices, or class probabilities after
+        MixUp/CutMix."""
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.gen.get_state())
+            if self.per_image is not None:
+                x = torch.stack([self.per_image(image) for image in x])
+            if self.per_batch is not None:
+                x, y = self.per_batch(x, y)
+            self.gen.set_state(torch.get_rng_state())
+        return x, y
 
 
 @dataclass
@@ -81,18 +120,32 @@ class Context:
     def prepare(
         self, x: torch.Tensor, y: torch.Tensor, train: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Move to the device, scale uint8 to [0, 1], augment (training), normalize."""
+        """Move to the device, scale uint8 to [0, 1], normalize (no augmentation)."""
+        x, _, y = self._prepare(x, y, False)
+        return x, y
+
+    def prepare_train(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(inputs, targets, labels): :meth:`prepare` with augmentation; the targets are
+        class probabilities after MixUp/CutMix, else the labels."""
+        return self._prepare(x, y, True)
+
+    def _prepare(
+        self, x: torch.Tensor, y: torch.Tensor, train: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = x.to(self.device, non_blocking=True)
         y = y.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
             x = x.float().div_(255.0)
+        target = y
         if train and self.augment:
-            x = self.augment(x)
+            x, target = self.augment(x, y)
         if self.normalize is not None:
             x = (x - self.normalize[0]) / self.normalize[1]
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x, y
+        return x, target, y
 
     def all_sum(self, *tensors: torch.Tensor) -> None:
         """Sum tensors over the ranks, in place."""

@@ -1,22 +1,33 @@
 """Data sets for ``cnndsl train``: read from local files (nothing is downloaded), as tensors.
 
 :func:`load_data` turns the ``data`` entry of a train section (a dict such as
-``{"name": "digits", "size": 32}``) into a :class:`Data`: a train and a test split and the
-class names. Images come out channels first, ``uint8`` (0..255) or ``float32`` (0..1), already
-at the network's input size and channel count; the trainer batches, scales and augments them on
-its device.
+``{"name": "digits", "size": 32}``) into a :class:`Data`: train, validation and test splits
+and the class names. Images come out channels first, ``uint8`` (0..255) or ``float32``
+(0..1), already at the network's input size and channel count; the trainer batches, scales and
+augments them on its device.
+
+The readers are torchvision's (``download=False``): ``MNIST`` and ``FashionMNIST`` (IDX files,
+plain or gzipped), ``ImageFolder`` (the layout: one sub-folder per class). CIFAR-10 is the
+exception: ``torchvision.datasets.CIFAR10`` unpickles its batches with ``pickle.load``, which
+runs whatever a planted file names, so a thin adapter here reads the same files (torchvision's
+file list) with an unpickler that allows numpy arrays only.
+
+The validation split is a seeded, stratified fraction of the training split (scikit-learn's
+``train_test_split``), unless the data set has its own (``folder`` with a ``val/`` folder).
 
 >>> import torch
->>> data = load_data({"name": "fake", "n": 50, "classes": 5}, (3, 8, 8), seed=0)
->>> data.train.x.shape, data.test.x.shape, data.classes
-(torch.Size([40, 3, 8, 8]), torch.Size([10, 3, 8, 8]), ('0', '1', '2', '3', '4'))
+>>> data = load_data({"name": "fake", "n": 50, "classes": 5}, (3, 8, 8), seed=0, val=0.25)
+>>> len(data.train), len(data.val), len(data.test), data.classes
+(30, 10, 10, ('0', '1', '2', '3', '4'))
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import pickle
-import struct
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +40,14 @@ from torch.utils.data import Dataset
 from ..errors import CnnError
 
 Shape = tuple[int, ...]
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 MNIST_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
-CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)  # torchvision's
 CIFAR_CLASSES = (
     "airplane",
     "automobile",
@@ -80,22 +91,37 @@ class Split:
 
 @dataclass(frozen=True)
 class Data:
-    """A data set: its train and test splits (tensors, or a lazy ``Dataset``) and class names."""
+    """A data set: its train, test and (optional) validation splits (tensors, or a lazy
+    ``Dataset``) and class names."""
 
     name: str
     train: Split | Dataset
     test: Split | Dataset
     classes: tuple[str, ...]
+    val: Split | Dataset | None = None
 
 
 def load_data(
-    spec: dict[str, Any], input_shape: Shape, seed: int = 0, max_bytes: int = 1 << 30
+    spec: dict[str, Any],
+    input_shape: Shape,
+    seed: int = 0,
+    max_bytes: int = 1 << 30,
+    val: float = 0.0,
 ) -> Data:
     """Read the data set ``spec`` names, shaped for a network taking ``input_shape``.
 
     ``max_bytes``: an image folder larger than this is decoded lazily (per item) instead of
-    into memory.
+    into memory. ``val``: the fraction of the training split held out for validation
+    (stratified, seeded by ``seed``) when the data set has no validation split of its own.
     """
+    data = _load(spec, input_shape, seed, max_bytes)
+    if data.val is not None or not val:
+        return data
+    train, held = split_off(data.train, val, seed)
+    return Data(data.name, train, data.test, data.classes, held)
+
+
+def _load(spec: dict[str, Any], input_shape: Shape, seed: int, max_bytes: int) -> Data:
     name = spec["name"]
     if name != "fake" and len(input_shape) != 3:
         shape = "x".join(map(str, input_shape))
@@ -121,6 +147,37 @@ def load_data(
         _fit(data.train, spec, input_shape, target),  # type: ignore[arg-type]
         _fit(data.test, spec, input_shape, target),  # type: ignore[arg-type]
         data.classes,
+    )
+
+
+def labels_of(split: Split | Dataset) -> torch.Tensor:
+    """The labels of a split (tensors or image files), without decoding images."""
+    if isinstance(split, Split):
+        return split.y
+    return torch.as_tensor(split.labels, dtype=torch.long)  # type: ignore[attr-defined]
+
+
+def split_off(split: Split | Dataset, fraction: float, seed: int) -> tuple[Any, Any]:
+    """(rest, held out): ``fraction`` of ``split`` held out, stratified by label and seeded;
+    unstratified when a class has too few images to stratify."""
+    n = len(split)  # type: ignore[arg-type]
+    held = max(1, round(n * fraction))
+    if held >= n:
+        raise CnnError(
+            f"val {fraction} of {n} training images leaves none to train on",
+            hint="lower val, or use val 0",
+        )
+    keep, out = stratified_split(labels_of(split), seed, held)
+    return _take(split, keep), _take(split, out)
+
+
+def _take(split: Split | Dataset, idx: torch.Tensor) -> Any:
+    if isinstance(split, Split):
+        return Split(split.x[idx], split.y[idx])
+    files: ImageFiles = split  # type: ignore[assignment]
+    pick = idx.tolist()
+    return ImageFiles(
+        [files.files[i] for i in pick], [files.labels[i] for i in pick], files.channels, files.size
     )
 
 
@@ -191,14 +248,21 @@ def resize(x: torch.Tensor, size: tuple[int, ...], chunk: int = 4096) -> torch.T
 
 
 def stratified_split(
-    y: torch.Tensor, seed: int, test_size: float = 0.2
+    y: torch.Tensor, seed: int, test_size: float | int = 0.2
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Train and test indices, stratified by label, reproducible from ``seed``."""
+    """Train and test indices, stratified by label, reproducible from ``seed`` (scikit-learn's
+    ``train_test_split``); unstratified when some class has fewer than 2 images or the held
+    out part is smaller than the number of classes."""
     from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
 
     index = torch.arange(len(y)).numpy()
+    counts = torch.bincount(y) if len(y) else torch.zeros(0)
+    present = counts[counts > 0]
+    held = test_size if isinstance(test_size, int) else math.ceil(test_size * len(y))
+    ok = len(present) > 0 and int(present.min()) >= 2
+    ok = ok and held >= len(present) and len(y) - held >= len(present)
     train, test = train_test_split(
-        index, test_size=test_size, stratify=y.numpy(), random_state=seed
+        index, test_size=test_size, stratify=y.numpy() if ok else None, random_state=seed
     )
     return torch.from_numpy(train), torch.from_numpy(test)
 
@@ -268,27 +332,13 @@ def _find_files(
     )
 
 
-def _read_idx(path: Path) -> torch.Tensor:
-    """An IDX file (the MNIST format): big-endian header, then unsigned bytes."""
-    opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise CnnError(f"{path} is not an IDX file of unsigned bytes")
-    ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    body = raw[4 + 4 * ndim :]
-    count = 1
-    for d in dims:
-        count *= d
-    if len(body) != count:
-        raise CnnError(f"{path} is truncated: expected {count} bytes of data, got {len(body)}")
-    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
-
-
 def _idx_dataset(
     name: str, subdir: str, classes: tuple[str, ...]
 ) -> Callable[[dict[str, Any], Shape, int], Data]:
+    """torchvision's ``MNIST`` / ``FashionMNIST`` (``download=False``) on the folder that
+    holds the four IDX files: ``root``, ``root/<subdir>/raw`` (torchvision's own layout),
+    ``root/<subdir>`` or ``root/raw``; gzipped files are unpacked to a temporary folder."""
+
     def load(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
         files = _find_files(
             Path(spec.get("root", f"data/{name}")),
@@ -296,15 +346,57 @@ def _idx_dataset(
             (f"{subdir}/raw", subdir, "raw"),
             name,
         )
-        x_train, y_train, x_test, y_test = (_read_idx(files[n]) for n in MNIST_FILES)
-        return Data(
-            name,
-            Split(x_train.unsqueeze(1), y_train.long()),
-            Split(x_test.unsqueeze(1), y_test.long()),
-            classes,
-        )
+        with tempfile.TemporaryDirectory(prefix="cnndsl-idx-") as tmp:
+            folder = _plain_idx_folder(files, Path(tmp))
+            train, test = (_torchvision_idx(subdir, folder, t) for t in (True, False))
+        return Data(name, train, test, classes)
 
     return load
+
+
+def _plain_idx_folder(files: dict[str, Path], tmp: Path) -> Path:
+    """The folder of the uncompressed files (gzipped ones are unpacked into ``tmp``)."""
+    paths = list(files.values())
+    if all(p.suffix != ".gz" for p in paths) and len({p.parent for p in paths}) == 1:
+        return paths[0].parent
+    for name, path in files.items():
+        try:
+            opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rb") as src, open(tmp / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        except (OSError, EOFError) as exc:
+            raise CnnError(f"cannot read {path}: {exc}") from None
+    return tmp
+
+
+def _torchvision_idx(subdir: str, folder: Path, train: bool) -> Split:
+    from torchvision import datasets  # type: ignore[import-untyped]
+
+    base = datasets.FashionMNIST if subdir == "FashionMNIST" else datasets.MNIST
+
+    class At(base):  # type: ignore[misc, valid-type]
+        """torchvision's reader, pointed at ``folder`` (no legacy ``processed/`` files)."""
+
+        @property
+        def raw_folder(self) -> str:
+            return str(folder)
+
+        def _check_legacy_exist(self) -> bool:
+            return False
+
+    part = "train" if train else "t10k"
+    try:
+        ds = At(str(folder), train=train, download=False)
+    except (AssertionError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+        raise CnnError(
+            f"{folder}: {part}-images-idx3-ubyte / {part}-labels-idx1-ubyte are not MNIST IDX "
+            f"files of unsigned bytes ({exc or type(exc).__name__})",
+            hint="use the files of the data set's distribution, unchanged (gzipped or not)",
+        ) from None
+    x, y = ds.data, ds.targets
+    if len(x) != len(y):
+        raise CnnError(f"{folder}: {len(x)} {part} images but {len(y)} labels")
+    return Split(x.unsqueeze(1), y.long())
 
 
 def _cifar10(spec: dict[str, Any], input_shape: Shape, seed: int) -> Data:
@@ -415,7 +507,9 @@ def read_image(path: str | Path, channels: int, size: tuple[int, ...]) -> torch.
 def _folder(
     spec: dict[str, Any], channels: int, size: tuple[int, ...], seed: int, max_bytes: int, want: int
 ) -> Data:
-    """One sub-folder per class; ``train/`` and ``test/`` sub-folders when present."""
+    """torchvision's ``ImageFolder`` layout: one sub-folder per class; ``train/`` and
+    ``test/`` (and ``val/``) sub-folders when present. Images are decoded by
+    :func:`read_image` (with its pixel limit)."""
     if channels != want:
         raise CnnError(
             f"data channels={channels} does not fit the network's {want} input channels",
@@ -425,54 +519,65 @@ def _folder(
     if not root.is_dir():
         raise CnnError(
             f"folder: {root} is not a folder",
-            hint="folder(root) expects one sub-folder of images per class",
+            hint="folder(root) expects one sub-folder of images per class "
+            "(root/<class>/<image>), or train/ and test/ folders laid out so",
         )
+    val_files: list[tuple[Path, int]] | None = None
     if (root / "train").is_dir() and (root / "test").is_dir():
-        classes = _classes(root / "train")
-        train_files = _files(root / "train", classes)
-        test_files = _files(root / "test", classes)
+        classes, train_files = _image_folder(root / "train")
+        test_files = _image_folder(root / "test", classes)[1]
+        if (root / "val").is_dir():
+            val_files = _image_folder(root / "val", classes)[1]
     else:
-        classes = _classes(root)
-        files = _files(root, classes)
+        classes, files = _image_folder(root)
         train_idx, test_idx = stratified_split(torch.tensor([c for _, c in files]), seed)
         train_files = [files[i] for i in train_idx.tolist()]
         test_files = [files[i] for i in test_idx.tolist()]
     per_image = channels * size[0] * size[1]
-    lazy = (len(train_files) + len(test_files)) * per_image > max_bytes
-    make = _lazy_split if lazy else _eager_split
+    count = len(train_files) + len(test_files) + len(val_files or ())
+    make = _lazy_split if count * per_image > max_bytes else _eager_split
     return Data(
         "folder",
         make(train_files, channels, size),
         make(test_files, channels, size),
         tuple(classes),
+        make(val_files, channels, size) if val_files is not None else None,
     )
 
 
-def _classes(root: Path) -> list[str]:
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
+def _image_folder(
+    root: Path, classes: list[str] | None = None
+) -> tuple[list[str], list[tuple[Path, int]]]:
+    """(classes, [(file, label)]) as ``torchvision.datasets.ImageFolder`` finds them;
+    ``classes``: those of the train folder, which a test or val folder must repeat."""
+    from torchvision.datasets import ImageFolder  # type: ignore[import-untyped]
+
+    try:
+        found = ImageFolder(str(root), loader=str, allow_empty=True)
+    except (FileNotFoundError, OSError) as exc:
         raise CnnError(
-            f"folder: {root} has no class sub-folders",
+            f"folder: {root} has no class sub-folders ({exc})",
+            hint="put the images of each class in a sub-folder named after it: "
+            f"{root}/<class>/<image>.png",
+        ) from None
+    if classes is not None and found.classes != classes:
+        raise CnnError(
+            f"folder: the classes of {root} ({', '.join(found.classes)}) differ from those of "
+            f"the training folder ({', '.join(classes)})",
+            hint="every split needs the same class sub-folders",
+        )
+    files = [(Path(p), int(c)) for p, c in found.samples]
+    if not files:
+        raise CnnError(
+            f"folder: no images ({', '.join(IMAGE_SUFFIXES)}) under {root}/<class>/",
             hint="put the images of each class in a sub-folder named after it",
         )
-    return classes
-
-
-def _files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
-    out = []
-    for label, name in enumerate(classes):
-        folder = root / name
-        out += [
-            (p, label)
-            for p in sorted(folder.iterdir() if folder.is_dir() else ())
-            if p.suffix.lower() in IMAGE_SUFFIXES
-        ]
-    if not out:
-        raise CnnError(f"folder: no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
-    return out
+    return list(found.classes), files
 
 
 def _eager_split(files: list[tuple[Path, int]], channels: int, size: tuple[int, ...]) -> Split:
+    if not files:
+        return Split(torch.zeros(0, channels, *size, dtype=torch.uint8), torch.zeros(0).long())
     x = torch.stack([read_image(p, channels, size) for p, _ in files])
     return Split(x, torch.tensor([c for _, c in files], dtype=torch.long))
 

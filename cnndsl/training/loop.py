@@ -12,7 +12,7 @@ from torch import nn
 
 from .batches import Context, eval_batches
 from .optim import output_loss
-from .run import CHECK_EVERY
+from .run import CHECK_EVERY, EVAL_BATCH
 
 
 # ---------------------------------------------------------------- the loop
@@ -24,11 +24,13 @@ def train_one_epoch(
     batches: Any,
     ctx: Context,
     on_check: Callable[[int, torch.Tensor, torch.Tensor, int], None] | None = None,
+    on_step: Callable[[int, torch.Tensor, torch.Tensor, int], None] | None = None,
 ) -> dict[str, float]:
     """One pass over ``batches``; returns train loss, accuracy, images and images/s.
 
     ``on_check(step, loss_sum, correct, seen)`` runs every ``CHECK_EVERY`` steps and may raise
-    (:class:`Diverged` on a NaN loss).
+    (:class:`Diverged` on a NaN loss); ``on_step`` (same arguments) after every step (progress:
+    it decides itself when to read the device tensors).
     """
     model.train()
     loss_sum = torch.zeros((), device=ctx.device)
@@ -36,9 +38,9 @@ def train_one_epoch(
     seen = 0
     start = time.perf_counter()
     for step, (x, y) in enumerate(batches, 1):
-        x, y = ctx.prepare(x, y, train=True)
+        x, target, y = ctx.prepare_train(x, y)
         with ctx.autocast():
-            loss, logits = output_loss(model(x), y, criterion, ctx.side_weights)
+            loss, logits = output_loss(model(x), target, criterion, ctx.side_weights)
         optimizer.zero_grad(set_to_none=True)
         if ctx.scaler is not None:
             ctx.scaler.scale(loss).backward()
@@ -53,6 +55,8 @@ def train_one_epoch(
         seen += len(y)
         if on_check is not None and step % CHECK_EVERY == 0:
             on_check(step, loss_sum, correct, seen)
+        if on_step is not None:
+            on_step(step, loss_sum, correct, seen)
     if on_check is not None:
         on_check(-1, loss_sum, correct, seen)
     totals = torch.stack(
@@ -80,59 +84,105 @@ def evaluate(
     ctx: Context,
     classes: tuple[str, ...],
     num_outputs: int | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Test loss, accuracy, macro precision/recall/F1, per-class figures, confusion matrix."""
-    k = max(num_outputs or len(classes), len(classes))
-    confusion = torch.zeros(k * k, device=ctx.device, dtype=torch.long)
+    """Loss and :func:`classification_metrics` of ``model`` on ``split`` (every rank's share
+    is gathered). ``on_batch(done, total)`` follows the progress."""
     loss_sum = torch.zeros((), device=ctx.device, dtype=torch.float64)
+    labels, scores = [], []
+    total = eval_batch_count(split, ctx.rank, ctx.world)
     model.eval()
     with torch.inference_mode():
-        for x, y in eval_batches(split, ctx.device, ctx.rank, ctx.world):
+        for i, (x, y) in enumerate(eval_batches(split, ctx.device, ctx.rank, ctx.world), 1):
             x, y = ctx.prepare(x, y, train=False)
             with ctx.autocast():
                 out = model(x)
             logits = (out if isinstance(out, torch.Tensor) else out[0]).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-            confusion += torch.bincount(y * k + logits.argmax(1), minlength=k * k)
-    confusion, loss_sum = confusion.clone(), loss_sum.clone()
-    ctx.all_sum(confusion, loss_sum)
-    return classification_metrics(confusion.view(k, k).cpu(), float(loss_sum), classes)
+            labels.append(y)
+            scores.append(logits)
+            if on_batch is not None:
+                on_batch(i, total)
+    k = max(num_outputs or len(classes), len(classes))
+    y_all = torch.cat(labels).cpu() if labels else torch.zeros(0, dtype=torch.long)
+    s_all = torch.cat(scores).cpu() if scores else torch.zeros(0, k)
+    if ctx.world > 1:
+        import torch.distributed as dist
+
+        parts: list[Any] = [None] * ctx.world
+        dist.all_gather_object(parts, (y_all, s_all, float(loss_sum)))
+        y_all = torch.cat([p[0] for p in parts])
+        s_all = torch.cat([p[1] for p in parts])
+        loss = sum(p[2] for p in parts)
+    else:
+        loss = float(loss_sum)
+    return classification_metrics(y_all.numpy(), s_all.numpy(), loss, classes)
+
+
+def eval_batch_count(split: Any, rank: int = 0, world: int = 1) -> int:
+    """How many batches :func:`eval_batches` yields for this rank."""
+    return -(-len(range(rank, len(split), world)) // EVAL_BATCH)
+
+
+TOP_K = 5  # top-5, as AlexNet, VGG, GoogLeNet and ResNet report it (when there are > 5 classes)
 
 
 def classification_metrics(
-    confusion: torch.Tensor, loss_sum: float, classes: tuple[str, ...]
+    y_true: Any, scores: Any, loss_sum: float, classes: tuple[str, ...]
 ) -> dict[str, Any]:
-    """Figures from a confusion matrix (rows: true class, columns: predicted).
+    """Figures of true labels and scores (N × outputs), all from ``sklearn.metrics``: top-1
+    and top-5 accuracy (top-5 when there are more than 5 classes), macro, weighted and micro
+    precision/recall/F1, per-class rows, the confusion matrix (rows: true class, columns:
+    predicted) raw and normalised by row.
 
-    >>> m = classification_metrics(torch.tensor([[3, 1], [0, 4]]), 4.0, ("a", "b"))
-    >>> m["test_accuracy"], round(m["precision"], 3), m["per_class"]["b"]["recall"]
-    (0.875, 0.9, 1.0)
+    >>> import numpy as np
+    >>> m = classification_metrics(np.array([0, 0, 1]), np.array([[2, 1], [0, 1], [0, 3]]),
+    ...                            3.0, ("a", "b"))
+    >>> m["accuracy"], m["precision"], m["per_class"]["b"]["recall"], m["confusion"]
+    (0.6666666666666666, 0.75, 1.0, [[1, 1], [0, 1]])
     """
-    conf = confusion.double()
-    n = len(classes)
-    tp = conf.diagonal()[:n]
-    predicted, actual = conf.sum(0)[:n], conf.sum(1)[:n]
-    precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), 0.0)
-    recall = torch.where(actual > 0, tp / actual.clamp(min=1), 0.0)
-    f1 = torch.where(
-        precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12), 0.0
+    import numpy as np
+    from sklearn import metrics as skm  # type: ignore[import-untyped]
+
+    n, count = len(classes), len(y_true)
+    labels = list(range(n))
+    pred = scores.argmax(1) if count else np.zeros(0, dtype=np.int64)
+    out: dict[str, Any] = {
+        "images": count,
+        "loss": loss_sum / max(count, 1),
+        "accuracy": float(skm.accuracy_score(y_true, pred)) if count else 0.0,
+    }
+    if n > TOP_K and count:
+        out[f"top{TOP_K}_accuracy"] = float(
+            skm.top_k_accuracy_score(y_true, scores, k=TOP_K, labels=range(scores.shape[1]))
+        )
+    for average in ("macro", "weighted", "micro"):
+        p, r, f, _ = skm.precision_recall_fscore_support(
+            y_true, pred, labels=labels, average=average, zero_division=0
+        )
+        figures = {"precision": float(p), "recall": float(r), "f1": float(f)}
+        if average == "macro":
+            out.update(figures)
+        else:
+            out[average] = figures
+    p, r, f, support = skm.precision_recall_fscore_support(
+        y_true, pred, labels=labels, average=None, zero_division=0
     )
-    total = max(conf.sum().item(), 1.0)
-    per_class = {
+    out["per_class"] = {
         c: {
-            "precision": precision[i].item(),
-            "recall": recall[i].item(),
-            "f1": f1[i].item(),
-            "support": int(actual[i].item()),
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(support[i]),
         }
         for i, c in enumerate(classes)
     }
-    return {
-        "test_loss": loss_sum / total,
-        "test_accuracy": tp.sum().item() / total,
-        "precision": precision.mean().item(),
-        "recall": recall.mean().item(),
-        "f1": f1.mean().item(),
-        "per_class": per_class,
-        "confusion": confusion[:n, :n].tolist(),
-    }
+    if count:
+        out["confusion"] = skm.confusion_matrix(y_true, pred, labels=labels).tolist()
+        out["confusion_normalized"] = skm.confusion_matrix(
+            y_true, pred, labels=labels, normalize="true"
+        ).tolist()
+    else:
+        out["confusion"] = np.zeros((n, n), dtype=int).tolist()
+        out["confusion_normalized"] = np.zeros((n, n)).tolist()
+    return out

@@ -20,9 +20,9 @@ from ..errors import CnnError
 from ..fileutil import write_atomic
 from .batches import Augment, Context, LoaderBatches, ResidentBatches
 from .data import Data, Split, load_data
-from .loop import evaluate, train_one_epoch
+from .loop import TOP_K, evaluate, train_one_epoch
 from .optim import build_optimizer, build_scheduler
-from .report import Reporter, plot_confusion, plot_curves
+from .report import Plotter, Reporter, plot_confusion, plot_curves
 from .run import Build, Diverged, NetInfo, Options, pick_device
 from .state import (
     check_fits,
@@ -55,15 +55,22 @@ class Trainer:
         self.rank, self.world = rank, world
         self.device = device or pick_device(opts.device)
         self.history: list[dict[str, Any]] = []
-        self.best = {"epoch": 0, "test_accuracy": -1.0}
+        self.best: dict[str, Any] = {"epoch": 0, "val_accuracy": None}
         self.epoch = 0
         seed_everything(cfg["seed"])
-        self.data = load_data(cfg["data"], info.input_shape, cfg["seed"], opts.max_resident_bytes)
+        self.data = load_data(
+            cfg["data"],
+            info.input_shape,
+            cfg["seed"],
+            opts.max_resident_bytes,
+            val=cfg.get("val", 0.0),
+        )
         self._check_classes(self.data)
         self.raw = self._model(build)
         self.ctx = self._context()
         self.batches = self._batches(self.data.train)
-        self.test = self._test_split(self.data.test)
+        self.val = self._eval_split(self.data.val) if self.data.val is not None else None
+        self.test = self._eval_split(self.data.test)
         self.criterion = nn.CrossEntropyLoss(
             label_smoothing=cfg["loss"].get("label_smoothing", 0.0)
         )
@@ -75,6 +82,7 @@ class Trainer:
             self._restore(load_checkpoint(self.run_dir / "last.pt"))
         self.model = self._wrap(self.raw)
         self.reporter = Reporter(rank == 0 and opts.verbose, opts.progress, cfg["epochs"])
+        self.plotter = Plotter()
 
     # -- set-up helpers
     def _check_classes(self, data: Data) -> None:
@@ -98,8 +106,10 @@ class Trainer:
         scaler = torch.amp.GradScaler(self.device.type) if amp == torch.float16 else None
         augment = self.cfg["augment"]
         for spec in augment:
-            if spec["name"] == "random_crop" and len(self.info.input_shape) != 3:
-                raise CnnError("random_crop needs image input (channels x height x width)")
+            if spec["name"] != "normalize" and len(self.info.input_shape) != 3:
+                raise CnnError(
+                    f"augment {spec['name']} needs image input (channels x height x width)"
+                )
         norm = [
             (s.get("mean", 0.5), s.get("std", 0.5)) for s in augment if s["name"] == "normalize"
         ]
@@ -107,7 +117,13 @@ class Trainer:
             self.device,
             amp,
             scaler,
-            Augment(augment, self.device, self.cfg["seed"] + 7919 * self.rank),
+            Augment(
+                augment,
+                self.device,
+                self.cfg["seed"] + 7919 * self.rank,
+                tuple(self.info.input_shape[1:]),
+                self.info.num_outputs,
+            ),
             norm[-1] if norm else None,
             self.opts.channels_last,
             tuple(w for _, w in self.info.side_weights),
@@ -118,8 +134,8 @@ class Trainer:
     def _resident(self, split: Any) -> bool:
         if not isinstance(split, Split):
             return False
-        test = self.data.test
-        size = split.nbytes + (test.nbytes if isinstance(test, Split) else 0)
+        held = (self.data.test, self.data.val)
+        size = split.nbytes + sum(h.nbytes for h in held if isinstance(h, Split))
         return size <= self.opts.max_resident_bytes
 
     def _batches(self, split: Any) -> ResidentBatches | LoaderBatches:
@@ -133,7 +149,7 @@ class Trainer:
             split, self.device, batch, seed, self.rank, self.world, self.opts.workers
         )
 
-    def _test_split(self, split: Any) -> Any:
+    def _eval_split(self, split: Any) -> Any:
         if self._resident(split):
             return Split(split.x.to(self.device), split.y.to(self.device))
         return split
@@ -156,6 +172,7 @@ class Trainer:
         if self.ctx.scaler is not None and ckpt.get("scaler"):
             self.ctx.scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.history, self.best = ckpt["epoch"], ckpt["history"], ckpt["best"]
+        self.best.setdefault("val_accuracy", None)
         states = ckpt["rng"]
         set_rng_state(
             states[self.rank] if len(states) == self.world else states[0], self.ctx.augment
@@ -169,13 +186,20 @@ class Trainer:
             last = min(last, self.epoch + self.opts.stop_after)
         self._start_files()
         try:
+            return self._run(last)
+        finally:
+            self.reporter.close()
+
+    def _run(self, last: int) -> dict[str, Any]:
+        try:
             with self._quiet_scheduler_warning():
                 while self.epoch < last:
                     self._one_epoch(self.epoch + 1)
         except KeyboardInterrupt:
             self._save("interrupted.pt", gather=False)
-            self._finish()
+            self._finish(test=False)
             if self.rank == 0 and self.opts.verbose:
+                self.reporter.close()
                 print(
                     f"interrupted in epoch {self.epoch + 1}: weights saved in "
                     f"{self.run_dir / 'interrupted.pt'}; --resume {self.run_dir} continues "
@@ -184,11 +208,9 @@ class Trainer:
                 )
             raise
         except Diverged:
-            self._finish()
+            self._finish(test=False)
             raise
-        finally:
-            self.reporter.close()
-        return self._finish()
+        return self._finish(test=self.epoch >= self.cfg["epochs"])
 
     def _one_epoch(self, epoch: int) -> None:
         self.batches.epoch = epoch
@@ -201,22 +223,94 @@ class Trainer:
             self.batches,
             self.ctx,
             partial(self._check, epoch),
+            self.reporter.step if self.reporter.fancy else None,
         )
-        eval_model = self.raw if self.world > 1 else self.model
-        metrics = evaluate(
-            eval_model, self.test, self.ctx, self.data.classes, self.info.num_outputs
-        )
-        record = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], **stats, **metrics}
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            **stats,
+        }
+        val = None
+        if self.val is not None:
+            val = self._evaluate(self.val, "val")
+            record.update({f"val_{k}": v for k, v in val.items() if not k.startswith("confusion")})
         self.epoch = epoch
         self.history.append(record)
-        improved = record["test_accuracy"] > self.best["test_accuracy"]
+        # best.pt: the best validation top-1 accuracy, the earlier epoch on ties; without a
+        # validation split, the last epoch
+        improved = val is None or (
+            self.best["val_accuracy"] is None or val["accuracy"] > self.best["val_accuracy"]
+        )
         if improved:
-            self.best = {"epoch": epoch, "test_accuracy": record["test_accuracy"]}
+            self.best = {
+                "epoch": epoch,
+                "val_accuracy": val["accuracy"] if val else None,
+                "val_confusion": val["confusion"] if val else None,
+            }
         self._save("last.pt", "best.pt" if improved else None)
         self.reporter.epoch_end(record)
         if self.rank == 0:
             with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(_compact(record, per_class=True)) + "\n")
+                f.write(json.dumps(record) + "\n")
+            self._plot(confusion=improved and val is not None)
+
+    def _evaluate(self, split: Any, label: str) -> dict[str, Any]:
+        from .loop import eval_batch_count
+
+        eval_model = self.raw if self.world > 1 else self.model
+        self.reporter.eval_start(label, eval_batch_count(split, self.rank, self.world))
+        try:
+            return evaluate(
+                eval_model,
+                split,
+                self.ctx,
+                self.data.classes,
+                self.info.num_outputs,
+                self.reporter.eval_step,
+            )
+        finally:
+            self.reporter.eval_end()
+
+    @property
+    def title(self) -> str:
+        return f"{self.info.name} on {self.data.name}"
+
+    def _plot(self, confusion: bool) -> None:
+        """After every epoch, on the plot thread: curves.png, and the confusion matrices of
+        best.pt on val when best.pt changed."""
+        self.plotter.submit(
+            "curves",
+            plot_curves,
+            list(self.history),
+            self.run_dir / "curves.png",
+            self.title,
+            self.best["epoch"],
+        )
+        if confusion and self.best.get("val_confusion") is not None:
+            self._plot_confusion(self.best["val_confusion"], None, "val")
+
+    def _plot_confusion(
+        self, counts: list[list[int]], shares: list[list[float]] | None, split: str
+    ) -> None:
+        what = f"best.pt (epoch {self.best['epoch']}) on {split}"
+        total = sum(map(sum, counts))
+        right = sum(row[i] for i, row in enumerate(counts))
+        if shares is None:
+            rows = [sum(r) for r in counts]
+            shares = [[v / t if t else 0.0 for v in r] for r, t in zip(counts, rows, strict=True)]
+        for name, values, label, normalized in (
+            ("confusion", counts, f"{total:,} images, accuracy {right / max(total, 1):.2%}", False),
+            ("confusion_normalized", shares, "share of each true class", True),
+        ):
+            self.plotter.submit(
+                name,
+                plot_confusion,
+                values,
+                self.data.classes,
+                self.run_dir / f"{name}.png",
+                f"{self.title}\n{what}, {label}",
+                normalized,
+            )
 
     def _check(
         self, epoch: int, step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int
@@ -273,7 +367,7 @@ class Trainer:
         }
         if not (self.opts.resume and (self.run_dir / "config.json").exists()):
             write_atomic(self.run_dir / "config.json", json.dumps(config, indent=2) + "\n")
-        lines = "".join(json.dumps(_compact(r, per_class=True)) + "\n" for r in self.history)
+        lines = "".join(json.dumps(r) + "\n" for r in self.history)
         write_atomic(self.run_dir / "metrics.jsonl", lines)
 
     def _save(self, name: str, copy_to: str | None = None, gather: bool = True) -> None:
@@ -308,25 +402,57 @@ class Trainer:
         if copy_to:
             save_checkpoint(state, self.run_dir / copy_to)
 
-    def _finish(self) -> dict[str, Any]:
+    def _load_best(self) -> None:
+        """best.pt's weights into the model, on every rank (rank 0 reads, then broadcasts)."""
+        if self.best["epoch"] == self.epoch:
+            return
+        if self.rank == 0:
+            self.raw.load_state_dict(load_checkpoint(self.run_dir / "best.pt")["model"])
+        if self.world > 1:
+            import torch.distributed as dist
+
+            for tensor in self.raw.state_dict().values():
+                dist.broadcast(tensor, 0)
+
+    def _finish(self, test: bool) -> dict[str, Any]:
+        """The test split, evaluated once on best.pt (when the run has finished), then
+        metrics.json and the plots."""
+        results = None
+        if test and self.history:
+            self._load_best()
+            results = self._evaluate(self.test, "test (best.pt)")
         if self.rank != 0 or not self.history:
             return self.history[-1] if self.history else {}
-        final = {
+        best_epoch = self.best["epoch"]
+        final: dict[str, Any] = {
             "network": self.info.name,
+            "data": self.data.name,
             "epochs": self.epoch,
-            **self.history[-1],
-            "best_epoch": self.best["epoch"],
-            "best_test_accuracy": self.best["test_accuracy"],
-            "history": [_compact(r) for r in self.history],
+            "finished": self.epoch >= self.cfg["epochs"],
+            "epoch": self.epoch,
+            "selected_on": "val" if self.val is not None else "last epoch",
+            "best_epoch": best_epoch,
+            "best_val_accuracy": self.best["val_accuracy"],
         }
+        if results is not None:
+            final["test"] = {"checkpoint": "best.pt", "epoch": best_epoch, **results}
+            final.update(
+                {
+                    f"test_{k}": v
+                    for k, v in results.items()
+                    if k
+                    in ("loss", "accuracy", f"top{TOP_K}_accuracy", "precision", "recall", "f1")
+                }
+            )
+        else:
+            final["test"] = None
+        final["last"] = self.history[-1]
+        final["history"] = self.history
         write_atomic(self.run_dir / "metrics.json", json.dumps(final, indent=2) + "\n")
-        plot_curves(self.history, self.run_dir / "curves.png")
-        plot_confusion(
-            self.history[-1]["confusion"], self.data.classes, self.run_dir / "confusion.png"
+        self.plotter.submit(
+            "curves", plot_curves, self.history, self.run_dir / "curves.png", self.title, best_epoch
         )
+        if results is not None:
+            self._plot_confusion(results["confusion"], results["confusion_normalized"], "test")
+        self.plotter.flush()
         return final
-
-
-def _compact(record: dict[str, Any], per_class: bool = False) -> dict[str, Any]:
-    drop = {"confusion"} if per_class else {"confusion", "per_class"}
-    return {k: v for k, v in record.items() if k not in drop}
