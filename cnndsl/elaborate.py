@@ -38,7 +38,7 @@ from .program import Program
 from .text import size_text
 
 MAX_REPEAT = 100_000
-MAX_STEPS = 200_000
+MAX_STEPS = 100_000
 MAX_BLOCK_DEPTH = 64
 MAX_DIM = 2**31 - 1
 SECOND_EDITION_OPS = ("scale", "permute", "stochastic_depth")

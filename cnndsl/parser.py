@@ -23,7 +23,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from . import syntax as s
 from .errors import CnnError, Span, source_lines
 
-MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_TOKENS = 250_000  # tokens in one file: parsing stays within seconds and memory linear
 MAX_NESTING = 64
 
 _OPEN = {"(", "{"}
@@ -206,6 +207,14 @@ class _PostLex:
         return self._process(_retype(stream))
 
     def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        count = 0
+        for tok in self._lines(stream):
+            count += 1
+            if count > MAX_TOKENS:
+                raise _TooMany(tok)
+            yield tok
+
+    def _lines(self, stream: Iterator[Token]) -> Iterator[Token]:
         parens = 0
         depth = 0
         operators = 0
@@ -265,6 +274,10 @@ class _Misplaced(_TooDeep):
 
 
 class _LongName(_TooDeep):
+    pass
+
+
+class _TooMany(_TooDeep):
     pass
 
 
@@ -370,6 +383,12 @@ def parse(text: str, path: str = "<string>") -> s.File:
             f"`{word}` must follow the closing `}}` on the same line",
             _tok_span(path, exc.tok),
             f"write `}} {word} {{`",
+        ) from None
+    except _TooMany as exc:
+        raise CnnError(
+            f"the file has more than {MAX_TOKENS:,} tokens",
+            _tok_span(path, exc.tok),
+            "this is the limit of one file; split it with `import`",
         ) from None
     except _HyphenLabel as exc:
         raise CnnError(
