@@ -52,12 +52,15 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
 
 def _literal(text: str) -> Any:
     """``-p width=0.5``: a literal of the language; anything else stays a string."""
+    from .. import syntax as s
+    from ..expr import evaluate
     from ..parser import parse
-    from ..train_config import literal_value
 
     try:
         default = parse(f"network N(p = {text}) {{ input 1 }}").items[0].params[0].default  # type: ignore[union-attr]
-        return literal_value(default)  # type: ignore[arg-type]
+        if isinstance(default, s.Name):
+            return default.id
+        return evaluate(default)  # type: ignore[arg-type]
     except CnnError:
         return text
 
