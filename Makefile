@@ -6,9 +6,9 @@ BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup dot demo test fuzz check lint style types bench docs clean
+.PHONY: setup dot chromium demo test fuzz check lint style types bench docs clean
 
-setup: $(STAMP) dot
+setup: $(STAMP) dot chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -22,6 +22,13 @@ dot:
 	  echo "installing graphviz (the dot program)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+
+# tests/test_preview.py drives `cnndsl preview` in Debian's headless chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (for the preview's browser test)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 # The main job on the bundled example data: check, tabulate, draw, compile and train LeNet-5
 # on scikit-learn's handwritten digits.

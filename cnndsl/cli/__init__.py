@@ -133,6 +133,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="replace an output file that cnndsl did not write"
     )
+    p.add_argument(
+        "--watch", action="store_true", help="draw again after each save of FILE or its imports"
+    )
     net_opts(p)
 
     p = add(
@@ -206,6 +209,17 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = add("lsp", _lazy("lsp", "cmd_lsp"), "run the language server over stdio (for editors)")
     p.add_argument("--stdio", action="store_true", help="talk over stdio (the default)")
+
+    p = add(
+        "preview",
+        _lazy("preview", "cmd_preview"),
+        "a local web page that redraws a file's diagram, table and diagnostics on each save",
+    )
+    p.add_argument("file", metavar="FILE", help="a .cnn file")
+    p.add_argument(
+        "--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free)"
+    )
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
 
     p = add("completion", _lazy("completion", "cmd_completion"), "print a shell completion script")
     p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell: bash, zsh or fish")

@@ -33,6 +33,10 @@ def _may_overwrite(out: Path, source: Path | None, force: bool) -> None:
 
 def cmd_render(args: Any) -> int:
     """``cnndsl render FILE [-o OUT] [--format …] [--depth N] …``; returns the exit status."""
+    if getattr(args, "watch", False):
+        from .preview import watch_render
+
+        return watch_render(args, cmd_render)
     from ..diagram import format_of, to_dot
 
     warnings = Warnings()
