@@ -71,7 +71,7 @@ def test_labels_fold_and_shapes() -> None:
     assert "conv 7×7, 64, /2 · bn · relu" in src
     assert "maxpool 3×3, /2" in src
     assert "fc 1000" in src
-    assert 'label="64×56×56"' in src
+    assert 'label=" 64×56×56"' in src
     nofold = r.to_dot(_analysis("resnet18"), fold=False, shapes=False).source
     assert "· bn" not in nofold
     assert "label=<bn>" in nofold
@@ -106,12 +106,14 @@ def test_structure() -> None:
     # inside them, …; deeper modules are single nodes.
     g = r.to_dot(_analysis("resnet18"), depth=3).source
     assert re.search(r"subgraph cluster_\d+ \{", g)
-    assert "BasicBlock(128, stride=2)" in g
+    assert "BasicBlock(128, /2)" in g  # the call in the layers' style
     assert "style=dashed" in g  # the projection shortcut
     d1 = r.to_dot(_analysis("resnet50"), depth=1).source
     assert "layer4" in d1 and "Bottleneck" not in d1
     d2 = r.to_dot(_analysis("resnet50"), depth=2).source
     assert "Bottleneck(512) ×2" in d2 and "Bottleneck(256) ×5" in d2
+    # a collapsed group says what is inside it
+    assert "<B>layer2</B><BR/>Bottleneck(128, /2) → Bottleneck(128) ×3" in d1
     goog = r.to_dot(_analysis("googlenet"), depth=2).source
     assert "<B>aux1</B>" in goog and "<B>aux2</B>" in goog
     assert goog.count("label=<concat>") == 9

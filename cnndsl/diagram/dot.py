@@ -14,7 +14,17 @@ import graphviz  # type: ignore[import-untyped]
 from ..errors import CnnError
 from ..shapes import Analysis
 from ..text import size_text
-from .layout import _NODESEP, _RANKSEP, GIANT, _assign_labels, _layout, _place, _wrap
+from .layout import (
+    _NODESEP,
+    _RANKSEP,
+    GIANT,
+    _assign_labels,
+    _layout,
+    _node_size,
+    _place,
+    _text_width,
+    _wrap,
+)
 from .model import _Builder, _Model, _Node
 from .style import FONT, FONT_SIZE, FORMATS, NO_DOT, PNG_DPI, THEMES, TITLE_SIZE, Theme, text_colour
 
@@ -46,6 +56,17 @@ def mark(data: bytes, fmt: str) -> bytes:
     if fmt == "pdf":
         return data + b"%" + MARK + b"\n"
     return data
+
+
+def _svg_title(data: bytes, name: str) -> bytes:
+    """A ``<title>`` as the first child of ``<svg>``: what browsers, screen readers and
+    slide software show as the picture's name."""
+    start = data.find(b"<svg")
+    end = data.find(b">", start) + 1 if start >= 0 else 0
+    if not end:
+        return data
+    title = f"\n<title>{html.escape(name)}: network diagram</title>".encode()
+    return data[:end] + title + data[end:]
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
@@ -80,7 +101,10 @@ class Diagram(graphviz.Digraph):
         # a very large diagram comes with its positions (layout._place): neato -n2 only draws
         placed = self.engine == "neato"
         try:
-            return mark(graph.pipe(format=fmt, neato_no_op=2 if placed else None), fmt)
+            data = graph.pipe(format=fmt, neato_no_op=2 if placed else None)
+            if fmt == "svg":
+                data = _svg_title(data, self.name or "network")
+            return mark(data, fmt)
         except graphviz.ExecutableNotFound:
             raise NO_DOT from None
         except subprocess.CalledProcessError as exc:
@@ -243,9 +267,28 @@ def _emit(
         members.clear()
         children.clear()
 
+    # the boxes of one cluster share one width, wide enough that the shape label beside
+    # each edge stays inside the cluster: aligned boxes, straight edges
+    width: dict[str, float] = {}
+    labelled = {e.tail: size_text(e.shape) for e in model.edges if e.label and e.shape}
+    for (cluster, _), ns in members.items():
+        if cluster is None:
+            continue
+        need = 0.0
+        for n in ns:
+            if n.kind in ("layer", "folded"):
+                text = labelled.get(n.id, "")
+                need = max(need, _node_size(n)[0], 2 * (_text_width(text) + 12))
+        for n in ns:
+            if n.kind in ("layer", "folded"):
+                width[n.id] = need
+
     def fill(graph: graphviz.Digraph, cluster: str | None, col: int) -> None:
         for n in members.get((cluster, col), []):
-            graph.node(n.id, **_node_attrs(n, theme))
+            attrs = _node_attrs(n, theme)
+            if n.id in width:
+                attrs["width"] = f"{width[n.id] / 72:.2f}"
+            graph.node(n.id, **attrs)
         for cid in children.get(cluster, []):
             if col not in present.get(cid, []):
                 continue
@@ -270,8 +313,21 @@ def _emit(
         fill(g, None, col)
     for e in model.edges:
         attrs: dict[str, str] = {}
+        if e.fan:  # a dense fan-in edge: thin, grey, bundled at its head
+            g.edge(
+                e.tail,
+                e.head,
+                constraint="false",
+                color=theme.cluster_pen,
+                penwidth="0.8",
+                arrowsize="0.5",
+                samehead=f"fan_{e.head}",
+            )
+            continue
         if e.label and e.shape is not None:
-            attrs["label"] = size_text(e.shape)
+            attrs["label"] = " " + size_text(e.shape)  # a space apart from the arrow
+            if model.nodes[e.tail].cluster != model.nodes[e.head].cluster and not e.reverse:
+                attrs["minlen"] = "2"  # the label a rank away from the cluster's border
         if e.dashed:
             attrs["style"] = "dashed"
         if e.skip:
@@ -280,7 +336,15 @@ def _emit(
             attrs["weight"] = "4"
         if not e.constraint:
             attrs["constraint"] = "false"
-        g.edge(e.tail, e.head, **attrs)
+        if e.reverse:  # the rising side of a U: drawn upwards, arrow at the real head
+            g.edge(e.head, e.tail, dir="back", **attrs)
+        else:
+            g.edge(e.tail, e.head, **attrs)
+    for k, (a, b) in enumerate(model.pins):  # skips across a U: side by side
+        with g.subgraph(name=f"level{k}") as sub:
+            sub.attr(rank="same")
+            sub.node(a)
+            sub.node(b)
     if len(heads) > 1 and pos is None:
         with g.subgraph(name="columns") as sub:
             sub.attr(rank="same")

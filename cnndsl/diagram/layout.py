@@ -24,6 +24,7 @@ _BAND = FONT_SIZE * _LINE + 4  # the rank that edge labels take between node ran
 _CLUSTER_LABEL = FONT_SIZE * _LINE + 10
 _MAX_COLUMNS = 6
 _NO_WRAP = 1.3  # one column is enough when its text is this many times 14 px on a slide
+_ONE_ROW = 1.05  # with rankdir=LR, one row is preferred as long as its text is 14 px
 
 
 def _text_width(text: str, bold: bool = False) -> float:
@@ -231,7 +232,12 @@ def _layout(model: _Model, lr: bool, shapes: bool, title: bool) -> tuple[list[in
     starting them between the steps of its modules too.
     """
     sizer = _Sizer(model, lr, shapes)
+    split = None if lr else _u_shape(model)
+    if split is not None:  # a U: the encoder and the decoder side by side, no columns
+        return [0], sizer.scale([0, split], title)
     single = sizer.scale([0], title)
+    if lr and single >= _ONE_ROW:
+        return [0], single
     if single >= _NO_WRAP:
         return [0], single
     every = sizer.candidates
@@ -401,3 +407,64 @@ def _place(model: _Model, lr: bool) -> dict[str, tuple[float, float]]:
             along += depth + gap_along
         offset += breadth + 4 * _NODESEP
     return pos
+
+
+# ---------------------------------------------------------------- encoder-decoder
+def _spatial(shape: tuple[int, ...] | None) -> int | None:
+    if shape is None or len(shape) < 2:
+        return None
+    size = 1
+    for v in shape[1:]:
+        size *= v
+    return size
+
+
+def _u_shape(model: _Model) -> int | None:
+    """Lay out an encoder-decoder as a U; returns the first item of the decoder, or None.
+
+    The bottom of the U is where the main chain reaches its smallest spatial size; the
+    network is a U when a skip joins a tensor before the bottom to a node after it at the
+    same spatial size (U-Net, FPN-like graphs). The decoder's edges are then drawn reversed
+    (it rises on the right), and each skip tensor is pinned to the rank of the last node
+    that reads it (a horizontal edge); the other readers' edges do not constrain the ranks.
+    """
+    model.decoder = set()
+    model.pins = []
+    main = [
+        (n.item, _spatial(n.shape), nid) for nid, n in model.nodes.items() if n.main and n.shape
+    ]
+    sizes = [sz for _, sz, _ in main if sz is not None]
+    if not sizes:
+        return None
+    low = min(sizes)
+    bottom = [item for item, sz, _ in main if sz == low]
+    first, last = min(bottom), max(bottom)
+    if last >= model.items - 1:
+        return None  # the smallest tensor is at the end: a classifier, not a U
+    nodes = model.nodes
+    skips = [
+        e
+        for e in model.edges
+        if nodes[e.tail].item < first
+        and nodes[e.head].item > last
+        and (e.name is not None or e.skip)
+        and _spatial(nodes[e.tail].shape) == _spatial(nodes[e.head].shape) is not None
+    ]
+    if not skips:
+        return None
+    model.decoder = {nid for nid, n in nodes.items() if n.item > last}
+    reader: dict[str, str] = {}
+    for e in model.edges:
+        t_in, h_in = e.tail in model.decoder, e.head in model.decoder
+        if t_in and h_in:
+            e.reverse = True
+        elif h_in and nodes[e.tail].item >= first:
+            e.reverse = True  # from the bottom up into the decoder
+        elif h_in:
+            e.constraint = False  # a skip (or a side path's input) across the U
+            if e.name is not None or e.skip:
+                prev = reader.get(e.tail)
+                if prev is None or nodes[e.head].item >= nodes[prev].item:
+                    reader[e.tail] = e.head
+    model.pins = sorted(reader.items(), key=lambda p: nodes[p[0]].item)
+    return last + 1

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from .. import ir
 from ..ops import lookup
 from ..shapes import Analysis
+from .labels import call_text, contents, dense_growth, layer_text
 from .style import _DOMINANT, _FOLDABLE
 
 # ---------------------------------------------------------------- the drawing model
@@ -25,6 +26,8 @@ class _Node:
     kind: str = "layer"  # layer, merge, folded, input, output, connector
     tooltip: str = ""
     column: int = 0
+    shape: ir.Shape | None = None  # the tensor it outputs
+    main: bool = False  # on the main chain (not a branch or side path)
 
     def lines(self) -> list[tuple[str, bool]]:
         out = [(self.title, True)] if self.title else []
@@ -44,6 +47,8 @@ class _Edge:
     constraint: bool = True
     label: bool = False
     name: str | None = None  # the bound tensor it reads (after a `use` or in concat(a, b))
+    fan: bool = False  # a dense fan-in edge: thin, bundled, no label, no constraint
+    reverse: bool = False  # drawn head -> tail with dir=back (a U's rising decoder)
 
 
 @dataclass(slots=True)
@@ -62,6 +67,10 @@ class _Model:
     clusters: dict[str, _Cluster] = field(default_factory=dict)
     items: int = 0  # steps of the main chain; a column starts at one of them
     levels: dict[int, int] = field(default_factory=dict)  # item -> cluster nesting of its step
+    # an encoder-decoder drawn as a U (layout._u_shape): the rising nodes, and the pairs of
+    # nodes that a skip joins horizontally (rank=same)
+    decoder: set[str] = field(default_factory=set)
+    pins: list[tuple[str, str]] = field(default_factory=list)
 
 
 class _Builder:
@@ -75,6 +84,11 @@ class _Builder:
         self.model = _Model()
         self.bound: dict[str, list[Tail]] = {}
         self.item = -1
+        self.last_absorb: str | None = None  # where a flow ended: a following relu may fold
+        # a run of DenseNet layers: the concat node of the last one, and every layer's new
+        # features (the tails that the next layer's concat also reads)
+        self.dense_last: str | None = None
+        self.dense_features: list[Tail] = []
 
     # ------------------------------------------------------------ helpers
     def folded(self, node: ir.Node) -> bool:
@@ -95,6 +109,10 @@ class _Builder:
     ) -> None:
         for tail, shape, name in tails:
             self.model.edges.append(_Edge(tail, head, shape, priority, dashed, skip, name=name))
+        node = self.model.nodes.get(head)
+        if node is not None and node.shape is None:
+            for _, shape, _ in tails:
+                node.shape = node.shape or shape
 
     # ------------------------------------------------------------ walking
     def build(self) -> _Model:
@@ -134,7 +152,7 @@ class _Builder:
                 )
             if isinstance(node, ir.Layer):
                 path = self.paths.get(node.uid, "")
-                text = lookup(node.op).describe(node.args)  # type: ignore[union-attr]
+                text = layer_text(node)
                 if self.fold and _category(node) in _FOLDABLE and absorb is not None:
                     target = self.model.nodes[absorb]
                     target.parts.append(text)
@@ -150,6 +168,8 @@ class _Builder:
                             cluster,
                             self.item,
                             tooltip=path,
+                            shape=node.out_shape,
+                            main=chain,
                         )
                     )
                     self.connect(tails, nid, prio, dashed)
@@ -163,22 +183,24 @@ class _Builder:
                         and j < len(body)
                         and isinstance(body[j], ir.Module)
                         and body[j].kind == "block"  # type: ignore[union-attr]
-                        and body[j].title == node.title  # type: ignore[union-attr]
+                        and call_text(body[j]) == call_text(node)  # type: ignore[arg-type]
                         and self.folded(body[j])
                     ):
                         j += 1
-                    nid = self._folded(node, j - i, cluster)
+                    nid = self._folded(node, j - i, cluster, chain)
+                    self.model.nodes[nid].shape = body[j - 1].out_shape
                     self.connect(tails, nid, prio, dashed)
                     tails = [(nid, body[j - 1].out_shape, None)]
                     absorb = None
                     i = j
                     prio = 0
                     continue
-                cid = self._cluster(node, node.title or self.paths.get(node.uid, ""), cluster)
+                title = call_text(node) if node.kind == "block" else node.title
+                cid = self._cluster(node, title or self.paths.get(node.uid, ""), cluster)
                 tails = self.flow(node.body, tails, cid, prio, dashed, chain)
-                absorb = None
+                absorb = self.last_absorb
             elif isinstance(node, ir.Merge):
-                tails, absorb = self._merge(node, tails, cluster, prio, dashed)
+                tails, absorb = self._merge(node, tails, cluster, prio, dashed, chain)
             elif isinstance(node, ir.Output):
                 ends = self.flow(node.body, tails, cluster, 1, dashed)
                 oid = self.add(
@@ -213,6 +235,8 @@ class _Builder:
                         self.item,
                         kind="merge",
                         tooltip=f"{node.kind}({', '.join(node.names)})",
+                        shape=node.out_shape,
+                        main=chain,
                     )
                 )
                 for name in node.names:
@@ -231,21 +255,38 @@ class _Builder:
                         self.item,
                         kind="input",
                         tooltip="input",
+                        shape=node.out_shape,
+                        main=True,
                     )
                 )
                 tails = [(nid, node.out_shape, None)]
                 absorb = None
             i += 1
             prio = 0
+        self.last_absorb = absorb
         return tails
 
-    def _folded(self, node: ir.Module, count: int, cluster: str | None) -> str:
+    def _folded(self, node: ir.Module, count: int, cluster: str | None, chain: bool) -> str:
         path = self.paths.get(node.uid, "")
-        title = node.title or path
+        if node.kind == "block":
+            title = call_text(node)
+        else:
+            title = path.rsplit(".", 1)[-1] or node.title
         if count > 1:
             title += f" ×{count}"
+        inside = contents(node, count)
         return self.add(
-            _Node(f"n{node.uid}", [], _dominant(node), cluster, self.item, title, "folded", path)
+            _Node(
+                f"n{node.uid}",
+                [inside] if inside else [],
+                _dominant(node),
+                cluster,
+                self.item,
+                title,
+                "folded",
+                path,
+                main=chain,
+            )
         )
 
     def _cluster(self, node: ir.Node, label: str, parent: str | None) -> str:
@@ -255,27 +296,41 @@ class _Builder:
         return cid
 
     def _merge(
-        self, node: ir.Merge, tails: list[Tail], cluster: str | None, prio: int, dashed: bool
+        self,
+        node: ir.Merge,
+        tails: list[Tail],
+        cluster: str | None,
+        prio: int,
+        dashed: bool,
+        chain: bool,
     ) -> tuple[list[Tail], str | None]:
         path = self.paths.get(node.uid, "")
         if node.container:
             name = path.rsplit(".", 1)[-1]
             if self.folded(node):
+                inside = contents(node)
                 nid = self.add(
                     _Node(
                         f"n{node.uid}",
-                        [],
+                        [inside] if inside else [],
                         _dominant(node),
                         cluster,
                         self.item,
                         name,
                         "folded",
                         path,
+                        main=chain,
                     )
                 )
                 self.connect(tails, nid, prio, dashed)
                 return [(nid, node.out_shape, None)], None
             cluster = self._cluster(node, name, cluster)
+        dense = dense_growth(node) is not None
+        earlier: list[Tail] = []  # the new features of the dense layers before this one
+        if dense and self.dense_last is not None and [t[0] for t in tails] == [self.dense_last]:
+            earlier = list(self.dense_features)
+        elif dense:
+            self.dense_features = []
         into: list[tuple[Tail, bool, bool]] = []  # (tail, dashed, identity)
         for k, branch in enumerate(node.branches):
             shortcut = node.residual == "projection" and k > 0
@@ -293,12 +348,21 @@ class _Builder:
                 self.item,
                 kind="merge",
                 tooltip=path or (f"residual {node.kind}" if node.residual else node.kind),
+                shape=node.out_shape,
+                main=chain,
             )
         )
         for (tail, shape, _), dash, identity in into:
             self.model.edges.append(
                 _Edge(tail, mid, shape, 2 if identity else 0, dash, skip=identity)
             )
+        if dense:
+            # DenseNet: this layer's input is every earlier layer's output, drawn as thin
+            # fan-in edges that share their end point (a bundle)
+            for tail, shape, _ in earlier:
+                self.model.edges.append(_Edge(tail, mid, shape, 3, constraint=False, fan=True))
+            self.dense_features = earlier + [t for (t, _, identity) in into if not identity]
+            self.dense_last = mid
         return [(mid, node.out_shape, None)], mid
 
 
