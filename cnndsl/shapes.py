@@ -98,11 +98,14 @@ class _Walker:
         elif isinstance(node, ir.Merge):
             ends = []
             p = b = m = 0
+            broadcast = []
             for branch in node.branches:
                 r, j, bp, bb, bm = self.flow(branch, rf, jump)
                 ends.append((r, j))
+                end_shape = branch[-1].out_shape if branch else node.in_shape
+                broadcast.append(ir.spatial(end_shape) != ir.spatial(node.out_shape))
                 p, b, m = p + bp, b + bb, m + bm
-            rf, jump = _widest(ends)
+            rf, jump = _widest(ends, broadcast)
             self.count(shape, 0)
         elif isinstance(node, ir.Output):
             saved = self.side
@@ -147,14 +150,18 @@ def _grow(
     return tuple(new_rf), tuple(new_jump)
 
 
-def _widest(ends: list[tuple[RF, RF]]) -> tuple[RF, RF]:
+def _widest(ends: list[tuple[RF, RF]], broadcast: list[bool] | None = None) -> tuple[RF, RF]:
+    """Through branches, the largest receptive field; the jump of the branches on the
+    output's grid (a 1×1 gate that `mul` broadcasts, as in squeeze-and-excitation, sees the
+    whole input but does not set the output's sampling)."""
     if not ends or any(r is None or j is None for r, j in ends):
         return None, None
     rank = len(ends[0][0])  # type: ignore[arg-type]
     if any(len(r) != rank for r, _ in ends):  # type: ignore[arg-type]
         return None, None
+    on_grid = [e for e, b in zip(ends, broadcast or [False] * len(ends)) if not b] or ends
     rf = tuple(max(r[d] for r, _ in ends) for d in range(rank))  # type: ignore[index]
-    jump = tuple(max(j[d] for _, j in ends) for d in range(rank))  # type: ignore[index]
+    jump = tuple(max(j[d] for _, j in on_grid) for d in range(rank))  # type: ignore[index]
     return rf, jump
 
 

@@ -298,3 +298,19 @@ network N {
 def test_init_only_in_a_network() -> None:
     with pytest.raises(CnnError, match="`init` is a statement of a network body"):
         load_networks(source="block B { init kaiming }\nnetwork N { input 3x4x4; B() }")
+
+
+def test_broadcast_gate_does_not_set_the_jump() -> None:
+    # squeeze-and-excitation: the gate sees the whole 32×32 input (rf 32) but `mul` broadcasts
+    # it back onto the input's grid, so the next 3×3 conv adds 2 input pixels (jump 1)
+    src = """
+network N {
+    input 8x32x32
+    mul { {} ; { gap -> conv 8 1x1 -> sigmoid } }
+    conv 8 3x3 pad=1
+}
+"""
+    (a,) = analyze(source=src)
+    last = list(a.network.layers())[-1]
+    assert a.node(last).rf == (34.0, 34.0)
+    assert a.node(last).jump == (1.0, 1.0)
