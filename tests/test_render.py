@@ -109,7 +109,7 @@ def test_structure() -> None:
     assert "BasicBlock(128, /2)" in g  # the call in the layers' style
     assert "style=dashed" in g  # the projection shortcut
     d1 = r.to_dot(_analysis("resnet50"), depth=1).source
-    assert "layer4" in d1 and "Bottleneck" not in d1
+    assert "layer4" in d1 and "subgraph cluster" not in d1  # collapsed, saying what it holds
     d2 = r.to_dot(_analysis("resnet50"), depth=2).source
     assert "Bottleneck(512) ×2" in d2 and "Bottleneck(256) ×5" in d2
     # a collapsed group says what is inside it
