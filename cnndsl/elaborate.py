@@ -161,6 +161,7 @@ class Elaborator:
     steps: int = 0
     outputs: list[tuple[str, ir.Shape, float]] = field(default_factory=list)
     inits: list[s.Init] = field(default_factory=list)
+    spatial_reads: list[s.InAttr] = field(default_factory=list)  # in.height… at compile time
 
     def next_uid(self) -> int:
         self.uid += 1
@@ -195,7 +196,17 @@ class Elaborator:
             ctx.flow.append(ir.Bind(self.next_uid(), input_stmt.name, shape, input_stmt.span))
         self.outputs = []
         self.inits = []
+        self.spatial_reads = []
         cur = self.statements(stmts[1:], ctx, shape)
+        if self.spatial_reads:
+            first = self.spatial_reads[0]
+            self.warnings.warn(
+                f"in.{first.attr} is read at compile time, so the compiled {net.name} accepts "
+                f"only its declared {size_text(shape)} input",
+                first.span,
+                "sizes computed at run time: gap, adaptive pools, `upsample like=` or "
+                "`upsample size=size(in.height, in.width)`",
+            )
         root = ir.Module(
             self.next_uid(),
             "network",
@@ -573,6 +584,12 @@ class Elaborator:
                     did_you_mean(text, ctx.tensors) or "bind one with `name = …` first",
                 )
             return (kw.value.id, ctx.tensors[kw.value.id])
+        if spec is not None and op.runtime_size == kw.key:  # read from the tensor at run time
+            saved, self.spatial_reads = self.spatial_reads, []
+            try:
+                return self.eval(kw.value, ctx.values, ctx.in_shape)
+            finally:
+                self.spatial_reads = saved
         if spec is not None and isinstance(kw.value, s.Name):
             words = spec.words or {"pad": ("same", "valid", "full"), "dim": ("channels",)}.get(
                 spec.kind, ()
@@ -1123,7 +1140,9 @@ class Elaborator:
     # ---------------------------------------------------------------- expressions
     def eval(self, e: s.Expr, scope: Scope, in_shape: ir.Shape) -> Any:
         try:
-            return Evaluator(scope, ir.channels_first(in_shape), self.program.blocks).run(e)
+            return Evaluator(
+                scope, ir.channels_first(in_shape), self.program.blocks, self.spatial_reads
+            ).run(e)
         except RecursionError:
             raise CnnError("expression nests too deeply", e.span) from None
 

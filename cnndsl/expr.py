@@ -203,6 +203,7 @@ class Evaluator:
     scope: Scope
     in_shape: Shape
     blocks: dict[str, s.BlockDef]
+    spatial_reads: list[s.InAttr] | None = None  # collects reads of in.height and friends
 
     def run(self, e: s.Expr) -> Any:
         method: Callable[[Any], Any] = getattr(self, type(e).__name__)
@@ -235,6 +236,8 @@ class Evaluator:
                 e.span,
                 f"available: {', '.join('in.' + a for a in attrs)}",
             )
+        if e.attr != "channels" and self.spatial_reads is not None:
+            self.spatial_reads.append(e)
         return self.in_shape[attrs.index(e.attr)]
 
     def ListExpr(self, e: s.ListExpr) -> Any:

@@ -88,6 +88,7 @@ class Op:
     probabilities: bool = False  # outputs probabilities (softmax), not logits
     channels_last: bool = False  # accepts a channels-last tensor (element-wise ops, linear…)
     parameter: bool = False  # a bare nn.Parameter of the enclosing module (`scale`), no module
+    runtime_size: str | None = None  # a keyword that generated code computes at run time
 
     # ---------------------------------------------------------------- arguments
     @functools.cached_property

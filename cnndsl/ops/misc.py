@@ -118,6 +118,7 @@ class Upsample(Op):
     name = "upsample"
     prefix = "upsample"
     category = "pool"
+    runtime_size = "size"  # `size=size(in.height, in.width)` reads the input at run time
     ranks = (1, 2, 3)
     signature = (
         P("scale", "scale", None, positional=True),
