@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup dot chromium demo test fuzz check lint style types bench docs clean
+.PHONY: setup dot chromium vscode demo test fuzz check lint style types bench docs clean
 
 setup: $(STAMP) dot chromium
 
@@ -29,6 +29,11 @@ chromium:
 	  echo "installing chromium (for the preview's browser test)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# The VS Code extension as editors/vscode/cnndsl.vsix (npm packages stay in its node_modules)
+vscode:
+	cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error && \
+	  node_modules/.bin/vsce package --out cnndsl.vsix
 
 # The main job on the bundled example data: check, tabulate, draw, compile and train LeNet-5
 # on scikit-learn's handwritten digits.

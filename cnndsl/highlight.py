@@ -11,8 +11,8 @@ soon as it exists.
 
 from __future__ import annotations
 
-from pygments.lexer import RegexLexer, bygroups, words
-from pygments.token import (
+from pygments.lexer import RegexLexer, bygroups, words  # type: ignore[import-untyped]
+from pygments.token import (  # type: ignore[import-untyped]
     Comment,
     Keyword,
     Name,

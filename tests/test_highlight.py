@@ -3,6 +3,7 @@ kinds where a reader expects them."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,134 @@ def test_registered_with_pygments() -> None:
         check=True,
     ).stdout
     assert '<span class="nb">conv</span>' in out and '<span class="mi">3x3</span>' in out
+
+
+# ---------------------------------------------------------------- the VS Code extension
+VSCODE = ROOT / "editors" / "vscode"
+GRAMMAR = VSCODE / "syntaxes" / "cnn.tmLanguage.json"
+
+
+def test_textmate_grammar_knows_every_op_and_function() -> None:
+    import json
+    import re
+
+    from cnndsl.expr import FUNCTIONS
+    from cnndsl.ops import REGISTRY
+
+    text = json.dumps(json.loads(GRAMMAR.read_text()))
+    ops = re.search(r"\\\\b\(([a-z_0-9|]+)\)\\\\b\", \"name\": \"support.function.op.cnn", text)
+    assert ops is not None and set(ops.group(1).split("|")) == set(REGISTRY)
+    funcs = re.search(r"\\\\b\(([a-z_0-9|]+)\)\\\\b\", \"name\": \"support.function.builtin", text)
+    assert funcs is not None and set(funcs.group(1).split("|")) == set(FUNCTIONS)
+
+
+@pytest.fixture(scope="module")
+def npm_tools() -> Path:
+    """editors/vscode/node_modules, installed by ``npm ci`` once (it is git-ignored)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed (Debian: apt-get install npm)")
+    bin_dir = VSCODE / "node_modules" / ".bin"
+    lock = VSCODE / "package-lock.json"
+    stamp = VSCODE / "node_modules" / ".package-lock.json"
+    if not (bin_dir / "vsce").exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=VSCODE, check=True
+        )
+    return bin_dir
+
+
+def test_textmate_tokens(npm_tools: Path) -> None:
+    """The grammar's assertions (tests/*.test.cnn) with vscode-tmgrammar-test."""
+    r = subprocess.run(
+        [str(npm_tools / "vscode-tmgrammar-test"), "-g", str(GRAMMAR), "tests/*.test.cnn"],
+        cwd=VSCODE,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _snapshot_scopes(snap: str) -> dict[tuple[int, int], str]:
+    """(line, column) -> scopes, from a vscode-tmgrammar-snap snapshot."""
+    out: dict[tuple[int, int], str] = {}
+    line = 0
+    for row in snap.splitlines():
+        if row.startswith(">"):
+            line += 1
+        elif row.startswith("#") and "^" in row:
+            start = row.index("^")
+            end = start + len(row[start:]) - len(row[start:].lstrip("^"))
+            scopes = row[end:].strip()
+            for col in range(start - 1, end - 1):
+                out[(line, col)] = scopes
+    return out
+
+
+def test_textmate_tokens_on_every_example(npm_tools: Path, tmp_path: Path) -> None:
+    """Every example through vscode-tmgrammar-snap: no invalid token, and where Pygments
+    sees an op, a keyword, a number or a comment, the TextMate grammar sees the same."""
+    for p in EXAMPLES:
+        shutil.copy(p, tmp_path / p.name)
+    r = subprocess.run(
+        [
+            str(npm_tools / "vscode-tmgrammar-snap"),
+            "-u",
+            "-s",
+            "source.cnn",
+            "-g",
+            str(GRAMMAR),
+            str(tmp_path / "*.cnn"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    expected = {
+        Name.Builtin: "support.function.op.cnn",
+        Comment.Single: "comment.line",
+        Number.Integer: "constant.numeric",
+        Number.Float: "constant.numeric.float",
+        String.Double: "string.quoted.double",
+        Name.Label: "entity.name.tag.label",
+    }
+    checked = 0
+    for p in EXAMPLES:
+        snap = (tmp_path / f"{p.name}.snap").read_text()
+        assert "invalid" not in snap, p.name
+        scopes = _snapshot_scopes(snap)
+        line, col = 1, 0
+        for kind, value in CnnLexer().get_tokens(p.read_text()):
+            if kind in expected and value.strip():
+                assert expected[kind] in scopes.get((line, col), ""), (p.name, line, value)
+                checked += 1
+            for ch in value:
+                line, col = (line + 1, 0) if ch == "\n" else (line, col + 1)
+    assert checked > 2000
+
+
+def test_vsix_package(npm_tools: Path, tmp_path: Path) -> None:
+    """The extension packs into a .vsix with @vscode/vsce (the client's code included)."""
+    import zipfile
+
+    out = tmp_path / "cnndsl.vsix"
+    r = subprocess.run(
+        [str(npm_tools / "vsce"), "package", "--out", str(out)],
+        cwd=VSCODE,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    names = set(zipfile.ZipFile(out).namelist())
+    for name in (
+        "extension/package.json",
+        "extension/extension.js",
+        "extension/language-configuration.json",
+        "extension/syntaxes/cnn.tmLanguage.json",
+        "extension/node_modules/vscode-languageclient/package.json",
+    ):
+        assert name in names
+    assert not any(n.startswith("extension/tests/") for n in names)
+    node = shutil.which("node")
+    if node:
+        subprocess.run([node, "--check", str(VSCODE / "extension.js")], check=True)
