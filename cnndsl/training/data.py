@@ -440,15 +440,17 @@ def _cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         with open(path, "rb") as f:
             batch = _BatchUnpickler(f, encoding="bytes").load()
-        if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-            raise pickle.UnpicklingError("not a dict with b'data' and b'labels'")
+        if isinstance(batch, dict):  # Python 2's str keys: bytes; a Python 3 pickle's: str
+            batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+        if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:
+            raise pickle.UnpicklingError("not a dict with 'data' and 'labels'")
     except (pickle.UnpicklingError, EOFError, ValueError) as exc:
         raise CnnError(
             f"{path} is not a CIFAR-10 batch: {exc}",
             hint="it must be one of the python pickles of cifar-10-python.tar.gz, unchanged",
         ) from None
-    x = torch.as_tensor(batch[b"data"], dtype=torch.uint8).reshape(-1, 3, 32, 32)
-    return x, torch.as_tensor(batch[b"labels"], dtype=torch.long)
+    x = torch.as_tensor(batch["data"], dtype=torch.uint8).reshape(-1, 3, 32, 32)
+    return x, torch.as_tensor(batch["labels"], dtype=torch.long)
 
 
 LOADERS: dict[str, Callable[[dict[str, Any], Shape, int], Data]] = {
