@@ -34,6 +34,7 @@ class Row:
     macs: int
     rf: tuple[float, ...] | None
     jump: tuple[float, ...] | None
+    label: str = ""  # the diagrams' label style: conv k80, 32, /16; BasicConv2d(64, 7×7, /2)
 
 
 def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
@@ -59,9 +60,25 @@ def rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
                 st.macs,
                 st.rf,
                 st.jump,
+                _label(node, detail),
             )
         )
     return out
+
+
+def _label(node: ir.Node, detail: str) -> str:
+    """A row in the diagrams' style: paper-style layers, block calls as written, and for a
+    group what it holds (``BasicBlock(64) ×2``)."""
+    from .diagram.labels import call_text, contents, layer_text
+
+    if isinstance(node, ir.Layer):
+        return layer_text(node)
+    if isinstance(node, ir.Module) and node.kind == "block":
+        inside = contents(node)
+        return call_text(node) + (f": {inside}" if inside else "")
+    if isinstance(node, (ir.Module, ir.Merge)):
+        return contents(node) or detail
+    return detail
 
 
 def _describe(node: ir.Node) -> tuple[str, str, str, str]:
@@ -71,7 +88,9 @@ def _describe(node: ir.Node) -> tuple[str, str, str, str]:
         a = node.args
         kernel = ""
         if "kernel" in a:
-            kernel = size_text(a["kernel"])
+            from .diagram.labels import kernel_text
+
+            kernel = kernel_text(a["kernel"], len(a["kernel"]))
             if "stride" in a and any(s != 1 for s in a["stride"]):
                 kernel += "/" + (
                     str(a["stride"][0]) if len(set(a["stride"])) == 1 else size_text(a["stride"])
@@ -80,7 +99,9 @@ def _describe(node: ir.Node) -> tuple[str, str, str, str]:
     if isinstance(node, ir.Module):
         if node.kind == "block":
             return "block", node.title, node.title, ""
-        return "group", "sequential", "sequential", ""
+        from .diagram.labels import contents
+
+        return "group", "sequential", contents(node) or "sequential", ""
     if isinstance(node, ir.Merge):
         what = "residual add" if node.residual else node.kind
         return "merge", node.kind, what, ""
@@ -159,17 +180,17 @@ def to_markdown(analyses: list[Analysis], depth: int | None = None) -> str:
     out = []
     for a in analyses:
         out.append(f"**{a.network.name}** (input {size_text(a.network.input_shape)})\n")
-        out.append("| Layer | Type | Kernel/stride | Output size | Params | MACs |")
-        out.append("|---|---|---|---|---:|---:|")
+        out.append("| Layer | Type | Kernel/stride | Output size | Params | MACs | RF |")
+        out.append("|---|---|---|---|---:|---:|---:|")
         for r in rows(a, depth):
             name = ("&nbsp;&nbsp;" * (r.depth - 1)) + _md(r.path.rsplit(".", 1)[-1])
             out.append(
-                f"| {name} | {_md(r.detail)} | {r.kernel} | {size_text(r.output)} | "
-                f"{r.params:,} | {human(r.macs) if r.macs else ''} |"
+                f"| {name} | {_md(r.label)} | {r.kernel} | {size_text(r.output)} | "
+                f"{r.params:,} | {human(r.macs) if r.macs else ''} | {_rf_text(r.rf)} |"
             )
         out.append(
             f"| **Total** | | | {size_text(a.network.output_shape)} | "
-            f"**{a.params:,}** | **{human(a.macs)}** |"
+            f"**{a.params:,}** | **{human(a.macs)}** | |"
         )
         out.append("")
     return "\n".join(out)
@@ -180,13 +201,25 @@ def _md(text: str) -> str:
 
 
 def to_latex(analyses: list[Analysis], depth: int | None = None) -> str:
-    """A paper-style architecture table in LaTeX with booktabs rules."""
+    """A paper-style architecture table in LaTeX with booktabs rules, in a ``table`` float
+    whose caption names the network and its totals (``\\label{tab:NAME}``)."""
     out = []
     for a in analyses:
+        name_tex = _tex(a.network.name)
+        shape = _tex_size(a.network.input_shape)
+        caption = (
+            f"{name_tex}: input ${shape}$, {_tex_int(a.params)} parameters, "
+            f"{human(a.macs)} multiply-adds"
+        )
+        label = "".join(c for c in a.network.name if c.isalnum())
         out += [
-            r"\begin{tabular}{llllrr}",
+            r"\begin{table}[t]",
+            r"\centering",
+            f"\\caption{{{caption}}}",
+            f"\\label{{tab:{label}}}",
+            r"\begin{tabular}{llllrrr}",
             r"\toprule",
-            r"Layer & Type & Kernel/stride & Output size & Params & MACs \\",
+            r"Layer & Type & Kernel/stride & Output size & Params & MACs & RF \\",
             r"\midrule",
         ]
         end = r" \\"
@@ -194,15 +227,18 @@ def to_latex(analyses: list[Analysis], depth: int | None = None) -> str:
             name = (r"\quad " * (r.depth - 1)) + _tex(r.path.rsplit(".", 1)[-1])
             size = size_text(r.output).replace("×", r" \times ")
             macs = human(r.macs) if r.macs else ""
+            rf = _rf_text(r.rf)
+            rf = "---" if rf == "—" else "$" + rf.replace("×", TIMES) + "$"
             out.append(
-                f"{name} & {_tex(r.detail)} & {_tex(r.kernel)} & ${size}$ & "
-                f"{_tex_int(r.params)} & {macs}{end}"
+                f"{name} & {_tex(r.label)} & {_tex(r.kernel)} & ${size}$ & "
+                f"{_tex_int(r.params)} & {macs} & {rf}{end}"
             )
         out += [
             r"\midrule",
-            f"Total & & & & {_tex_int(a.params)} & {human(a.macs)}{end}",
+            f"Total & & & & {_tex_int(a.params)} & {human(a.macs)} & {end}",
             r"\bottomrule",
             r"\end{tabular}",
+            r"\end{table}",
             "",
         ]
     return "\n".join(out)
@@ -223,6 +259,13 @@ _TEX = {
     "→": r"$\to$",
     "·": r"$\cdot$",
 }
+
+
+TIMES = r" \times "
+
+
+def _tex_size(shape: tuple[int, ...]) -> str:
+    return size_text(shape).replace("×", TIMES)
 
 
 def _tex_int(n: int) -> str:

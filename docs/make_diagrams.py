@@ -1,4 +1,5 @@
-"""Render the example diagrams shown in the README: docs/diagrams/NAME.svg and NAME.png.
+"""Render the example diagrams shown in the README: docs/diagrams/NAME.svg and NAME.png, and
+the TikZ figures NAME_3d.pdf.
 
 Run from anywhere: ``python docs/make_diagrams.py`` (``make docs`` does); needs graphviz's
 ``dot``.
@@ -6,7 +7,10 @@ Run from anywhere: ``python docs/make_diagrams.py`` (``make docs`` does); needs 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +22,11 @@ NAMES = {
     "googlenet": 1,
     "unet": "auto",
     "inception_module": 2,
+    "densenet121": "auto",
 }
+# TikZ figures in the look of PlotNeuralNet, compiled to PDF with pdflatex (Debian:
+# texlive-latex-base and texlive-pictures): name -> depth
+TIKZ = {"lenet5": "auto", "vgg16": "auto", "resnet18": 1, "unet": "auto"}
 
 
 def main() -> int:
@@ -34,6 +42,23 @@ def main() -> int:
         for fmt in ("svg", "png"):
             path = diagram.save(out / f"{name}.{fmt}", fmt)
             print(f"wrote {path.relative_to(ROOT)}")
+    if shutil.which("pdflatex") is None:
+        print("pdflatex is missing: the TikZ PDFs were not made", file=sys.stderr)
+        return 0
+    for name, depth in TIKZ.items():
+        analysis = analyze(ROOT / "examples" / f"{name}.cnn")[0]
+        tex = to_dot(analysis, depth=depth).to_bytes("tikz")
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "figure.tex").write_bytes(tex)
+            subprocess.run(
+                ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "figure.tex"],
+                cwd=tmp,
+                check=True,
+                capture_output=True,
+            )
+            path = out / f"{name}_3d.pdf"
+            path.write_bytes((Path(tmp) / "figure.pdf").read_bytes())
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

@@ -52,7 +52,7 @@ def cmd_render(args: Any) -> int:
         if fmt is None:
             raise CnnError(
                 f"cannot tell the format of {out_arg} from its extension",
-                hint="use .svg, .png, .pdf or .dot, or give --format",
+                hint="use .svg, .png, .pdf, .dot or .tex (TikZ), or give --format",
             )
     fmt = fmt or "svg"
     depth = getattr(args, "depth", None)
@@ -79,7 +79,8 @@ def cmd_render(args: Any) -> int:
                 data.decode("utf-8", "replace")
             )
             continue
-        out = Path(out_arg) if out_arg else Path(f"{stem}.{fmt}")
+        ext = "tex" if fmt == "tikz" else fmt
+        out = Path(out_arg) if out_arg else Path(f"{stem}.{ext}")
         if len(analyses) > 1:
             out = out.with_name(f"{out.stem}.{a.network.name}{out.suffix}")
         _may_overwrite(out, source, getattr(args, "force", False))

@@ -11,7 +11,7 @@ FONT_SIZE = 14
 TITLE_SIZE = 18
 PNG_DPI = 200
 SLIDE = (1920.0, 1080.0)
-FORMATS = ("svg", "png", "pdf", "dot")
+FORMATS = ("svg", "png", "pdf", "dot", "tikz")
 
 NO_DOT = CnnError(
     "the `dot` program of graphviz is not installed",
