@@ -6,9 +6,9 @@ BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup dot chromium vscode demo test fuzz check lint style types bench docs clean
+.PHONY: setup dot chromium tex vscode demo test fuzz check lint style types bench docs clean
 
-setup: $(STAMP) dot chromium
+setup: $(STAMP) dot chromium tex
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -22,6 +22,15 @@ dot:
 	  echo "installing graphviz (the dot program)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+
+# tests/test_diagram_tikz.py and test_tables.py compile `render --format tikz` and the LaTeX
+# table with pdflatex: Debian's smallest TeX with TikZ (no recommends)
+tex:
+	@command -v pdflatex >/dev/null 2>&1 || { \
+	  echo "installing pdflatex with TikZ (texlive-latex-base, texlive-pictures)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends \
+	    texlive-latex-base texlive-pictures >/dev/null; }
 
 # tests/test_preview.py drives `cnndsl preview` in Debian's headless chromium
 chromium:
