@@ -24,11 +24,13 @@ def load_networks(
     overrides: dict[str, Any] | None = None,
     warnings: Warnings | None = None,
     filename: str = "<string>",
+    input_shape: tuple[int, ...] | None = None,
 ) -> list[ir.Network]:
-    """Parse, elaborate and shape-check; raises :class:`cnndsl.errors.CnnError`."""
+    """Parse, elaborate and shape-check; raises :class:`cnndsl.errors.CnnError`.
+    ``input_shape`` replaces the declared input size (as ``check --input``)."""
     program = load_program(path, source, filename)
     with no_gc():
-        return elaborate(program, network, overrides, warnings)
+        return elaborate(program, network, overrides, warnings, input_shape)
 
 
 def analyze(
@@ -38,9 +40,10 @@ def analyze(
     overrides: dict[str, Any] | None = None,
     warnings: Warnings | None = None,
     filename: str = "<string>",
+    input_shape: tuple[int, ...] | None = None,
 ) -> list[Analysis]:
     """:func:`load_networks` plus the side table of every network."""
-    nets = load_networks(path, source, network, overrides, warnings, filename)
+    nets = load_networks(path, source, network, overrides, warnings, filename, input_shape)
     with no_gc():
         return [infer_shapes(n) for n in nets]
 

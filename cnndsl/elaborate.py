@@ -168,7 +168,12 @@ class Elaborator:
         return self.uid
 
     # ---------------------------------------------------------------- networks
-    def network(self, net: s.NetworkDef, overrides: dict[str, Any] | None = None) -> ir.Network:
+    def network(
+        self,
+        net: s.NetworkDef,
+        overrides: dict[str, Any] | None = None,
+        input_shape: ir.Shape | None = None,
+    ) -> ir.Network:
         self.uid = 0
         self.steps = 0
         values = self.bind_params(
@@ -177,6 +182,15 @@ class Elaborator:
         stmts = list(net.body.body)
         first = stmts[0] if stmts else None
         shape, input_stmt = self.input_of(net, first)
+        if input_shape is not None:
+            if len(input_shape) != len(shape) or min(input_shape) < 1 or max(input_shape) > MAX_DIM:
+                raise CnnError(
+                    f"--input {size_text(input_shape)} does not fit {net.name}'s "
+                    f"{size_text(shape)} input",
+                    input_stmt.span,
+                    f"give {len(shape)} positive sizes, channels first",
+                )
+            shape = tuple(input_shape)
         ctx = Ctx(
             flow=[],
             namer=Namer(sequential=False),
@@ -1200,8 +1214,10 @@ def elaborate(
     network: str | None = None,
     overrides: dict[str, Any] | None = None,
     warnings: Warnings | None = None,
+    input_shape: ir.Shape | None = None,
 ) -> list[ir.Network]:
-    """Elaborate the program's networks (all of them, or the one called ``network``)."""
+    """Elaborate the program's networks (all of them, or the one called ``network``);
+    ``input_shape`` replaces the size that ``input`` declares (``check --input``)."""
     nets = program.networks
     if network is not None:
         nets = [n for n in nets if n.name == network]
@@ -1219,7 +1235,7 @@ def elaborate(
     from .train_config import train_config
 
     for net in nets:
-        result = el.network(net, overrides)
+        result = el.network(net, overrides, input_shape)
         if program.train is not None and net is program.networks[-1]:
             cfg = train_config(program.train)
             result = ir.Network(

@@ -18,6 +18,7 @@ from .common import positive as _positive
 from .common import positive_float as _positive_float
 from .common import render_depth as _render_depth
 from .common import report
+from .common import size_arg as _size
 from .frontend import cmd_check, cmd_ir, cmd_summary
 
 # what ``pip install 'cnndsl[torch]'`` adds to the torch-free core
@@ -62,6 +63,12 @@ def get_parser() -> argparse.ArgumentParser:
             action="append",
             metavar="NAME=VALUE",
             help="override a network parameter, e.g. -p num_classes=10",
+        )
+        p.add_argument(
+            "--input",
+            type=_size,
+            metavar="SIZE",
+            help="check at another input size than `input` declares, e.g. --input 3x320x256",
         )
 
     p = add("check", cmd_check, "check files: exit 0 when valid, 1 on errors")

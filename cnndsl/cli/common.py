@@ -76,6 +76,7 @@ def analyses(args: argparse.Namespace, path: str, warnings: Warnings) -> list[An
         parse_overrides(getattr(args, "param", None)),
         warnings,
         filename=name,
+        input_shape=getattr(args, "input", None),
     )
 
 
@@ -89,6 +90,16 @@ def write_output(text: str, out: str | None, source: str) -> None:
     if source != "-":
         check_outputs([(source, out)])
     write_atomic(Path(out), text)
+
+
+def size_arg(text: str) -> tuple[int, ...]:
+    """``3x320x256`` -> (3, 320, 256): positive sizes, channels first."""
+    import argparse
+
+    parts = text.lower().split("x")
+    if not all(p.isdigit() and int(p) > 0 for p in parts) or len(parts) > 4:
+        raise argparse.ArgumentTypeError(f"expected a size such as 3x224x224, got {text!r}")
+    return tuple(int(p) for p in parts)
 
 
 def positive_float(text: str) -> float:
