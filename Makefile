@@ -51,7 +51,9 @@ demo: setup
 	$(BIN)/cnndsl summary examples/lenet5.cnn
 	$(BIN)/cnndsl render examples/lenet5.cnn -o runs/lenet5.png --force
 	$(BIN)/cnndsl compile examples/lenet5.cnn -o runs/generated
-	$(BIN)/cnndsl train examples/lenet5.cnn
+	rm -rf runs/lenet5-demo
+	$(BIN)/cnndsl train examples/lenet5.cnn --out runs/lenet5-demo
+	$(PYTHON) -m cnndsl.training.sample runs/digit.png
 
 test: setup
 	$(BIN)/pytest -q
