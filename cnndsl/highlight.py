@@ -70,5 +70,6 @@ class CnnLexer(RegexLexer):
             (r"->", Operator),
             (r"\*\*|//|==|!=|<=|>=|[-+*/%<>=.]", Operator),
             (r"[{}()\[\],;:]", Punctuation),
+            ("\u2026", Punctuation),  # "…": elided code in documentation and slides
         ],
     }

@@ -166,7 +166,10 @@ def test_cli_modes(tmp_path: Path) -> None:
 def test_cli_summary_json_is_unchanged(tmp_path: Path) -> None:
     """The issue's check, through the commands: summary --format json of fmt's output."""
     src = (ROOT / "examples" / "googlenet.cnn").read_text()
-    ugly = "\n".join("  " + line.replace(", ", ",") for line in src.splitlines()) + "\n"
+    ugly = "".join(
+        "  " + code.replace(", ", ",") + sep + comment + "\n"
+        for code, sep, comment in (line.partition("#") for line in src.splitlines())
+    )
     (tmp_path / "g.cnn").write_text(ugly)
     before = _cnndsl("summary", "--format", "json", "g.cnn", cwd=tmp_path)
     assert _cnndsl("fmt", "g.cnn", cwd=tmp_path).returncode == 0

@@ -194,3 +194,16 @@ def test_vsix_package(npm_tools: Path, tmp_path: Path) -> None:
     node = shutil.which("node")
     if node:
         subprocess.run([node, "--check", str(VSCODE / "extension.js")], check=True)
+
+
+def test_cnn_code_in_the_docs_is_highlighted() -> None:
+    """README.md and docs/language.md tag their .cnn code `cnn`: it lexes without errors."""
+    import re
+
+    blocks = []
+    for doc in ("README.md", "docs/language.md"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        blocks += re.findall(r"^```cnn\n(.*?)^```", text, flags=re.S | re.M)
+    assert len(blocks) >= 4
+    for block in blocks:
+        assert [v for t, v in CnnLexer().get_tokens(block) if t is Error] == []
