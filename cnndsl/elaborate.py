@@ -129,6 +129,7 @@ class Ctx:
     top: bool = False
     where: str = "network"
     call: str | None = None  # the block call being elaborated: `Bottleneck(64) at t.cnn:12:5`
+    runtime_in: bool = True  # `in` is this module's own input (a labelled group's is not)
 
     @property
     def sequential(self) -> bool:
@@ -147,6 +148,7 @@ class Ctx:
             top=False,
             where=self.where,
             call=self.call,
+            runtime_in=self.runtime_in,
         )
         base.update(changes)
         return Ctx(**base)
@@ -162,6 +164,7 @@ class Elaborator:
     outputs: list[tuple[str, ir.Shape, float]] = field(default_factory=list)
     inits: list[s.Init] = field(default_factory=list)
     spatial_reads: list[s.InAttr] = field(default_factory=list)  # in.height… at compile time
+    pending_runtime: s.Expr | None = None  # the layer's size that run time computes
 
     def next_uid(self) -> int:
         self.uid += 1
@@ -532,12 +535,16 @@ class Elaborator:
             )
         name = self.label_name(label, ctx)
         args = tuple(self.eval(a, ctx.values, ctx.in_shape) for a in step.args)
+        self.pending_runtime = None
         kwargs = {kw.key: self.kwarg_value(op, kw, ctx) for kw in step.kwargs}
+        runtime, self.pending_runtime = self.pending_runtime, None
         try:
             a = op.bind(args, kwargs, cur)
             out = op.shape(cur, a)
         except ShapeError as exc:
             raise self.located(exc, step, op) from None
+        if runtime is not None:  # generated code computes this size from the input's shape
+            a = a.replace(runtime_size=runtime)
         if max(out) > MAX_DIM:
             raise CnnError(
                 f"output size {'×'.join(map(str, out))} is beyond the limit of "
@@ -601,7 +608,18 @@ class Elaborator:
         if spec is not None and op.runtime_size == kw.key:  # read from the tensor at run time
             saved, self.spatial_reads = self.spatial_reads, []
             try:
-                return self.eval(kw.value, ctx.values, ctx.in_shape)
+                value = self.eval(kw.value, ctx.values, ctx.in_shape)
+                if self.spatial_reads:
+                    if not ctx.runtime_in:
+                        raise CnnError(
+                            f"{kw.key}= reads the size of the enclosing block's input, which an "
+                            "nn.Sequential cannot see",
+                            kw.span,
+                            "move the step out of the labelled group, or make the group a "
+                            "sequential block (whose `in` is its own input)",
+                        )
+                    self.pending_runtime = kw.value
+                return value
             finally:
                 self.spatial_reads = saved
         if spec is not None and isinstance(kw.value, s.Name):
@@ -779,7 +797,7 @@ class Elaborator:
     ) -> ir.Shape:
         """A group that becomes an nn.Sequential (its steps are elements 0, 1, …)."""
         name = self.label_name(label, ctx)
-        inner = ctx.child(flow=[], namer=Namer(sequential=True), tensors=None)
+        inner = ctx.child(flow=[], namer=Namer(sequential=True), tensors=None, runtime_in=False)
         if isinstance(body, s.Group):
             out = self.statements(body.body, inner, cur)
         elif isinstance(body, s.Chain):
@@ -987,6 +1005,7 @@ class Elaborator:
                 namer=namer,
                 values=Scope(scope if scope is not None else values),
                 tensors=dict(tensors) if tensors is not None else None,
+                runtime_in=ctx.runtime_in and not container,
             )
             out = self.chain(stmt, sub, branch_in) if isinstance(stmt, s.Chain) else branch_in
             flows.append(tuple(flow))
