@@ -4,6 +4,7 @@ kept, trailing comments and block-call tables aligned; the command's modes."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -176,3 +177,19 @@ def test_cli_summary_json_is_unchanged(tmp_path: Path) -> None:
     after = _cnndsl("summary", "--format", "json", "g.cnn", cwd=tmp_path)
     assert before.returncode == 0 and json.loads(after.stdout) == json.loads(before.stdout)
     assert (tmp_path / "g.cnn").read_text() == src
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=_id)
+def test_an_example_comes_back_from_a_careless_layout(path: Path) -> None:
+    """Indentation removed, runs of spaces collapsed, no space after commas or around
+    arrows: fmt restores the example exactly (the examples are formatted)."""
+    src = path.read_text(encoding="utf-8")
+    lines = []
+    for line in src.split("\n"):
+        code, sep, comment = line.partition("#")
+        if '"' in code:  # leave strings (and a '#' inside one) alone
+            lines.append(line.strip())
+            continue
+        code = re.sub(r"\s+", " ", code.strip()).replace(", ", ",").replace(" -> ", "->")
+        lines.append(code + (" " + sep + comment if sep else ""))
+    assert format_source("\n".join(lines), str(path)) == src

@@ -71,12 +71,14 @@ def to_range(span: Span) -> t.Range:
 
 # ---------------------------------------------------------------- documents
 def refresh(ls: CnnServer, uri: str) -> Document:
-    text = ls.workspace.get_text_document(uri).source
+    document = ls.workspace.get_text_document(uri)
     path = uri_path(uri)
-    doc = analyze_document(path, text, ls.docs.get(uri))
+    doc = analyze_document(path, document.source, ls.docs.get(uri))
     ls.docs[uri] = doc
     ls.text_document_publish_diagnostics(
-        t.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics(doc, uri))
+        t.PublishDiagnosticsParams(
+            uri=uri, diagnostics=diagnostics(doc, uri), version=document.version
+        )
     )
     return doc
 
@@ -222,9 +224,7 @@ def _head(span: Span, width: int | None = None) -> Span:
 
 
 # ---------------------------------------------------------------- completion
-@server.feature(
-    t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=[".", "=", " ", "("])
-)
+@server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=[".", "="]))
 def completion(ls: CnnServer, params: t.CompletionParams) -> t.CompletionList:
     uri = params.text_document.uri
     doc = ls.docs.get(uri) or current(ls, uri)
