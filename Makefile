@@ -6,9 +6,9 @@ BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup dot chromium tex vscode demo test fuzz check lint style types bench docs clean
+.PHONY: setup dot chromium tex npm vscode demo test fuzz check lint style types bench docs clean
 
-setup: $(STAMP) dot chromium tex
+setup: $(STAMP) dot chromium tex npm
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -38,6 +38,13 @@ chromium:
 	  echo "installing chromium (for the preview's browser test)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# tests/test_highlight.py installs editors/vscode's npm packages (vsce, vscode-tmgrammar-test)
+npm:
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing node and npm (for the VS Code extension's tests)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
 
 # The VS Code extension as editors/vscode/cnndsl.vsix (npm packages stay in its node_modules)
 vscode:
