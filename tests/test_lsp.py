@@ -249,3 +249,26 @@ def test_every_op_has_its_meaning() -> None:
     assert missing == []
     assert "same" in op_doc("conv") or "pad=0" in op_doc("conv")
     assert "Dropout" in op_doc("dropout2d") or "channel dropout" in op_doc("dropout2d")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.cnn")), ids=lambda p: p.name)
+def test_a_half_typed_file_never_breaks_the_server(path: Path) -> None:
+    """Every feature on cuts of an example (as while typing): answers, never an exception."""
+    from cnndsl.lsp import server
+    from cnndsl.lsp.analysis import analyze_document, hover_text
+
+    src = path.read_text()
+    for k in (1, 2, 3, 4, 5):
+        cut = src[: len(src) * k // 6]
+        doc = analyze_document(str(path), cut)
+        assert doc.diagnostics or doc.networks or doc.tree is not None
+        lines = cut.split("\n")
+        for n, line in enumerate(lines, 1):
+            for col in range(1, len(line) + 2, 5):
+                hover_text(doc, n, col)
+            server.complete(doc, line, n)
+        server.diagnostics(doc, path.as_uri())
+        if doc.networks:
+            server.shape_hints(doc, 1, len(lines))
+        if doc.tree is not None:
+            server._labelled(doc.tree)
