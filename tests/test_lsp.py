@@ -247,6 +247,9 @@ def test_every_op_has_its_meaning() -> None:
 
     missing = sorted(op.name for op in REGISTRY.values() if op.name not in OP_DOCS)
     assert missing == []
+    for name in REGISTRY:
+        head = op_doc(name).split("\n\n")[1]
+        assert head.startswith(f"**{REGISTRY[name].name}** — "), head
     assert "same" in op_doc("conv") or "pad=0" in op_doc("conv")
     assert "Dropout" in op_doc("dropout2d") or "channel dropout" in op_doc("dropout2d")
 

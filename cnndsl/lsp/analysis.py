@@ -27,7 +27,7 @@ from ..parser import parse, parse_file
 from ..program import Program, no_gc
 from ..shapes import Analysis, infer_shapes
 from ..text import human, size_text
-from .opdocs import OP_DOCS
+from .opdocs import MEANINGS, OP_DOCS
 
 KEYWORDS = (
     "network", "block", "input", "import", "train", "let", "if", "else", "repeat", "as",
@@ -271,7 +271,7 @@ def op_doc(name: str) -> str:
         return ""
     doc = OP_DOCS.get(op.name) or OP_DOCS.get(name) or {}
     out = [f"```\n{op.usage().removeprefix('usage: ')}\n```"]
-    meaning = doc.get("meaning")
+    meaning = doc.get("meaning") or MEANINGS.get(op.name, "")
     torch = getattr(op, "torch_class", "")
     head = f"**{op.name}**" + (f" — {meaning}" if meaning else "")
     if name != op.name:
