@@ -193,3 +193,35 @@ def test_an_example_comes_back_from_a_careless_layout(path: Path) -> None:
         code = re.sub(r"\s+", " ", code.strip()).replace(", ", ",").replace(" -> ", "->")
         lines.append(code + (" " + sep + comment if sep else ""))
     assert format_source("\n".join(lines), str(path)) == src
+
+
+def test_second_edition_syntax() -> None:
+    """Lists, indexing, slices, `**`, string and keyword labels, sequential blocks, split."""
+    src = (
+        "block ConvBNAct(c, k, stride=1) = { conv c k stride=stride pad=((k-1)//2) -> bn }\n"
+        "network N(widths = [16,32 ,64]) {\n"
+        "    input 3x64x64\n"
+        "    let w = widths[0]*2**1\n"
+        "    let ws = widths[1:]\n"
+        '    "0": ConvBNAct(w, 3, stride=2)\n'
+        "    block: { conv (ws[ -1]) 1 }\n"
+        "    stages: repeat len(ws) as i {\n"
+        '        "stage{i}" : ConvBNAct(ws[i],3)\n'
+        "    }\n"
+        "    split { { identity } ; { identity } } -> gap\n"
+        "}\n"
+    )
+    assert format_source(src) == (
+        "block ConvBNAct(c, k, stride = 1) = { conv c k stride=stride pad=((k - 1) // 2) -> bn }\n"
+        "network N(widths = [16, 32, 64]) {\n"
+        "    input 3x64x64\n"
+        "    let w = widths[0] * 2 ** 1\n"
+        "    let ws = widths[1:]\n"
+        '    "0": ConvBNAct(w, 3, stride=2)\n'
+        "    block: { conv (ws[-1]) 1 }\n"
+        "    stages: repeat len(ws) as i {\n"
+        '        "stage{i}": ConvBNAct(ws[i], 3)\n'
+        "    }\n"
+        "    split { { identity }; { identity } } -> gap\n"
+        "}\n"
+    )
