@@ -93,7 +93,8 @@ def npm_tools() -> Path:
     bin_dir = VSCODE / "node_modules" / ".bin"
     lock = VSCODE / "package-lock.json"
     stamp = VSCODE / "node_modules" / ".package-lock.json"
-    if not (bin_dir / "vsce").exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
+    fresh = stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime
+    if not (bin_dir / "vsce").exists() or not fresh:
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=VSCODE, check=True
         )
