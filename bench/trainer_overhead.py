@@ -99,7 +99,7 @@ def main() -> None:
         "augment": [],
         "loss": {"name": "cross_entropy"},
     }
-    data = load_data(cfg["data"], (1, 32, 32), cfg["seed"])
+    data = load_data(cfg["data"], (1, 32, 32), cfg["seed"], val=cfg.get("val", 0.0))
     x, y = data.train.x.to(device), data.train.y.to(device)
     ours, hand, walls = [], [], []
     for r in range(args.rounds + 1):  # round 0 warms up (allocator, oneDNN/cuDNN plans)

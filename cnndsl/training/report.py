@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -156,51 +155,28 @@ class Reporter:
 
 # ---------------------------------------------------------------- plots
 class Plotter:
-    """Draws plots on a background thread so that training goes on meanwhile: the latest
-    request for a file wins (a slow plot skips to the newest epoch), :meth:`flush` waits for
-    the queue and re-raises a failed write. Every file is written atomically."""
+    """Runs plot functions between epochs, at most as often as keeps plotting under a
+    ``share`` of the run's wall time: after every epoch when epochs are long, every few
+    epochs when they take less than the plots (``force`` always plots). Files are written
+    atomically."""
 
-    def __init__(self) -> None:
-        self.pending: dict[str, tuple[Callable[..., None], tuple[Any, ...]]] = {}
-        self.cond = threading.Condition()
-        self.busy = False
-        self.error: BaseException | None = None
-        self.thread: threading.Thread | None = None
+    def __init__(self, share: float = 0.2) -> None:
+        self.share = share
+        self.cost = 0.0  # seconds the last round of plots took
+        self.done = time.perf_counter()  # when it ended
 
-    def submit(self, key: str, fn: Callable[..., None], *args: Any) -> None:
-        with self.cond:
-            self.pending[key] = (fn, args)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._loop, name="cnndsl-plots", daemon=True)
-                self.thread.start()
-            self.cond.notify_all()
+    def due(self) -> bool:
+        return time.perf_counter() - self.done >= self.cost * (1 - self.share) / self.share
 
-    def _loop(self) -> None:
-        while True:
-            with self.cond:
-                while not self.pending:
-                    self.cond.wait()
-                key = next(iter(self.pending))
-                fn, args = self.pending.pop(key)
-                self.busy = True
-            try:
-                fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - re-raised by flush on the main thread
-                with self.cond:
-                    self.error = self.error or exc
-            finally:
-                with self.cond:
-                    self.busy = False
-                    self.cond.notify_all()
-
-    def flush(self) -> None:
-        """Wait until every requested plot is written; re-raise the first failure."""
-        with self.cond:
-            while self.pending or self.busy:
-                self.cond.wait()
-            error, self.error = self.error, None
-        if error is not None:
-            raise error
+    def run(self, jobs: list[tuple[Callable[..., None], tuple[Any, ...]]], force: bool) -> bool:
+        if not jobs or not (force or self.due()):
+            return False
+        start = time.perf_counter()
+        for fn, args in jobs:
+            fn(*args)
+        self.done = time.perf_counter()
+        self.cost = self.done - start
+        return True
 
 
 def plot_curves(

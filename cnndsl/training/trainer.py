@@ -83,6 +83,7 @@ class Trainer:
         self.model = self._wrap(self.raw)
         self.reporter = Reporter(rank == 0 and opts.verbose, opts.progress, cfg["epochs"])
         self.plotter = Plotter()
+        self.confusion_plotted = -1
 
     # -- set-up helpers
     def _check_classes(self, data: Data) -> None:
@@ -252,7 +253,7 @@ class Trainer:
         if self.rank == 0:
             with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
-            self._plot(confusion=improved and val is not None)
+            self._plot()
 
     def _evaluate(self, split: Any, label: str) -> dict[str, Any]:
         from .loop import eval_batch_count
@@ -275,42 +276,47 @@ class Trainer:
     def title(self) -> str:
         return f"{self.info.name} on {self.data.name}"
 
-    def _plot(self, confusion: bool) -> None:
-        """After every epoch, on the plot thread: curves.png, and the confusion matrices of
-        best.pt on val when best.pt changed."""
-        self.plotter.submit(
-            "curves",
-            plot_curves,
-            list(self.history),
-            self.run_dir / "curves.png",
-            self.title,
-            self.best["epoch"],
-        )
-        if confusion and self.best.get("val_confusion") is not None:
-            self._plot_confusion(self.best["val_confusion"], None, "val")
-
-    def _plot_confusion(
-        self, counts: list[list[int]], shares: list[list[float]] | None, split: str
-    ) -> None:
-        what = f"best.pt (epoch {self.best['epoch']}) on {split}"
-        total = sum(map(sum, counts))
-        right = sum(row[i] for i, row in enumerate(counts))
-        if shares is None:
-            rows = [sum(r) for r in counts]
-            shares = [[v / t if t else 0.0 for v in r] for r, t in zip(counts, rows, strict=True)]
-        for name, values, label, normalized in (
-            ("confusion", counts, f"{total:,} images, accuracy {right / max(total, 1):.2%}", False),
-            ("confusion_normalized", shares, "share of each true class", True),
-        ):
-            self.plotter.submit(
-                name,
-                plot_confusion,
-                values,
-                self.data.classes,
-                self.run_dir / f"{name}.png",
-                f"{self.title}\n{what}, {label}",
-                normalized,
+    def _plot(self, split: str = "val", test: dict[str, Any] | None = None) -> None:
+        """curves.png and the confusion matrices of best.pt (on val during the run, on test
+        at the end): after an epoch when the plot budget allows, always at the end."""
+        jobs: list[tuple[Any, tuple[Any, ...]]] = [
+            (
+                plot_curves,
+                (self.history, self.run_dir / "curves.png", self.title, self.best["epoch"]),
             )
+        ]
+        counts = test["confusion"] if test else self.best.get("val_confusion")
+        if test is None and self.best["epoch"] == self.confusion_plotted:
+            counts = None  # drawn already for this best.pt
+        if counts is not None:
+            what = f"best.pt (epoch {self.best['epoch']}) on {split}"
+            total = sum(map(sum, counts))
+            right = sum(row[i] for i, row in enumerate(counts))
+            rows = [sum(r) for r in counts]
+            shares = (
+                test["confusion_normalized"]
+                if test
+                else [[v / t if t else 0.0 for v in r] for r, t in zip(counts, rows, strict=True)]
+            )
+            for name, values, label, normalized in (
+                (
+                    "confusion",
+                    counts,
+                    f"{total:,} images, accuracy {right / max(total, 1):.2%}",
+                    False,
+                ),
+                ("confusion_normalized", shares, "share of each true class", True),
+            ):
+                args = (
+                    values,
+                    self.data.classes,
+                    self.run_dir / f"{name}.png",
+                    f"{self.title}\n{what}, {label}",
+                    normalized,
+                )
+                jobs.append((plot_confusion, args))
+        if self.plotter.run(jobs, force=test is not None) and counts is not None:
+            self.confusion_plotted = self.best["epoch"]
 
     def _check(
         self, epoch: int, step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int
@@ -449,10 +455,9 @@ class Trainer:
         final["last"] = self.history[-1]
         final["history"] = self.history
         write_atomic(self.run_dir / "metrics.json", json.dumps(final, indent=2) + "\n")
-        self.plotter.submit(
-            "curves", plot_curves, self.history, self.run_dir / "curves.png", self.title, best_epoch
-        )
         if results is not None:
-            self._plot_confusion(results["confusion"], results["confusion_normalized"], "test")
-        self.plotter.flush()
+            self._plot("test", results)
+        else:
+            self.plotter.cost = 0.0
+            self._plot()
         return final
