@@ -23,7 +23,7 @@ from typing import Any
 from . import ir
 from . import syntax as s
 from .errors import CnnError, Span, Warnings, did_you_mean
-from .expr import Evaluator, Scope, show_value
+from .expr import Evaluator, Scope, free_names, show_value, subst
 from .names import (
     MERGE_KINDS,
     RESERVED_PARAMS,
@@ -1161,7 +1161,14 @@ class Elaborator:
                         f"{value.func}(…) takes a positive number, got {show_value(v)}",
                         arg.span,
                     )
-            return value.func, arg
+            env: dict[str, s.Expr] = {}
+            for name in free_names(arg) - {"fan_in", "fan_out"}:
+                if name.startswith("in."):
+                    v = self.eval(s.InAttr(name[3:], arg.span), values, net.input_shape)
+                else:
+                    v = self.eval(s.Name(name, arg.span), values, net.input_shape)
+                env[name] = s.Lit(v)
+            return value.func, subst(arg, env)  # only fan_in and fan_out stay names
         words = [*INIT_RULES_BARE, *(f"{r}(…)" for r in INIT_RULES_ARG)]
         shown = value.id if isinstance(value, s.Name) else "this"
         raise CnnError(

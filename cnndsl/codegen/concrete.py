@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import ir
-from ..expr import lit, py_value
+from ..expr import IN_ATTRS, lit, py_value, to_py
 from ..names import python_name
 from ..ops import Op, lookup
 from .blocks import ClassCode
@@ -32,11 +32,12 @@ class ConcreteEmit(Emit):
         self.op = op
         self.step = layer  # type: ignore[assignment]  # errors point at its span
         self.rank = len(layer.in_shape) - 1
-        self.cin = str(layer.in_shape[0])
-        self.cout = str(layer.out_shape[0])
+        self.cin = str(ir.channels(layer.in_shape))
+        self.cout = str(ir.channels(layer.out_shape))
+        self.channels_last = isinstance(layer.in_shape, ir.ChannelsLast)
         self.inplace = False
         self.instances = [layer]
-        names = {p.name for p in op.signature}
+        names = {p.name for p in op.signature} | {"dims", "runtime_size"}
         self.args = {k: lit(v) for k, v in layer.args.items() if k in names and v is not None}
         self.given_names = set(self.args)
 
@@ -98,16 +99,23 @@ class Printer:
         tuple_name: str,
     ) -> ClassCode:
         names = {child.uid: member for member, child in node.members}
+        if isinstance(node, ir.Module) and node.sequential and _is_chain(node):
+            return self.sequential_code(node, name)
         init = ["super().__init__()"]
         for member, child in node.members:
             pre: list[str] = []
             ctor = self.ctor(child, member, pre)
-            init += [*pre, Attr((member,)).assign(ctor)]
-        forward = Forward(names)
+            attr = Attr((member,))
+            if _is_parameter(child) and not attr.plain:
+                init += [f"self.register_parameter({member!r}, {ctor})"]
+            else:
+                init += [*pre, attr.assign(ctor)]
+        forward = Forward(names, rank=len(node.in_shape) - 1)
         if isinstance(node, ir.Merge):
             forward.merge(node, "x", "x")
         else:
             forward.flow(node.body, "x", "x")
+        forward.lines = forward.prologue() + forward.lines
         returns = "Tensor"
         outputs_tuple = None
         if outputs:
@@ -118,6 +126,28 @@ class Printer:
             outputs_tuple = (tuple_name, ["out", *fields])
         forward.lines.append("return x")
         return ClassCode(name, "", "self", init, forward.lines, returns, outputs_tuple)
+
+    def sequential_code(self, node: ir.Module, name: str) -> ClassCode:
+        """A sequential block's instance: an ``nn.Sequential`` subclass, as torchvision's
+        ``Conv2dNormActivation``; with a ``forward`` of its own where a step reads the
+        block's input size at run time (torchvision's ``ASPPPooling``)."""
+        pre: list[str] = []
+        parts = [self.ctor(child, key, pre, 1) for key, child in node.members]
+        if all(key == str(i) for i, (key, _) in enumerate(node.members)):
+            args = ", ".join(parts)
+        else:
+            items = ", ".join(f"({key!r}, {p})" for (key, _), p in zip(node.members, parts))
+            args = f"OrderedDict([{items}])"
+        init = [*pre, f"super().__init__({args})"]
+        forward: list[str] = []
+        if any(_runtime(child) for _, child in node.members):
+            names = {child.uid: key for key, child in node.members}
+            fwd = Forward(names, rank=len(node.in_shape) - 1, indexed=True)
+            fwd.flow(node.body, "x", "x")
+            forward = [*fwd.prologue(), *fwd.lines, "return x"]
+        code = ClassCode(name, "", "self", init, forward, "Tensor", None)
+        code.base = "nn.Sequential"
+        return code
 
     def ctor(self, node: ir.Node, member: str, pre: list[str], depth: int = 0) -> str:
         """The constructor expression of ``node``; Sequentials nested deeper than
@@ -146,6 +176,20 @@ class Printer:
         return f"{self.container_class(node, _camel(member) + node.kind.title())}()"
 
 
+def _is_parameter(node: ir.Node) -> bool:
+    if not isinstance(node, ir.Layer):
+        return False
+    op = lookup(node.op)
+    return op is not None and op.parameter
+
+
+def _runtime(node: ir.Node) -> bool:
+    """A layer whose size generated code reads from a tensor at run time."""
+    if not isinstance(node, ir.Layer):
+        return False
+    return node.args.get("runtime_size") is not None or node.args.get("like") is not None
+
+
 def _is_chain(node: ir.Module) -> bool:
     """A Sequential whose data flow is its members in order (``nn.Sequential`` runs that)."""
     return tuple(n.uid for n in node.body) == tuple(child.uid for _, child in node.members)
@@ -161,17 +205,46 @@ class Forward:
     """The forward lines of one container, from its data flow."""
 
     names: dict[int, str]
+    rank: int = 2
+    indexed: bool = False  # an nn.Sequential subclass: its elements are self[0], self[1]…
     lines: list[str] = field(default_factory=list)
     tensors: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
-    taken: set[str] = field(default_factory=lambda: {"x", "self"})
+    taken: set[str] = field(default_factory=lambda: {"x", "self", "in_size"})
+    in_size: bool = False  # the forward reads its input's spatial size
 
     def var(self, base: str) -> str:
         """A fresh variable: ``base`` itself when free (a tensor's name), else ``base2``…"""
         return python_name(base, self.taken)
 
     def ref(self, uid: int) -> str:
-        return Attr((self.names[uid],)).ref()
+        name = self.names[uid]
+        if self.indexed and name.isdigit():
+            return f"self[{name}]"
+        return Attr((name,)).ref()
+
+    def prologue(self) -> list[str]:
+        """``in_size = x.shape[2:]`` when a step reads the input's size at run time."""
+        return ["in_size = list(x.shape[2:])"] if self.in_size else []
+
+    def layer(self, node: ir.Layer, x: str, target: str) -> None:
+        op = lookup(node.op)
+        assert op is not None
+        ref = self.ref(node.uid)
+        if op.parameter:
+            self.lines.append(f"{target} = {x} * {ref}")
+        elif node.args.get("like") is not None:
+            like = self.tensors[node.args["like"][0]]
+            self.lines.append(f"{target} = {ref}({x}, list({like}.shape[2:]))")
+        elif node.args.get("runtime_size") is not None:
+            self.in_size = True
+            attrs = IN_ATTRS[self.rank]
+            names = {f"in.{a}": f"in_size[{attrs.index(a) - 1}]" for a in attrs[1:]}
+            size = to_py(node.args["runtime_size"], names)
+            size = f"list({size})" if size.startswith("(") else f"[{size}]"
+            self.lines.append(f"{target} = {ref}({x}, {size})")
+        else:
+            self.lines.append(f"{target} = {ref}({x})")
 
     def flow(self, body: tuple[ir.Node, ...], target: str, source: str) -> str:
         """Run ``body`` on the tensor in ``source``, leaving the result in ``target``."""
@@ -184,9 +257,10 @@ class Forward:
 
     def node(self, node: ir.Node, x: str, target: str) -> str:
         """Emit one node reading ``x``; returns the variable that holds the current tensor."""
-        if isinstance(node, (ir.Layer, ir.Module)) or (
-            isinstance(node, ir.Merge) and node.container
-        ):
+        if isinstance(node, ir.Layer):
+            self.layer(node, x, target)
+            return target
+        if isinstance(node, ir.Module) or (isinstance(node, ir.Merge) and node.container):
             self.lines.append(f"{target} = {self.ref(node.uid)}({x})")
             return target
         if isinstance(node, ir.Merge):
@@ -199,7 +273,8 @@ class Forward:
             return self.tensors[node.name]
         if isinstance(node, ir.MergeRefs):
             refs = [self.tensors[n] for n in node.names]
-            self.lines.append(f"{target} = {_combine(node.kind, refs)}")
+            dim = -1 if isinstance(node.out_shape, ir.ChannelsLast) else 1
+            self.lines.append(f"{target} = {_combine(node.kind, refs, dim)}")
             return target
         if isinstance(node, ir.Output):
             self.outputs[node.name] = self.flow(node.body, self.var(node.name), x)
@@ -208,17 +283,25 @@ class Forward:
         return x
 
     def merge(self, node: ir.Merge, x: str, target: str) -> str:
+        dim = -1 if isinstance(node.out_shape, ir.ChannelsLast) else 1
+        inputs = [x] * len(node.branches)
+        if node.kind == "split":  # branch i takes the i-th chunk of the channels
+            n = len(node.branches)
+            chunks = [self.var(f"chunk{i + 1}") for i in range(n)]
+            lhs = ", ".join(chunks) + ("," if n == 1 else "")
+            self.lines.append(f"{lhs} = torch.chunk({x}, {n}, {dim})")
+            inputs = chunks
         outs = [
-            self.flow(branch, self.var(f"branch{i + 1}"), x) if branch else x
-            for i, branch in enumerate(node.branches)
+            self.flow(branch, self.var(f"branch{i + 1}"), source) if branch else source
+            for i, (branch, source) in enumerate(zip(node.branches, inputs, strict=True))
         ]
-        self.lines.append(f"{target} = {_combine(node.kind, outs)}")
+        self.lines.append(f"{target} = {_combine(node.kind, outs, dim)}")
         return target
 
 
-def _combine(kind: str, values: list[str]) -> str:
-    if kind == "concat":
-        return f"torch.cat([{', '.join(values)}], 1)"
+def _combine(kind: str, values: list[str], dim: int = 1) -> str:
+    if kind in ("concat", "split"):
+        return f"torch.cat([{', '.join(values)}], {dim})"
     return (" + " if kind == "add" else " * ").join(values)
 
 

@@ -226,6 +226,13 @@ class Op:
 
     torch_class: str = ""  # e.g. "nn.ReLU" or "nn.Conv{r}d" ({r}: the spatial rank)
 
+    init_kind: str | None = None  # "conv", "linear" or "norm": which `init` rule applies (§7)
+
+    def init_classes(self, x: Shape, a: Args) -> tuple[str, ...]:
+        """The PyTorch classes (``nn.Conv2d``) that `init` finds among this layer's modules
+        (those with weights; none for a norm without an affine transform)."""
+        return ()
+
     def torch(self, e: Any) -> str:
         """PyTorch constructor source for this layer (``e`` is a codegen.Emit)."""
         return f"{self.torch_class.format(r=max(e.rank, 1))}({e.kwargs(self.torch_kwargs)})"

@@ -20,7 +20,27 @@ _WINDOW = (
 )
 
 
+RUNTIME_SAME = False  # switched on with the code generator's Conv{r}dSame helper
+
+
+def _same_at_stride(e: Any) -> bool:
+    """``pad=same`` where some instance strides by more than 1: the padding then depends on
+    the input's size, so generated code works it out at run time (§8)."""
+    if not RUNTIME_SAME or e.const("pad") != "same":
+        return False
+    stride = e.const("stride")
+    if stride is not None:
+        return any(v > 1 for v in (stride if isinstance(stride, tuple) else (stride,)))
+    return any(v > 1 for inst in e.instances for v in inst.args["stride"])
+
+
 class _Conv(Op):
+    init_kind = "conv"
+
+    def init_classes(self, x: Shape, a: Args) -> tuple[str, ...]:
+        r = max(len(x) - 1, 1)
+        return (f"nn.ConvTranspose{r}d" if self.transposed else f"nn.Conv{r}d",)
+
     category = "conv"
     ranks = (1, 2, 3)
 
@@ -80,6 +100,18 @@ class _Conv(Op):
         cout = e.py("out") if self.name != "dwconv" else e.cout
         args = [e.cin, cout, f"kernel_size={e.size('kernel')}"]
         args += e.opt_size("stride", 1)
+        if _same_at_stride(e):  # padding that depends on the input size: worked out in forward
+            args += e.opt_size("dilation", 1)
+            if self.name == "dwconv":
+                args.append(f"groups={e.cin}")
+            else:
+                args += e.opt("groups", 1)
+            args += e.opt("bias", True)
+            mode = e.const("pad_mode") if "pad_mode" in self.keywords else "zeros"
+            torch_mode = {"zeros": "constant"}.get(mode, mode)
+            if torch_mode != "constant":
+                args.append(f"pad_mode={torch_mode!r}")
+            return f"{e.need(f'Conv{r}dSame')}({', '.join(args)})"
         pad, helper_pad = e.padding()
         mode = e.const("pad_mode") if "pad_mode" in self.keywords else "zeros"
         if helper_pad is None and mode in ("zeros", "reflect", "replicate", "circular"):

@@ -49,6 +49,11 @@ class Linear(Op):
     prefix = "fc"
     category = "linear"
     channels_last = True
+    init_kind = "linear"
+
+    def init_classes(self, x: Shape, a: Args) -> tuple[str, ...]:
+        return ("nn.Linear",)
+
     signature = (P("out", "count", positional=True), P("bias", "bool", True))
 
     def check_rank(self, x: Shape) -> None:
@@ -205,6 +210,9 @@ class Upsample(Op):
         if mode != "nearest":
             align = e.const("align_corners")
             extra = f", mode={mode!r}, align_corners={bool(align)}"
+        if e.const("like") is not None or e.const("runtime_size") is not None:
+            # the size is another tensor's, or the input's: given to forward at run time
+            return f"{e.need('Interpolate')}({extra[2:]})"
         if e.const("size") is not None:
             return f"nn.Upsample(size={e.size('size')}{extra})"
         return f"nn.Upsample(scale_factor={e.size('scale', float)}{extra})"
@@ -256,6 +264,11 @@ class Scale(Op):
 
     def describe(self, a: Args) -> str:
         return f"scale ×{a['value']:g}"
+
+    def torch(self, e: Any) -> str:
+        ones = "" if e.rank == 0 or getattr(e, "channels_last", False) else ", 1" * e.rank
+        shape = f"({e.cin}{ones},)" if not ones else f"({e.cin}{ones})"
+        return f"nn.Parameter(torch.full({shape}, {float(e.const('value'))!r}))"
 
 
 @register

@@ -11,6 +11,7 @@ from . import Args, Op, P, Shape, ShapeError, register
 
 class _Norm(Op):
     category = "norm"
+    init_kind = "norm"
 
 
 @register
@@ -25,6 +26,9 @@ class BatchNorm(_Norm):
         c = x[0]
         return (2 * c if a["affine"] else 0), 2 * c + 1
 
+    def init_classes(self, x: Shape, a: Args) -> tuple[str, ...]:
+        return (f"nn.BatchNorm{max(len(x) - 1, 1)}d",) if a["affine"] else ()
+
     def torch(self, e: Any) -> str:
         extra = e.kwargs(
             (("eps", "eps", 1e-5), ("momentum", "momentum", 0.1), ("affine", "affine", True))
@@ -35,6 +39,7 @@ class BatchNorm(_Norm):
 @register
 class LocalResponseNorm(_Norm):
     name = "lrn"
+    init_kind = None
     prefix = "lrn"
     ranks = (1, 2, 3)
     signature = (
@@ -71,6 +76,9 @@ class GroupNorm(_Norm):
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
         return 2 * x[0], 0
+
+    def init_classes(self, x: Shape, a: Args) -> tuple[str, ...]:
+        return ("nn.GroupNorm",)
 
     def describe(self, a: Args) -> str:
         return f"groupnorm {a['groups']}"
@@ -109,6 +117,11 @@ class LayerNorm(_Norm):
         c = x[-1] if isinstance(x, ChannelsLast) else x[0]
         return 2 * c, 0
 
+    def init_classes(self, x: Shape, a: Args) -> tuple[str, ...]:
+        if len(x) == 1 or isinstance(x, ChannelsLast) or a["dim"] == "channels":
+            return ("nn.LayerNorm",)  # LayerNorm2d and friends subclass it
+        return ("nn.GroupNorm",)
+
     def describe(self, a: Args) -> str:
         return "layernorm (channels)" if a["dim"] == "channels" else "layernorm"
 
@@ -138,6 +151,9 @@ class InstanceNorm(_Norm):
 
     def count_params(self, x: Shape, a: Args) -> tuple[int, int]:
         return (2 * x[0] if a["affine"] else 0), 0
+
+    def init_classes(self, x: Shape, a: Args) -> tuple[str, ...]:
+        return (f"nn.InstanceNorm{len(x) - 1}d",) if a["affine"] else ()
 
     def torch(self, e: Any) -> str:
         extra = e.kwargs((("eps", "eps", 1e-5), ("affine", "affine", False)))
