@@ -296,11 +296,43 @@ def _emit(
             if n.kind in ("layer", "folded"):
                 width[n.id] = need
 
+    # the spine: nodes reached from the input (or a column's head) by main edges; one dot
+    # `group` per column keeps it straight, side branches go beside it
+    spine: set[str] = set()
+    out: dict[str, list[str]] = {}
+    for e in model.edges:
+        if e.priority == 0 and not e.skip and not e.fan and not e.reverse:
+            out.setdefault(e.tail, []).append(e.head)
+    todo = [h for h in heads if h in model.nodes] or ["input"]
+    while todo:
+        nid = todo.pop()
+        if nid in spine or nid not in model.nodes:
+            continue
+        spine.add(nid)
+        todo.extend(out.get(nid, []))
+
+    # and each side branch's chain (one edge out of a node, one into the next) another
+    group = {nid: f"spine{model.nodes[nid].column}" for nid in spine}
+    links = [e for e in model.edges if not e.skip and not e.fan and not e.reverse]
+    outs: dict[str, int] = {}
+    ins: dict[str, int] = {}
+    for e in links:
+        outs[e.tail] = outs.get(e.tail, 0) + 1
+        ins[e.head] = ins.get(e.head, 0) + 1
+    for e in links:  # edges come in flow order: a chain's first node is named first
+        if e.head in group or outs.get(e.tail) != 1 or ins.get(e.head) != 1:
+            continue
+        if model.nodes[e.tail].column != model.nodes[e.head].column:
+            continue
+        group[e.head] = group.setdefault(e.tail, f"chain_{e.tail}")
+
     def fill(graph: graphviz.Digraph, cluster: str | None, col: int) -> None:
         for n in members.get((cluster, col), []):
             attrs = _node_attrs(n, theme)
             if n.id in width:
                 attrs["width"] = f"{width[n.id] / 72:.2f}"
+            if n.id in group and not model.decoder:
+                attrs["group"] = group[n.id]
             graph.node(n.id, **attrs)
         for cid in children.get(cluster, []):
             if col not in present.get(cid, []):
@@ -339,8 +371,6 @@ def _emit(
             continue
         if e.label and e.shape is not None:
             attrs["label"] = " " + size_text(e.shape)  # a space apart from the arrow
-            if model.nodes[e.tail].cluster != model.nodes[e.head].cluster and not e.reverse:
-                attrs["minlen"] = "2"  # the label a rank away from the cluster's border
         if e.dashed:
             attrs["style"] = "dashed"
         if e.skip:

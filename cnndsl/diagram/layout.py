@@ -271,6 +271,8 @@ def _columns(sizer: _Sizer, title: bool, single: float) -> tuple[list[int], floa
         scale = sizer.scale(starts, title)
         if scale > best_scale * 1.08:
             best, best_scale = starts, scale
+        if best_scale >= _NO_WRAP:
+            break  # columns only as many as needed: the fewest whose text is large enough
     return best, best_scale
 
 
