@@ -52,6 +52,12 @@ def layer_text(node: ir.Layer) -> str:
         return node.op
     a = node.args
     text = op.describe(a)  # type: ignore[arg-type]
+    if node.op.startswith("adaptive_"):  # adaptive_avgpool → 1×1: global avgpool
+        kind = node.op.removeprefix("adaptive_")
+        size = a.get("size")
+        if isinstance(size, tuple) and all(v == 1 for v in size):
+            return f"global {kind}"
+        return text.replace(node.op, f"adaptive {kind}", 1)
     kernel = a.get("kernel")
     if isinstance(kernel, tuple) and len(kernel) == 1:
         plain = size_text(kernel)
