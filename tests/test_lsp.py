@@ -4,6 +4,7 @@ parameter count, the source text for ranges)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -275,3 +276,54 @@ def test_a_half_typed_file_never_breaks_the_server(path: Path) -> None:
             server.shape_hints(doc, 1, len(lines))
         if doc.tree is not None:
             server._labelled(doc.tree)
+
+
+def test_the_readme_emacs_setup(tmp_path: Path) -> None:
+    """The README's eglot configuration, in a real Emacs (skipped where none is installed):
+    it opens a file in cnn-mode, connects to cnndsl lsp and shows the diagnostic."""
+    import re
+    import shutil
+    import subprocess
+
+    emacs = shutil.which("emacs")
+    if emacs is None:
+        pytest.skip("emacs is not installed")
+    elisp = re.search(r"```elisp\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert elisp is not None
+    (tmp_path / "init.el").write_text(elisp.group(1))
+    (tmp_path / "bad.cnn").write_text(ERROR_SRC)
+    bin_dir = Path(sys.executable).parent
+    (tmp_path / "run.el").write_text(
+        f"""
+(setenv "PATH" (concat "{bin_dir}:" (getenv "PATH")))
+(setq exec-path (cons "{bin_dir}" exec-path))
+(package-initialize)
+(require 'eglot)
+(load "{tmp_path / "init.el"}")
+(find-file "{tmp_path / "bad.cnn"}")
+(run-hooks 'post-command-hook)  ; eglot-ensure connects after the command
+(let ((deadline (+ (float-time) 60)))
+  (while (and (< (float-time) deadline) (null (flymake-diagnostics)))
+    (accept-process-output nil 0.2)
+    (flymake-start)))
+(message "MODE %s" major-mode)
+(dolist (d (flymake-diagnostics))
+  (message "DIAG %d:%d %s" (line-number-at-pos (flymake-diagnostic-beg d))
+           (save-excursion (goto-char (flymake-diagnostic-beg d)) (current-column))
+           (flymake-diagnostic-text d)))
+(kill-emacs 0)
+"""
+    )
+    r = subprocess.run(
+        [emacs, "--batch", "-l", str(tmp_path / "run.el")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    out = r.stdout + r.stderr
+    if "Cannot open load file" in out and "eglot" in out:
+        pytest.skip("eglot is not installed (Emacs 29 has it; Debian: elpa-eglot)")
+    assert "MODE cnn-mode" in out
+    start = _pos(ERROR_SRC, "stride=0")
+    assert f"DIAG {start.line + 1}:{start.character} " in out, out
