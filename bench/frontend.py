@@ -83,6 +83,9 @@ def in_process(layers: int) -> float:
 def main() -> None:
     check = wall([sys.executable, "-m", "cnndsl", "check", "examples/resnet152.cnn"])
     print(f"cnndsl check examples/resnet152.cnn: {check:.3f} s wall (median of 5, new process)")
+    for name in ("convnext_tiny", "regnet_y_400mf", "efficientnet_b0", "deeplabv3_resnet50"):
+        other = wall([sys.executable, "-m", "cnndsl", "check", f"examples/{name}.cnn"])
+        print(f"cnndsl check examples/{name}.cnn: {other:.3f} s ({other / check:.2f}x resnet152)")
     ti = torchinfo_time()
     if ti is None:
         print("torchinfo.summary(resnet152): torchinfo not installed (pip install torchinfo)")
