@@ -327,3 +327,58 @@ def test_the_readme_emacs_setup(tmp_path: Path) -> None:
     assert "MODE cnn-mode" in out
     start = _pos(ERROR_SRC, "stride=0")
     assert f"DIAG {start.line + 1}:{start.character} " in out, out
+
+
+def test_the_readme_neovim_setup(tmp_path: Path) -> None:
+    """The README's vim.lsp configuration in a real Neovim 0.11+ (skipped where none is
+    installed): filetype, client, the diagnostic at its place, a hover and an inlay hint."""
+    import re
+    import shutil
+    import subprocess
+
+    nvim = shutil.which("nvim")
+    if nvim is None:
+        pytest.skip("nvim is not installed")
+    version = subprocess.run([nvim, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"NVIM v0\.(\d+)", version)
+    if m is None or int(m.group(1)) < 11:
+        pytest.skip(f"vim.lsp.config needs Neovim 0.11 ({version.splitlines()[0]})")
+    lua = re.search(r"```lua\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert lua is not None
+    (tmp_path / "init.lua").write_text(lua.group(1))
+    (tmp_path / "bad.cnn").write_text(ERROR_SRC)
+    (tmp_path / "good.cnn").write_text(ERROR_SRC.replace("stride=0", "stride=1"))
+    (tmp_path / "check.lua").write_text(
+        """
+vim.wait(30000, function() return #vim.lsp.get_clients({ bufnr = 0 }) > 0 end, 50)
+local client = vim.lsp.get_clients({ bufnr = 0 })[1]
+local uri = vim.uri_from_bufnr(0)
+vim.wait(30000, function() return #vim.diagnostic.get(0) > 0 end, 50)
+for _, d in ipairs(vim.diagnostic.get(0)) do print(string.format("DIAG %d:%d", d.lnum, d.col)) end
+vim.cmd("edit " .. vim.fn.fnameescape(vim.fn.expand("%:h") .. "/good.cnn"))
+vim.wait(30000, function() return #vim.lsp.get_clients({ bufnr = 0 }) > 0 end, 50)
+local td = { uri = vim.uri_from_bufnr(0) }
+local hover = client:request_sync("textDocument/hover",
+  { textDocument = td, position = { line = 2, character = 5 } }, 20000, 0)
+print("HOVER " .. hover.result.contents.value:gsub("\\n", " "))
+local whole = { start = { line = 0, character = 0 }, ["end"] = { line = 4, character = 0 } }
+local hints = client:request_sync("textDocument/inlayHint",
+  { textDocument = td, range = whole }, 20000, 0)
+print("HINT " .. hints.result[1].label)
+vim.cmd("qa!")
+"""
+    )
+    r = subprocess.run(
+        [nvim, "--headless", "-u", str(tmp_path / "init.lua"), str(tmp_path / "bad.cnn"),
+         "-c", f"luafile {tmp_path / 'check.lua'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+             "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")},
+    )  # fmt: skip
+    out = r.stdout + r.stderr
+    start = _pos(ERROR_SRC, "stride=0")
+    assert f"DIAG {start.line}:{start.character}" in out, out
+    assert "8×30×30" in out.split("HOVER", 1)[1], out
+    assert "HINT → 8×30×30" in out, out
