@@ -193,7 +193,9 @@ class Upsample(Op):
         scale = a["scale"]
         if scale is None:
             if a["like"] is not None:
-                return f"upsample like {a['like'][0]}"
+                return f"upsample to {a['like'][0]}'s size"
+            if a.get("runtime_size") is not None:
+                return "upsample to the input's size"
             return f"upsample to {size_text(a['size'])}"
         return f"upsample ×{size_text(scale[:1] if len(set(scale)) == 1 else scale)}"
 
