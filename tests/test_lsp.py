@@ -105,6 +105,22 @@ async def test_error_in_an_imported_block_shows_at_the_call(
 
 
 @pytest.mark.asyncio
+async def test_a_changed_import_is_checked_again(client: LanguageClient, tmp_path: Path) -> None:
+    lib = tmp_path / "lib.cnn"
+    lib.write_text("block B(c) {\n    conv c 3x3\n}\n")
+    src = 'import "lib.cnn"\nnetwork N {\n    input 3x8x8\n    B(4)\n}\n'
+    uri = await _open(client, tmp_path / "main.cnn", src)
+    assert not client.diagnostics[uri]
+    lib.write_text("block B(c) {\n    conv c 9x9\n}\n")
+    client.workspace_did_change_watched_files(
+        t.DidChangeWatchedFilesParams([t.FileEvent(lib.as_uri(), t.FileChangeType.Changed)])
+    )
+    await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    (diag,) = client.diagnostics[uri]
+    assert diag.range.start.line == 3
+
+
+@pytest.mark.asyncio
 async def test_warning_severity(client: LanguageClient, tmp_path: Path) -> None:
     src = "network N {\n    input 3x32x32\n    conv 8 3 -> bn\n}\n"
     uri = await _open(client, tmp_path / "warn.cnn", src)

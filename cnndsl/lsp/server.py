@@ -158,7 +158,18 @@ def did_change(ls: CnnServer, params: t.DidChangeTextDocumentParams) -> None:
 
 @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
 def did_save(ls: CnnServer, params: t.DidSaveTextDocumentParams) -> None:
-    refresh(ls, params.text_document.uri)  # an imported file may have changed
+    refresh_all(ls)  # the saved file may be imported by the other open documents
+
+
+@server.feature(t.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched_files(ls: CnnServer, params: t.DidChangeWatchedFilesParams) -> None:
+    refresh_all(ls)  # an imported file changed on disk
+
+
+def refresh_all(ls: CnnServer) -> None:
+    for uri in list(ls.docs):
+        if uri in ls.workspace.text_documents:
+            refresh(ls, uri)
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
