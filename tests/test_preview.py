@@ -119,6 +119,27 @@ def test_http_surface(preview) -> None:
     assert p.get("/diagram.svg?theme=neon")[0] == 400
 
 
+def test_an_import_is_watched_too(tmp_path: Path) -> None:
+    (tmp_path / "lib.cnn").write_text("block Stem(c) {\n    conv c 3x3 pad=1 -> relu\n}\n")
+    main = tmp_path / "main.cnn"
+    main.write_text('import "lib.cnn"\nnetwork N {\n    input 3x16x16\n    Stem(8)\n}\n')
+    p = Preview(main)
+    try:
+        state = json.loads(p.get("/state.json")[1])
+        assert sorted(Path(f).name for f in state["files"]) == ["lib.cnn", "main.cnn"]
+        assert state["networks"][0]["output"] == [8, 16, 16]
+        (tmp_path / "lib.cnn").write_text("block Stem(c) {\n    conv c 3x3 stride=2 pad=1\n}\n")
+
+        def redrawn():
+            new = json.loads(p.get("/state.json")[1])
+            return new["version"] > state["version"] and new
+
+        after = _wait(redrawn, "the check after the import's save")
+        assert after["networks"][0]["output"] == [8, 8, 8]
+    finally:
+        p.close()
+
+
 class Chromium:
     """Headless chromium driven over ``--remote-debugging-pipe`` (fds 3 and 4)."""
 
