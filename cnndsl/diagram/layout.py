@@ -309,6 +309,8 @@ def _wrap(model: _Model, starts: list[int]) -> list[str]:
     lettered: set[int] = set()
     for e in list(model.edges):
         ct, ch = model.nodes[e.tail].column, model.nodes[e.head].column
+        if e.fan and ct != ch:
+            continue  # a dense fan-in edge stays within its column (the concat chain says it)
         main = ch == ct + 1 and e.name is None  # skips share the main edge's connector
         if ct == ch or not (main or e.name is not None):
             if ct != ch:
