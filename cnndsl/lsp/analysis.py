@@ -187,8 +187,11 @@ def _parse_file_cached(path: str | Path) -> s.File:
 def _imports_cached() -> Iterator[None]:
     """Resolve imports through :func:`_parse_file_cached` (syntax trees are immutable, so
     one tree can serve every check) for the duration of one check."""
-    saved = program_module.parse_file
-    program_module.parse_file = _parse_file_cached
+    saved = getattr(program_module, "parse_file", None)
+    if saved is not parse_file:  # the program stage reads files some other way now
+        yield
+        return
+    program_module.parse_file = _parse_file_cached  # type: ignore[assignment]
     try:
         yield
     finally:
