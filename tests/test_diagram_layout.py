@@ -184,3 +184,25 @@ def test_lr_prefers_one_row() -> None:
     (a,) = analyze(ROOT / "examples" / "lenet5.cnn")
     src = to_dot(a, rankdir="LR", depth="auto").source
     assert "wrap" not in src and "columns" not in src
+
+
+M5 = """network M5(n_output = 35, c = 32) {
+    input 1x8000
+    conv c 80 stride=16 -> bn -> relu -> maxpool 4
+    conv c 3 -> bn -> relu -> maxpool 4
+    conv (2 * c) 3 -> bn -> relu -> maxpool 4
+    conv (2 * c) 3 -> bn -> relu -> maxpool 4
+    gap
+    flatten
+    fc n_output
+}
+"""
+
+
+def test_rows_only_as_many_as_needed() -> None:
+    """M5 (Dai et al., 2017) with --rankdir LR: one row would have 10 px text, so two rows
+    with one pair of connectors (it used to be five rows, A to D), and 14 px text or more."""
+    (a,) = analyze(source=M5)
+    d = to_dot(a, rankdir="LR", depth="auto")
+    assert d.source.count("shape=circle") == 2, d.source  # A at the end of row 1 and its twin
+    assert smallest_text_px(d.to_bytes("svg")) >= 14

@@ -95,7 +95,7 @@ def to_tikz(model: _Model, analysis: Analysis) -> str:
             continue
         if len(shape) >= 2:
             side = 0.6 + 4.4 * math.sqrt(shape[1] / biggest)
-            thick = 0.15 + 0.9 * math.log2(1 + shape[0]) / math.log2(1 + widest)
+            thick = 0.2 + 1.2 * math.log2(1 + shape[0]) / math.log2(1 + widest)
             h, d = side, side
         else:  # a vector: a flat, tall bar
             thick = 0.25
@@ -103,7 +103,7 @@ def to_tikz(model: _Model, analysis: Analysis) -> str:
             d = 0.25
         if n.kind == "input":
             colour = "OtherColor"
-        dx, dy = 0.5 * d, 0.35 * d
+        dx, dy = 0.4 * d, 0.28 * d
         y0, y1 = -h / 2, h / 2
         x1 = x + thick
         body += [
@@ -123,8 +123,9 @@ def to_tikz(model: _Model, analysis: Analysis) -> str:
         x = x1 + dx + _GAP
     # the main chain's arrows, then the skips above the boxes
     main_edges = set()
+    following = {n.id: m.id for n, m in zip(chain, chain[1:], strict=False)}
     for e in model.edges:
-        if e.tail in where and e.head in where and e.priority == 0 and not e.skip:
+        if following.get(e.tail) == e.head and not e.skip:  # next to each other
             a, b = where[e.tail], where[e.head]
             if b[0] > a[1]:
                 body.append(f"\\draw[->, thick] ({a[1] + 0.05:.2f},0) -- ({b[0] - 0.05:.2f},0);")
@@ -134,7 +135,7 @@ def to_tikz(model: _Model, analysis: Analysis) -> str:
     for e in model.edges:
         if e.tail not in where or e.head not in where or (e.tail, e.head) in main_edges:
             continue
-        if not (e.skip or e.name is not None or e.priority == 2):
+        if e.fan:
             continue
         a, b = where[e.tail], where[e.head]
         lift = top + 0.5 + 0.45 * (level % 4)
