@@ -162,6 +162,27 @@ async def test_hover_on_a_block_call(client: LanguageClient) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_block_file_shows_its_instances_in_an_open_importer(
+    client: LanguageClient,
+) -> None:
+    await _open(client, ROOT / "examples" / "resnet50.cnn")
+    blocks = BLOCKS.read_text()
+    uri = await _open(client, BLOCKS)
+    hover = await client.text_document_hover_async(
+        t.HoverParams(t.TextDocumentIdentifier(uri), _pos(blocks, "conv2: conv c 3x3 stride", 8))
+    )
+    assert hover is not None
+    assert "`layer1.0.conv2` (ResNet50): output **64×56×56**" in hover.contents.value
+    line = _pos(blocks, "conv2: conv c 3x3 stride").line
+    hints = await client.text_document_inlay_hint_async(
+        t.InlayHintParams(
+            t.TextDocumentIdentifier(uri), t.Range(t.Position(line, 0), t.Position(line + 1, 0))
+        )
+    )
+    assert hints and hints[0].label == "→ 64×56×56 … 512×7×7 (4 shapes)"
+
+
+@pytest.mark.asyncio
 async def test_definition_of_a_block_and_an_import(client: LanguageClient) -> None:
     text = RESNET18.read_text()
     uri = await _open(client, RESNET18)

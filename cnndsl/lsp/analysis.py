@@ -67,6 +67,24 @@ class Document:
     networks: list[ir.Network] = field(default_factory=list)
     _analyses: list[Analysis] | None = None
     _index: dict[Span, list[Instance]] | None = None
+    # open documents that import this one: their networks show this file's blocks at work
+    importers: list[Document] = field(default_factory=list)
+
+    def set_importers(self, docs: list[Document]) -> None:
+        if [id(d) for d in docs] != [id(d) for d in self.importers]:
+            self.importers = docs
+            self._index = None
+
+    def imports(self, path: str) -> bool:
+        """Whether this document's program uses blocks of the file ``path``."""
+        if self.program is None or same_file(self.path, path):
+            return False
+        return any(same_file(b.span.file, path) for b in self.program.blocks.values())
+
+    @property
+    def checked(self) -> bool:
+        """Whether some network (this file's or an importer's) runs this file's steps."""
+        return bool(self.networks) or any(d.networks for d in self.importers)
 
     # ------------------------------------------------------------ the side table
     @property
@@ -80,7 +98,7 @@ class Document:
         """Every module and layer whose step is in this document, by the step's span."""
         if self._index is None:
             out: dict[Span, list[Instance]] = {}
-            for a in self.analyses:
+            for a in self.analyses + [a for d in self.importers for a in d.analyses]:
                 for path, node in a.network.modules():
                     span = getattr(node, "span", None)
                     if span is None or not same_file(span.file, self.path):
@@ -307,7 +325,7 @@ def hover_text(doc: Document, line: int, col: int) -> tuple[str, Span | None] | 
     word = doc.word_at(line, col)
     text = doc.line_text(line)
     blocks = doc.blocks()
-    found = doc.instances_at(line, col) if doc.networks else None
+    found = doc.instances_at(line, col) if doc.checked else None
     # a block call: its signature, leading comment and totals
     if word and word[0] in blocks and text[word[2] - 1 : word[2]] == "(":
         block = blocks[word[0]]

@@ -123,6 +123,7 @@ def current(ls: CnnServer, uri: str) -> Document:
     text = ls.workspace.get_text_document(uri).source
     if doc is None or doc.text != text:
         doc = refresh(ls, uri)
+    doc.set_importers([d for d in ls.docs.values() if d is not doc and d.imports(doc.path)])
     return doc
 
 
@@ -425,7 +426,7 @@ def inlay_hints(ls: CnnServer, params: t.InlayHintParams) -> list[t.InlayHint]:
     if not ls.inlay_hints:
         return []
     doc = current(ls, params.text_document.uri)
-    if not doc.networks:
+    if not doc.checked:
         return []
     first, last = params.range.start.line + 1, params.range.end.line + 1
     return shape_hints(doc, first, last)
@@ -449,7 +450,9 @@ def shape_hints(doc: Document, first: int, last: int) -> list[t.InlayHint]:
             text = size_text(inst.node.out_shape)
             if text not in shapes:
                 shapes.append(text)
-        label = " | ".join(shapes[:3]) + (" | …" if len(shapes) > 3 else "")
+        label = " | ".join(shapes)
+        if len(shapes) > 2:  # a block's line, run at several sizes
+            label = f"{shapes[0]} … {shapes[-1]} ({len(shapes)} shapes)"
         out.append(
             t.InlayHint(
                 position=t.Position(line - 1, col - 1),
