@@ -246,7 +246,8 @@ def test_browser_sees_each_save(preview, tmp_path: Path) -> None:
         # a mistake: the message shows, the last good diagram stays (faded)
         f.write_text(BIGGER.replace("stride=2", "stride=0"))
         _wait(lambda: browser.js("document.querySelectorAll('pre.error').length"), "the error")
-        assert "stride" in browser.js("document.querySelector('pre.error').textContent")
+        message = browser.js("document.querySelector('pre.error').textContent")
+        assert message.startswith("small.cnn:4:") and "stride" in message
         f.write_text(BIGGER)
         _wait(lambda: not browser.js("document.querySelectorAll('pre.error').length"), "the fix")
         _wait(lambda: browser.js(loaded) > second, "the redrawn diagram")

@@ -72,10 +72,10 @@ class Preview:
         try:
             state.analyses = analyze(self.path, warnings=warnings)
         except CnnError as exc:
-            state.diagnostics.append(_diag(exc.diagnostic, source))
+            state.diagnostics.append(_diag(exc.diagnostic, source, self.path.parent))
         except RecursionError:
             state.diagnostics.append({"severity": "error", "text": "nesting too deep to check"})
-        state.diagnostics += [_diag(w, source) for w in warnings.items]
+        state.diagnostics += [_diag(w, source, self.path.parent) for w in warnings.items]
         with self.lock:
             self.state = state
             if state.analyses:
@@ -129,8 +129,10 @@ class Preview:
         }
 
 
-def _diag(d: Diagnostic, source: str) -> dict[str, str]:
-    return {"severity": d.severity, "text": d.format(source)}
+def _diag(d: Diagnostic, source: str, folder: Path) -> dict[str, str]:
+    """A diagnostic as the terminal shows it, with paths relative to the file's folder."""
+    text = d.format(source).replace(str(folder) + "/", "")
+    return {"severity": d.severity, "text": text}
 
 
 class Handler(BaseHTTPRequestHandler):
