@@ -319,11 +319,13 @@ def _wrap(model: _Model, starts: list[int]) -> list[str]:
             continue
         key = (e.tail, e.name)
         if key not in outs:
-            if e.name is None:
+            if e.name is not None:
+                text = e.name
+            elif model.nodes[e.tail].bound:  # the tensor has a name: the connector takes it
+                text = model.nodes[e.tail].bound or ""
+            else:
                 text = _letter(letters)
                 letters += 1
-            else:
-                text = e.name
             out_id = f"wrap{len(outs) + 1}_out"
             model.nodes[out_id] = _Node(
                 out_id,

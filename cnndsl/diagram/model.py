@@ -28,6 +28,7 @@ class _Node:
     column: int = 0
     shape: ir.Shape | None = None  # the tensor it outputs
     main: bool = False  # on the main chain (not a branch or side path)
+    bound: str | None = None  # the name its tensor is bound to (`e1 = …`)
 
     def lines(self) -> list[tuple[str, bool]]:
         out = [(self.title, True)] if self.title else []
@@ -221,6 +222,8 @@ class _Builder:
                 continue  # the main tensor goes on: its next edge keeps its priority
             elif isinstance(node, ir.Bind):
                 self.bound[node.name] = [(t, sh, node.name) for t, sh, _ in tails]
+                for t, _, _ in tails:
+                    self.model.nodes[t].bound = self.model.nodes[t].bound or node.name
                 absorb = None
             elif isinstance(node, ir.Use):
                 tails = self.bound[node.name]
