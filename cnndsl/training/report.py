@@ -279,7 +279,7 @@ def plot_confusion(
         )
         ax.set_yticks(range(n), classes)
     if n <= 20:
-        size = 9 if n <= 12 else 7
+        size = 9 if n <= 12 else 8
         for i, row in enumerate(values):
             for j, value in enumerate(row):
                 if not value:
@@ -287,6 +287,8 @@ def plot_confusion(
                 text = f"{value:.0%}" if normalized else f"{int(value)}"
                 if normalized and 0 < value < 0.005:
                     text = "<1%"
+                elif normalized and 0.995 <= value < 1:
+                    text = ">99%"  # not 100%: some images of the class went elsewhere
                 dark = value > (0.5 if normalized else top / 2)
                 ax.text(
                     j,

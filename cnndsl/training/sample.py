@@ -22,11 +22,12 @@ def write_sample(path: str | Path, digit: int = 7, size: int = 32) -> int:
     returns its index in the test split."""
     from PIL import Image
 
-    from .data import load_data
+    from .data import Split, load_data
 
-    data = load_data({"name": "digits", "size": size}, (1, size, size), seed=0)
-    index = int((data.test.y == digit).nonzero()[0, 0])
-    pixels = (data.test.x[index, 0] * 255).round().clamp(0, 255).byte().numpy()
+    test = load_data({"name": "digits", "size": size}, (1, size, size), seed=0).test
+    assert isinstance(test, Split)  # the digits are held in memory
+    index = int((test.y == digit).nonzero()[0, 0])
+    pixels = (test.x[index, 0] * 255).round().clamp(0, 255).byte().numpy()
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     write_atomic(Path(path), buffer.getvalue())
