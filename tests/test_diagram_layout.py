@@ -206,3 +206,19 @@ def test_rows_only_as_many_as_needed() -> None:
     d = to_dot(a, rankdir="LR", depth="auto")
     assert d.source.count("shape=circle") == 2, d.source  # A at the end of row 1 and its twin
     assert smallest_text_px(d.to_bytes("svg")) >= 14
+
+
+def test_very_large_diagrams_are_placed_by_cnndsl() -> None:
+    """Past layout.GIANT nodes the positions are cnndsl's and neato -n2 only draws them
+    (how fast is bench/render_scaling.py's business; this checks what comes out)."""
+    from cnndsl.diagram.layout import GIANT
+
+    lines = "\n".join("    conv 4 3x3 pad=1 bias=false -> relu" for _ in range(GIANT + 100))
+    (a,) = analyze(source=f"network Big {{\n    input 1x8x8\n{lines}\n}}\n")
+    d = to_dot(a, depth=None)
+    assert d.engine == "neato" and 'pos="' in d.source and "cluster" not in d.source
+    svg = d.to_bytes("svg")
+    root = ET.fromstring(svg)
+    nodes = [g for g in root.iter(f"{NS}g") if g.get("class") == "node"]
+    assert len(nodes) > GIANT
+    assert smallest_text_px(svg) > 0 and b"Big: network diagram" in svg
