@@ -5,23 +5,25 @@ kept), not on the syntax tree, so it keeps every comment and tolerates any token
 grammar has. It changes whitespace only, and never moves a token to another line (so line
 numbers in messages, summaries and diagrams stay the same):
 
-* indentation: four spaces per open ``{``, ``(`` or ``[``, one more after a line that ends
-  with ``->``; a line that starts with a closer goes back one level;
+* indentation: four spaces more inside a ``{``, ``(`` or ``[`` that ends its line; inside
+  one followed by more code on its line (hanging), lines align with that code (as Python's
+  visual indentation); four more after a line that ends with ``->``; a line that starts
+  with a closer aligns with the line that opened it;
 * spaces: one after ``,`` and ``;``, around ``->``, binary operators and a
   ``let``/binding/parameter-default ``=``; none around a keyword argument's ``=``, inside
   parentheses, before ``:``; other spacing is kept as written (present or absent), so
   whitespace-sensitive pairs (``f (x)`` and ``f(x)``) never change;
 * tables: consecutive lines that call the same block with the same number of arguments
   get aligned argument columns (numbers right-aligned);
-* trailing comments of consecutive lines start in one column, two spaces after the
-  longest code;
+* trailing comments of consecutive lines (a paragraph: up to a blank line) start in one
+  column, two spaces after the longest code among them;
 * trailing whitespace goes, the file ends with one newline.
 
 Every result is checked: the formatted text must parse to the same syntax tree as the
 original (spans aside); otherwise only the indentation is changed.
 
 >>> print(format_source("network N{input 1x8x8;conv 4 3x3 pad = same->relu # x\\n}"), end="")
-network N{input 1x8x8; conv 4 3x3 pad=same -> relu  # x
+network N { input 1x8x8; conv 4 3x3 pad=same -> relu  # x
 }
 """
 
@@ -36,8 +38,6 @@ from lark.exceptions import UnexpectedInput
 
 from .errors import CnnError, Span
 from .parser import _lark, parse
-
-INDENT = "    "
 
 _OPERAND_END = {"NAME", "INT", "FLOAT", "SIZE", "STRING", "RPAR", "RSQB", "TRUE", "FALSE"}
 _BINARY = {
