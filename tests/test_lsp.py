@@ -419,3 +419,27 @@ vim.cmd("qa!")
     assert f"DIAG {start.line}:{start.character}" in out, out
     assert "8×30×30" in out.split("HOVER", 1)[1], out
     assert "HINT → 8×30×30" in out, out
+
+
+def test_op_docs_follow_the_language_reference() -> None:
+    """cnndsl/lsp/opdocs.py holds §8's table of docs/language.md (the package ships no docs):
+    each row's positional arguments, keywords and meaning, unchanged."""
+    import re
+
+    from cnndsl.lsp.opdocs import OP_DOCS
+
+    text = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    section = text.split("\n## 8.", 1)[1].split("\n## 9.", 1)[0]
+    rows = 0
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        first, positional, keywords = (c.strip() for c in line.strip("|").split("|")[:3])
+        meaning = re.search(r"\(([^)]*)\)", first)
+        for name in re.findall(r"`([a-z_0-9]+)`", first):
+            doc = OP_DOCS[name]
+            assert doc["positional"] == positional and doc["keywords"] == keywords, name
+            if meaning:
+                assert doc["meaning"] == re.sub(r"`([^`]*)`", r"\1", meaning.group(1)), name
+            rows += 1
+    assert rows == len(OP_DOCS)
