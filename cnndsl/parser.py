@@ -572,7 +572,8 @@ def _char_hint(ch: str) -> str | None:
 
 def _token_hint(tok: Token, expected: list[str]) -> str | None:
     if tok.type == "NAME" and re.fullmatch(r"x[0-9]+(x[0-9]+)*", tok.value):
-        return f"a size built from a value is written size(…): size(c, {tok.value[1:].replace('x', ', ')})"
+        dims = tok.value[1:].replace("x", ", ")
+        return f"a size built from a value is written size(…): size(c, {dims})"
     if tok.type == "LSQB":
         return "a list is not an atom: parenthesise it, `([3, 3])`; sizes are written 3x3"
     if tok.type == "_NL" and "'shortcut'" in expected:

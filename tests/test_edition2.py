@@ -321,6 +321,9 @@ def test_compile_time_spatial_sizes_warn() -> None:
     load_networks(source="network N { input 3x32x32; avgpool in.height }", warnings=w)
     assert any("accepts only its declared 3×32×32 input" in d.message for d in w.items)
     ok = Warnings()
-    src = "network N { input 3x32x32; conv 4 3x3 stride=2 pad=1\nupsample size=size(in.height, in.width) }"
+    src = (
+        "network N { input 3x32x32; conv 4 3x3 stride=2 pad=1\n"
+        "upsample size=size(in.height, in.width) }"
+    )
     load_networks(source=src, warnings=ok)
     assert not ok.items
