@@ -150,6 +150,18 @@ def _run_network(module: types.ModuleType, analysis: Any, source: str) -> str | 
         return f"instantiate: {net.name}: {describe(exc)}"
     named = dict(model.named_modules())
     expected = list(net.modules())
+    # a `scale` step is a parameter of the enclosing module, not a module (LANGUAGE.md §8)
+    scales = [(p, n) for p, n in expected if getattr(n, "op", None) == "scale"]
+    expected = [(p, n) for p, n in expected if getattr(n, "op", None) != "scale"]
+    owned = dict(model.named_parameters())
+    for path, node in scales:
+        if path not in owned:
+            return f"compare: {net.name}: scale parameter {path!r} missing from the model"
+        if owned[path].numel() != analysis.node(node).params:
+            return (
+                f"compare: {net.name}: parameters of {path!r} (scale): "
+                f"check {analysis.node(node).params}, torch {owned[path].numel()}"
+            )
     for path, _node in expected:
         if path not in named:
             return f"compare: {net.name}: module path {path!r} missing from the model"

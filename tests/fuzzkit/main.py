@@ -1,5 +1,5 @@
 """Run the differential fuzzer: ``python tests/fuzzkit/main.py --count N [--seconds T]
-[--seed S] [--jobs J] [--shrink-seconds X]``.
+[--seed S] [--jobs J] [--shrink-seconds X] [--edition 1|2]``.
 
 Each of J worker processes generates programs with ``strategies.programs()`` (its own seed
 range) and runs them through ``harness.evaluate``. The first program of each new class of
@@ -151,7 +151,7 @@ def worker(job: int, args: argparse.Namespace, claims: Any, lock: Any) -> Stats:
             suppress_health_check=list(HealthCheck),
         )
         @seed(args.seed * 1_000_003 + job * 100_003 + chunk)
-        @given(programs())
+        @given(programs(edition=args.edition))
         def fuzz(source: str) -> None:
             problem = body(source)
             if problem is not None:  # one raise site: hypothesis tells failures by place
@@ -184,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument(
+        "--edition",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="the language edition programs use (default: strategies.EDITION)",
+    )
+    parser.add_argument(
         "--shrink-seconds",
         type=float,
         default=60,
@@ -191,10 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.jobs = max(1, min(args.jobs, args.count or 1))
+    if args.edition is None:
+        from fuzzkit.strategies import EDITION
+
+        args.edition = EDITION
     import cnndsl
 
     print(
-        f"cnndsl from {Path(cnndsl.__file__).parent}; fixtures in {FIXTURES}; seed {args.seed}",
+        f"cnndsl from {Path(cnndsl.__file__).parent}; fixtures in {FIXTURES}; seed {args.seed}; "
+        f"edition {args.edition}",
         flush=True,
     )
     start = time.monotonic()

@@ -13,18 +13,83 @@ False, the first element) is the simplest alternative, so failing programs shrin
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
 
+# the edition programs() generates by default (CNNDSL_FUZZ_EDITION overrides): 2 once the code
+# generator compiles the second edition's constructs
+EDITION = int(os.environ.get("CNNDSL_FUZZ_EDITION", "1"))
+
 
 class Invalid(Exception):
     """The model thinks a step does not fit (the checker would reject it)."""
 
 
-Shape = tuple[int, ...]  # channels first, no batch; (C,) is flat
+Shape = tuple[int, ...]  # (C, *spatial), no batch; (C,) is flat
+
+
+class CL(tuple):  # type: ignore[type-arg]
+    """A channels-last tensor (second edition): stored as (C, *spatial) like every shape; the
+    channels are last in memory. Slicing or rebuilding it gives a plain (channels-first)
+    tuple, which is what every op that is not listed in ``CL_OPS`` needs anyway."""
+
+
+def is_cl(x: Shape) -> bool:
+    return isinstance(x, CL)
+
+
+def same_layout(x: Shape, shape: tuple[int, ...]) -> Shape:
+    return CL(shape) if is_cl(x) else tuple(shape)
+
+
+# ops that accept a channels-last tensor (LANGUAGE.md §8)
+CL_OPS = {
+    "relu",
+    "relu6",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "silu",
+    "hardswish",
+    "hardsigmoid",
+    "mish",
+    "identity",
+    "leaky_relu",
+    "elu",
+    "prelu",
+    "dropout",
+    "stochastic_depth",
+    "scale",
+    "layernorm",
+    "linear",
+    "permute",
+}
+UPSAMPLE_MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
+def permute_shape(dims: list[Any], x: Shape) -> Shape:
+    """``permute`` with dimension 0 the batch: the channels must end up first or last."""
+    n = len(x)
+    if any(isinstance(d, bool) or not isinstance(d, int) for d in dims):
+        raise Invalid("permute dims")
+    if n == 1 or sorted(dims) != list(range(n + 1)) or dims[0] != 0:
+        raise Invalid("permute dims")
+    # physical order of the non-batch dimensions: "c" or the index of a spatial one
+    phys: list[Any] = ["c", *range(n - 1)] if not is_cl(x) else [*range(n - 1), "c"]
+    sizes = {"c": x[0], **{i: x[1 + i] for i in range(n - 1)}}
+    new = [phys[d - 1] for d in dims[1:]]
+    spatial = tuple(sizes[k] for k in new if k != "c")
+    if new[0] == "c":
+        return (x[0], *spatial)
+    if new[-1] == "c":
+        return CL((x[0], *spatial))
+    raise Invalid("channels in the middle")
+
 
 # ----------------------------------------------------------------------------- expressions
 
@@ -85,8 +150,8 @@ def in_attr(attr: str) -> E:
 
 
 def _num(v: Any) -> Any:
-    if isinstance(v, tuple) or isinstance(v, str):
-        raise Invalid("arithmetic on a size")
+    if isinstance(v, (tuple, str, list)):
+        raise Invalid("arithmetic on a size or a list")
     return v
 
 
@@ -107,6 +172,14 @@ def binop(a: E, op: str, b: E) -> E:
             if y == 0:
                 raise Invalid("division by zero")
             return x % y
+        if op == "/":
+            if y == 0:
+                raise Invalid("division by zero")
+            return x / y
+        if op == "**":
+            if abs(y) > 16 or abs(x) > 64 or (x == 0 and y < 0):
+                raise Invalid("power out of range")
+            return x**y
         raise AssertionError(op)
 
     return E(f"{a.atom} {op} {b.atom}", fn, atomic=False)
@@ -142,9 +215,94 @@ def ifexp(a: E, cond: E, b: E) -> E:
     )
 
 
+def _size(*vs: Any) -> tuple[int, ...]:
+    if not vs or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in vs):
+        raise Invalid("bad size()")
+    return tuple(vs)
+
+
+def _checked(f: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*vs: Any) -> Any:
+        try:
+            return f(*vs)
+        except (ValueError, TypeError, OverflowError, ZeroDivisionError) as exc:
+            raise Invalid(str(exc)) from None
+
+    return call
+
+
+FUNCS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "int": int,
+    "round": round,
+    "float": float,
+    "sqrt": math.sqrt,
+    "log": math.log,
+    "exp": math.exp,
+    "pow": pow,
+    "len": len,
+    "sum": sum,
+    "size": _size,
+}
+
+
 def func(f: str, *args: E) -> E:
-    impl = {"min": min, "max": max, "abs": abs, "int": int}[f]
+    impl = _checked(FUNCS[f])
     return E(f"{f}({', '.join(a.text for a in args)})", lambda s: impl(*(a.ev(s) for a in args)))
+
+
+def listexpr(items: list[E]) -> E:
+    """A list literal ``[a, b]`` (not an atom: parenthesised as a positional argument)."""
+    return E(
+        "[" + ", ".join(i.text for i in items) + "]",
+        lambda s: [i.ev(s) for i in items],
+        atomic=False,
+    )
+
+
+def index(a: E, i: E) -> E:
+    """``a[i]`` (negative indices count from the end)."""
+
+    def fn(s: Scope) -> Any:
+        xs, k = a.ev(s), i.ev(s)
+        if not isinstance(xs, list) or isinstance(k, bool) or not isinstance(k, int):
+            raise Invalid("bad index")
+        if not -len(xs) <= k < len(xs):
+            raise Invalid("index out of range")
+        return xs[k]
+
+    return E(f"{a.atom}[{i.text}]", fn)
+
+
+def slice_(a: E, lo: int | None, hi: int | None) -> E:
+    """``a[lo:hi]``."""
+
+    def fn(s: Scope) -> Any:
+        xs = a.ev(s)
+        if not isinstance(xs, list):
+            raise Invalid("slice of a non-list")
+        return xs[lo:hi]
+
+    text = f"{'' if lo is None else lo}:{'' if hi is None else hi}"
+    return E(f"{a.atom}[{text}]", fn)
+
+
+def tensor_ref(t: str) -> E:
+    """A bound tensor's name as a value (``like=img``): its shape."""
+
+    def fn(s: Scope) -> Any:
+        if s.tensors is None or t not in s.tensors:
+            raise Invalid(f"unknown tensor {t}")
+        return s.tensors[t]
+
+    return E(t, fn)
+
+
+def string(text: str) -> E:
+    """A string literal (``scope="stem"``)."""
+    return E(f'"{text}"', lambda s: text)
 
 
 # ----------------------------------------------------------------------------- scopes
@@ -155,7 +313,8 @@ class Block:
     name: str
     params: list[tuple[str, E | None]]  # (name, default)
     body: Body
-    kinds: dict[str, str]  # param -> kind (chan, stride, kernel, flag, count)
+    kinds: dict[str, str]  # param -> kind (chan, stride, kernel, flag, count, list)
+    seq: bool = False  # a sequential block: `block B(…) = { … }`
 
 
 @dataclass
@@ -242,6 +401,18 @@ def layer_shape(op: str, pos: list[Any], kw: dict[str, Any], x: Shape) -> Shape:
     """Output shape of ``op`` on ``x`` (the model's version of cnndsl's op table)."""
     rank = len(x) - 1
     c, sizes = x[0], x[1:]
+    if op == "permute":
+        return permute_shape(pos, x)
+    if is_cl(x):
+        if op not in CL_OPS:
+            raise Invalid(f"{op} needs channels first")
+        if op == "linear":
+            return CL((_count(pos[0], "out"), *sizes))
+        if op == "layernorm" and kw.get("dim", "channels") != "channels":
+            raise Invalid("layernorm dim=all on channels last")
+        return x
+    if op in ("scale", "stochastic_depth"):
+        return x
     spatial_ops = {
         "conv",
         "deconv",
@@ -324,6 +495,21 @@ def layer_shape(op: str, pos: list[Any], kw: dict[str, Any], x: Shape) -> Shape:
             raise Invalid("groups")
         return x
     if op == "upsample":
+        mode = kw.get("mode", "nearest")
+        if mode != "bilinear" and UPSAMPLE_MODE_RANK.get(mode, rank) != rank:
+            raise Invalid("upsample mode for another rank")
+        if "align_corners" in kw and mode == "nearest":
+            raise Invalid("align_corners with nearest")
+        given = [k for k in ("size", "like") if k in kw] + (["scale"] if pos else [])
+        if len(given) != 1:
+            raise Invalid("upsample needs exactly one of scale, size=, like=")
+        if "size" in kw:
+            return (c, *_per_dim(kw["size"], rank, "size"))
+        if "like" in kw:
+            other = kw["like"]
+            if len(other) != len(x) or is_cl(other):
+                raise Invalid("like= of another rank or layout")
+            return (c, *other[1:])
         sc = _per_dim(pos[0], rank, "scale")
         return (c, *(i_ * f for i_, f in zip(sizes, sc)))
     if op == "lrn":
@@ -336,12 +522,12 @@ def merge_shapes(kind: str, shapes: list[Shape]) -> Shape:
     if not shapes:
         raise Invalid("empty merge")
     first = shapes[0]
-    if any(len(s) != len(first) for s in shapes):
-        raise Invalid("merge ranks")
-    if kind == "concat":
+    if any(len(s) != len(first) or is_cl(s) != is_cl(first) for s in shapes):
+        raise Invalid("merge ranks or layouts")
+    if kind in ("concat", "split"):
         if any(s[1:] != first[1:] for s in shapes):
             raise Invalid("concat sizes")
-        return (sum(s[0] for s in shapes), *first[1:])
+        return same_layout(first, (sum(s[0] for s in shapes), *first[1:]))
     if kind == "add":
         if any(s != first for s in shapes):
             raise Invalid("add shapes")
@@ -352,7 +538,7 @@ def merge_shapes(kind: str, shapes: list[Shape]) -> Shape:
             if a != b and 1 not in (a, b):
                 raise Invalid("mul shapes")
             out[d] = max(a, b)
-    return tuple(out)
+    return same_layout(first, tuple(out))
 
 
 # ----------------------------------------------------------------------------- syntax
@@ -453,7 +639,7 @@ class Call(Step):
                 values[pname] = default.ev(scope)
         if kwargs:
             raise Invalid("unknown keyword")
-        inner = Scope(values, x, {}, scope.blocks, scope.depth + 1)
+        inner = Scope(values, x, None if block.seq else {}, scope.blocks, scope.depth + 1)
         return block.body.run(inner, x)
 
 
@@ -494,14 +680,108 @@ class Merge(Step):
         return f"{self.kind} {self.body.fmt(ind)}"
 
     def run(self, scope: Scope, x: Shape) -> Shape:
-        inner = scope.child()
-        outs = []
-        for stmt in self.body.stmts:
-            if isinstance(stmt, Let):
-                stmt.run(inner, x)
-            else:
-                outs.append(stmt.run(inner.child(), x))
-        return merge_shapes(self.kind, outs)
+        branches = splice(self.body.stmts, scope.child())
+        if self.kind == "split":
+            if not branches or x[0] % len(branches):
+                raise Invalid("split: branches do not divide the channels")
+            x = same_layout(x, (x[0] // len(branches), *x[1:]))
+        return merge_shapes(self.kind, [stmt.run(sc.child(), x) for stmt, sc in branches])
+
+
+def splice(stmts: list[Stmt], scope: Scope) -> list[tuple[Stmt, Scope]]:
+    """The branches of a merge body: a statement that is a bare ``repeat`` or ``if`` splices
+    its step statements in, one branch each (second edition, LANGUAGE.md §6); ``let``s bind
+    for the statements after them."""
+    out: list[tuple[Stmt, Scope]] = []
+    for stmt in stmts:
+        if isinstance(stmt, Let):
+            stmt.run(scope, ())
+            continue
+        step = stmt.steps[0] if isinstance(stmt, Chain) and len(stmt.steps) == 1 else None
+        if isinstance(step, Repeat):
+            n = step.count.ev(scope)
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise Invalid("bad count")
+            for i in range(n):
+                inner = scope.child()
+                if step.var:
+                    inner.values[step.var] = i
+                out += splice(step.body.stmts, inner)
+        elif isinstance(step, If):
+            arm: Body | If | None = step
+            while isinstance(arm, If):
+                arm = arm.then if arm.cond.ev(scope) else arm.orelse
+            if arm is not None:
+                out += splice(arm.stmts, scope.child())
+        else:
+            out.append((stmt, scope))
+    return out
+
+
+def _clashes(key: str, template: bool, labels: set[str]) -> bool:
+    """Whether a template ``key{i}`` could give a label in ``labels`` (``proj1``), or a plain
+    label ``key`` one that a template gives."""
+    if template:
+        return any(re.fullmatch(re.escape(key) + r"[\d_]+", label) for label in labels)
+    m = re.fullmatch(r"(.*?)[\d_]+", key)
+    return m is not None and m.group(1) in labels
+
+
+def _seq_unsafe(text: str) -> bool:
+    """Whether a chain (as text) may hold what an nn.Sequential cannot: a layer scale, a
+    tensor or the enclosing module's input size read at run time, numbered labels."""
+    return any(w in text for w in ("scale", "like=", "size(in.", '"'))
+
+
+def _is_module(step: Step) -> bool:
+    """Whether a labelled ``step`` surely names a module (``init scope=`` may name it)."""
+    if isinstance(step, Layer):
+        return step.op != "scale"
+    return isinstance(step, Call)
+
+
+def elements(step: Step, scope: Scope) -> int:
+    """How many elements ``step`` adds to an nn.Sequential (LANGUAGE.md §5); raises Invalid
+    when the model cannot tell."""
+    if isinstance(step, Group):
+        return 0 if not [t for t in step.body.stmts if not isinstance(t, Let)] else 1
+    if isinstance(step, Repetition):
+        n = step.count.ev(scope)
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise Invalid("bad count")
+        inner = step.step.body if isinstance(step.step, Group) else None
+        return n * (1 if inner is None else body_elements(inner, scope.child()))
+    if isinstance(step, Repeat):
+        n = step.count.ev(scope)
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise Invalid("bad count")
+        total = 0
+        for i in range(n):
+            inner = scope.child()
+            if step.var:
+                inner.values[step.var] = i
+            total += body_elements(step.body, inner)
+        return total
+    if isinstance(step, If):
+        arm: Body | If | None = step
+        while isinstance(arm, If):
+            arm = arm.then if arm.cond.ev(scope) else arm.orelse
+        return 0 if arm is None else body_elements(arm, scope.child())
+    if isinstance(step, (Use, MergeRefs, InputStep)):
+        raise Invalid("not in a sequential")
+    return 1  # a layer, a call, a merge, a residual, anything labelled
+
+
+def body_elements(body: Body, scope: Scope) -> int:
+    total = 0
+    for stmt in body.stmts:
+        if isinstance(stmt, Let):
+            stmt.run(scope, ())
+        elif isinstance(stmt, Chain):
+            total += sum(elements(step, scope) for step in stmt.steps)
+        else:
+            raise Invalid("not in a sequential")
+    return total
 
 
 @dataclass
@@ -609,8 +889,11 @@ class MergeRefs(Step):
 @dataclass
 class InputStep(Step):
     shape: Shape
+    expr: E | None = None  # `input size(c, 32, 32)` (second edition)
 
     def fmt(self, ind: int) -> str:
+        if self.expr is not None:
+            return f"input {self.expr.atom}"
         return "input " + "x".join(map(str, self.shape))
 
     def run(self, scope: Scope, x: Shape) -> Shape:
@@ -683,6 +966,20 @@ class Output(Stmt):
 
 
 @dataclass
+class Init(Stmt):
+    """``init SCHEME key=value…`` (a statement of a network body, second edition)."""
+
+    scheme: str
+    kw: list[tuple[str, str]]
+
+    def fmt(self, ind: int) -> str:
+        return " ".join(["init", self.scheme, *(f"{k}={v}" for k, v in self.kw)])
+
+    def run(self, scope: Scope, x: Shape) -> Shape:
+        return x
+
+
+@dataclass
 class Comment(Stmt):
     text: str
 
@@ -722,12 +1019,36 @@ PARAM_NAMES = {
     "kernel": ["k", "kernel"],
     "flag": ["use_bn", "flag", "deep", "gate"],
     "count": ["n", "depth", "reps"],
+    "list": ["depths", "widths", "rates", "ks"],
 }
 TRICKY_PARAMS = ["len", "x", "F", "nn", "torch", "list", "int", "input_", "Tensor", "y"]
 TENSORS = ["a", "b", "skip", "e1", "t", "u"]
 TRICKY_TENSORS = ["x", "out", "F", "torch", "y", "len", "nn"]
+KEYWORD_LABELS = [
+    "block",
+    "input",
+    "split",
+    "network",
+    "let",
+    "repeat",
+    "residual",
+    "shortcut",
+    "concat",
+    "add",
+    "mul",
+    "output",
+    "init",
+]
+STRING_LABELS = ["block1-0", "my conv", "ünï", "stage-2", "a b", "Ωmega", "0a", "x-y_z", "1-1"]
 LETS = ["w", "h", "m", "q", "half"]
 TRICKY_LETS = ["x", "len", "F", "min_"]
+
+
+@dataclass
+class SeqIndex:
+    """A sequential context's next element index (None: the model cannot tell)."""
+
+    index: int | None = 0
 
 
 @dataclass
@@ -736,13 +1057,16 @@ class Mod:
 
     labels: set[str] = field(default_factory=set)
     vars: list[str] | None = field(default_factory=list)  # None: no label may be used
+    seq: SeqIndex | None = None  # set in a sequential context (an nn.Sequential's body)
+    paths: list[str] | None = None  # the network's own module paths (for init scope=)
 
 
 class Gen:
     """One program: draws choices from hypothesis, builds statements, runs the model."""
 
-    def __init__(self, draw: Callable[[Any], Any]):
+    def __init__(self, draw: Callable[[Any], Any], edition: int = 1):
         self.draw = draw
+        self.ed2 = edition >= 2
         self.blocks: dict[str, Block] = {}
         self.block_order: list[Block] = []
         self.used_names: set[str] = set()
@@ -810,7 +1134,50 @@ class Gen:
                 cands.append(binop(in_attr("channels"), "//", lit(2)))
             if v >= 2:
                 cands.append(func("max", lit(v), lit(1)))
+            if self.ed2:
+                cands += self.int_expr2(scope, v)
         return self.pick(cands)
+
+    def int_expr2(self, scope: Scope, v: int) -> list[E]:
+        """Second-edition spellings of ``v``: lists, indexing, slices, ``**``, functions."""
+        cands: list[E] = []
+        for k, val in sorted(scope.values.items()):
+            if not isinstance(val, list) or not val or not all(type(e) is int for e in val):
+                continue
+            for i, e in enumerate(val):
+                if e == v:
+                    cands.append(index(name(k), lit(i - len(val) if self.chance(40) else i)))
+            if len(val) == v:
+                cands.append(func("len", name(k)))
+            if sum(val) == v:
+                cands.append(func("sum", name(k)))
+            if max(val) == v:
+                cands.append(func("max", name(k)))
+            for j in range(1, len(val)):
+                if sum(val[:j]) == v:
+                    cands.append(func("sum", slice_(name(k), None, j)))
+                if sum(val[j:]) == v and self.chance(50):
+                    cands.append(func("sum", slice_(name(k), j, None)))
+        pick = self.int(0, 9)
+        if pick == 0 and v >= 2 and v & (v - 1) == 0:
+            cands.append(binop(lit(2), "**", lit(v.bit_length() - 1)))
+        elif pick == 1:
+            cands.append(func("int", func("sqrt", lit(v * v))))
+        elif pick == 2:
+            cands.append(func("pow", lit(v), lit(1)))
+        elif pick == 3:
+            cands.append(func("abs", lit(-v)))
+        elif pick == 4:
+            cands.append(func("int", func("float", lit(v))))
+        elif pick == 5:
+            cands.append(func("round", func("log", func("exp", lit(v)))))
+        elif pick == 6:
+            cands.append(func("len", listexpr([lit(1)] * v)))
+        elif pick == 7 and v >= 2:
+            cands.append(func("sum", listexpr([lit(1), lit(v - 1)])))
+        elif pick == 8:
+            cands.append(func("int", binop(lit(v * 2), "/", lit(2))))
+        return cands
 
     def cond_expr(self, scope: Scope) -> E:
         """A condition on parameters, lets or the input's size."""
@@ -850,9 +1217,15 @@ class Gen:
         return e
 
     # ------------------------------------------------------------------ labels
-    def label(self, mod: Mod, base: str | None = None) -> str | None:
+    def label(self, mod: Mod, base: str | None = None, numeric: bool = False) -> str | None:
+        """A fresh label for ``mod`` (``numeric``: the labelled step is one element, so in a
+        sequential context a numeric string label must be its index)."""
         if mod.vars is None:
             return None
+        if self.ed2 and (base is None or mod.vars) and self.chance(60 if mod.vars else 35):
+            lab = self.label2(mod, numeric)
+            if lab is not None:
+                return lab
         if base is None:
             base = self.pick(TRICKY_LABELS) if self.chance(4) else self.pick(LABELS)
         if mod.vars:
@@ -863,17 +1236,64 @@ class Gen:
             key = base
         else:
             text = key = base
+        if self.ed2 and _clashes(key, bool(mod.vars), mod.labels):
+            return None
         if key in mod.labels:
             self.counter += 1
             return self.label(mod, f"{base}{self.counter}")
         mod.labels.add(key)
         return text
 
+    def label2(self, mod: Mod, numeric: bool) -> str | None:
+        """Second-edition labels: keywords, strings, string templates, unquoted templates
+        that continue after a hole, numeric strings (in a sequential context: the index)."""
+        assert mod.vars is not None
+        if mod.seq is not None and numeric and mod.seq.index is not None and self.chance(50):
+            n = mod.seq.index
+            if self.chance(6):  # a wrong index: the checker must refuse it
+                n = self.pick([n + 1, n - 1 if n else 2, f"0{n}"])
+            text = key = f'"{n}"'
+        elif mod.vars:
+            vs = mod.vars
+            form = self.int(0, 3)
+            holes = [f"{{{v} + 1}}" if self.draw(st.booleans()) else f"{{{v}}}" for v in vs]
+            if form == 0:
+                text = '"' + self.pick(["b", "block", "stage", "s "]) + "-".join(holes) + '"'
+            elif form == 1:
+                pre = self.pick(["stage", "s", "layer"])
+                text = pre + "".join(f"{h}_{self.pick(['unit', 'u', 'x'])}" for h in holes)
+            elif form == 2 and mod.seq is None:
+                text = '"' + "-".join(holes) + '"'
+                key = '"#"'  # one numeric label per module: they could collide
+            else:
+                text = '"' + self.pick(["blk ", "ü", "a-"]) + "_".join(holes) + '"'
+            if not text.startswith('"' + "{"):
+                key = text
+                for h in holes:
+                    key = key.replace(h, "{}")
+        else:
+            kind = self.int(0, 3)
+            if kind == 0:
+                text = self.pick(KEYWORD_LABELS)
+            elif kind == 1 and mod.seq is None:
+                text = f'"{self.int(0, 3)}"'
+            else:
+                text = '"' + self.pick(STRING_LABELS) + '"'
+            key = '"#"' if kind == 1 and mod.seq is None else text
+        if key in mod.labels:
+            return None
+        mod.labels.add(key)
+        return text
+
     # ------------------------------------------------------------------ layers
-    def layer(self, scope: Scope, x: Shape, keep: bool) -> Layer:
+    def layer(
+        self, scope: Scope, x: Shape, keep: bool, mod: Mod | None = None, ctx: Ctx | None = None
+    ) -> Layer:
         """A layer for input ``x``; ``keep``: keep the spatial size."""
         rank = len(x) - 1
         c = x[0]
+        if self.ed2 and (is_cl(x) or self.chance(22)):
+            return self.layer2(scope, x, keep, mod or Mod(), ctx)
         if rank == 0:
             op = self.pick(
                 ["relu", "linear", "bn", "dropout", "layernorm", "sigmoid", "gelu", "softmax"]
@@ -982,6 +1402,135 @@ class Gen:
             return Layer(op, [], [("slope", lit(0.2))] if self.draw(st.booleans()) else [])
         return Layer(op, [], [])
 
+    def layer2(self, scope: Scope, x: Shape, keep: bool, mod: Mod, ctx: Ctx | None) -> Layer:
+        """The second edition's ops, and the ops of a channels-last tensor."""
+        rank = len(x) - 1
+        seq = mod.seq is not None
+        if is_cl(x):
+            op = self.pick(
+                ["linear", "layernorm", "act", "permute", "linear", "dropout", "scale", "permute"]
+            )
+            if op == "scale" and seq and not self.chance(10):
+                op = "layernorm"
+            if op == "permute":
+                return Layer(
+                    "permute", [lit(0), lit(rank + 1), *(lit(d) for d in range(1, rank + 1))], []
+                )
+            if op == "linear":
+                out = x[0] if self.draw(st.booleans()) else self.pick([x[0] * 4, self.int(1, 8)])
+                return Layer("linear", [self.int_expr(scope, out)], self._bias())
+            if op == "layernorm":
+                kw = [("dim", word("channels"))] if self.chance(30) else []
+                if self.chance(3):
+                    kw = [("dim", word("all"))]  # an error on a channels-last tensor
+                if self.chance(15):
+                    kw.append(("eps", lit(1e-6)))
+                return Layer("layernorm", [], kw)
+            if op == "dropout":
+                return Layer("dropout", [lit(self.pick([0.1, 0.0]))], [])
+            if op == "scale":
+                return Layer(
+                    "scale", [lit(self.pick([1e-6, 0.5, 1.0]))] if self.chance(70) else [], []
+                )
+            act = self.pick(["gelu", "relu", "silu", "hardswish", "identity", "prelu", "tanh"])
+            if self.chance(3):
+                act = self.pick(["softmax", "bn", "conv"])  # channels first only: refused
+                if act == "conv":
+                    return Layer("conv", [lit(x[0]), lit(1)], [])
+            return Layer(act, [], [])
+        if rank == 0:
+            op = self.pick(["scale", "layernorm", "stochastic_depth"])
+            if op == "scale" and seq and not self.chance(10):
+                op = "layernorm"
+            if op == "layernorm":
+                return Layer(
+                    "layernorm", [], [("dim", word("channels"))] if self.chance(50) else []
+                )
+            if op == "scale":
+                return Layer("scale", [lit(0.5)] if self.draw(st.booleans()) else [], [])
+            return Layer("stochastic_depth", [lit(0.1)], [])
+        op = self.pick(
+            ["permute", "permute", "scale", "layernorm", "upsample", "upsample", "sd", "conv"]
+        )
+        if op == "permute":
+            dims = [0, *range(2, rank + 2), 1]
+            if rank >= 2 and self.chance(15):  # reorder the spatial dimensions
+                dims = [0, 1, *reversed(range(2, rank + 2))]
+            elif rank >= 2 and self.chance(3):  # the channels in the middle: refused
+                dims = [0, 2, 1, *range(3, rank + 2)]
+            return Layer("permute", [lit(d) for d in dims], [])
+        if op == "scale":
+            if seq and not self.chance(10):
+                return Layer("layernorm", [], [("dim", word("channels"))])
+            return Layer("scale", [lit(self.pick([1e-6, 0.5, 2.0]))] if self.chance(70) else [], [])
+        if op == "layernorm":
+            return Layer("layernorm", [], [("dim", word("channels"))] if self.chance(70) else [])
+        if op == "sd":
+            kw = [("mode", word("batch"))] if self.chance(20) else []
+            return Layer("stochastic_depth", [lit(self.pick([0.1, 0.2, 0.0]))], kw)
+        if op == "conv":
+            k = min(3, min(x[1:]))
+            if rank == 2 and k > 1 and self.draw(st.booleans()):
+                kexpr = func("size", lit(1), lit(k))
+                return Layer(
+                    "conv", [self.int_expr(scope, self.int(1, 8)), kexpr], [("pad", word("same"))]
+                )
+            return Layer("conv", [self.int_expr(scope, self.int(1, 8)), lit(1)], [])
+        return self.upsample(scope, x, keep, ctx)
+
+    def upsample(self, scope: Scope, x: Shape, keep: bool, ctx: Ctx | None) -> Layer:
+        """``upsample`` by a scale, to a size (literal or the block's input size at run time)
+        or like a bound tensor, in each mode of the rank."""
+        rank = len(x) - 1
+        modes = ["nearest", {1: "linear", 2: "bilinear", 3: "trilinear"}[rank]]
+        if rank == 2:
+            modes.append("bicubic")
+        if self.chance(4):  # a mode of another rank: refused (bilinear is allowed anywhere)
+            modes = [self.pick(["linear", "bicubic", "trilinear"])]
+        mode = self.pick(modes)
+        kw: list[tuple[str, E]] = []
+        pos: list[E] = []
+        likes = [
+            t
+            for t, shp in sorted((scope.tensors or {}).items())
+            if len(shp) == len(x) and not is_cl(shp) and max(shp[1:]) <= 16
+        ]
+        runtime_ok = ctx is None or ctx.runtime_in
+        form = self.int(0, 3)
+        if keep:
+            if likes and ctx is not None and ctx.tensor_ok and runtime_ok and self.chance(60):
+                same = [t for t in likes if scope.tensors and scope.tensors[t][1:] == x[1:]]
+                if same:
+                    kw.append(("like", tensor_ref(self.pick(same))))
+            if not kw:
+                if runtime_ok and scope.in_shape[1:] == x[1:] and self.draw(st.booleans()):
+                    kw.append(("size", self.in_size(rank)))
+                else:
+                    kw.append(("size", lit(tuple(x[1:])) if rank > 1 else lit(x[1])))
+        elif (
+            (form == 0 or self.chance(50))
+            and likes
+            and runtime_ok
+            and (ctx is None or ctx.tensor_ok)
+        ):
+            kw.append(("like", tensor_ref(self.pick(likes))))
+        elif form == 1 and runtime_ok and max(scope.in_shape[1:]) <= 16:
+            kw.append(("size", self.in_size(rank)))
+        elif form == 2 or max(x[1:]) > 8:
+            size = tuple(self.int(1, 12) for _ in range(rank))
+            kw.append(("size", lit(size) if rank > 1 else lit(size[0])))
+        else:
+            pos.append(lit(2))
+        if mode != "nearest" or self.chance(20):
+            kw.append(("mode", word(mode)))
+        if mode != "nearest" and self.chance(40) or self.chance(2):
+            kw.append(("align_corners", lit(self.draw(st.booleans()))))
+        return Layer("upsample", pos, kw)
+
+    def in_size(self, rank: int) -> E:
+        """``size(in.height, in.width)`` (the block's input size, read at run time)."""
+        return func("size", *(in_attr(a) for a in IN_ATTRS[rank]))
+
     def _bias(self) -> list[tuple[str, E]]:
         return [("bias", lit(False))] if self.chance(20) else []
 
@@ -1003,7 +1552,24 @@ class Gen:
                 k = max(ks)
             else:
                 kexpr = lit(k)
-        pos = [kexpr] if op == "dwconv" else [self.int_expr(scope, cout), kexpr]
+        cexpr = self.int_expr(scope, cout) if op != "dwconv" else lit(cout)
+        lists = sorted(k for k, v in scope.values.items() if isinstance(v, list) and v)
+        if self.ed2 and op != "dwconv" and lists and self.chance(40):
+            lname = self.pick(lists)
+            n = len(scope.values[lname])
+            at = self.int(-n, n - 1)
+            cexpr = index(name(lname), lit(at))
+            if self.chance(20):
+                cexpr = binop(cexpr, "*", lit(2))
+            elif self.chance(15):
+                cexpr = func("sum", slice_(name(lname), None, max(1, at + 1)))
+            elif self.chance(15):
+                cexpr = binop(cexpr, "**", lit(2))
+            try:
+                cout = cexpr.ev(scope)
+            except Invalid:
+                pass
+        pos = [kexpr] if op == "dwconv" else [cexpr, kexpr]
         kw: list[tuple[str, E]] = []
         stride = 1
         if not keep and small >= 4 and self.chance(30):
@@ -1087,13 +1653,17 @@ class Gen:
     def step(self, scope: Scope, x: Shape, mod: Mod, ctx: Ctx) -> tuple[Step, Shape]:
         """One step of a chain (maybe labelled)."""
         keep = ctx.keep
-        kind = self.int(0, 13) if self.budget > 0 and ctx.nest < 4 else 0
+        kind = self.int(0, 15 if self.ed2 else 13) if self.budget > 0 and ctx.nest < 4 else 0
         if len(x) == 1:
             kind = 0 if kind % 4 else 1  # flat: layers and the odd block call
-        accept = (lambda y: y[1:] == x[1:]) if keep else (lambda y: True)
+        accept = (lambda y: y[1:] == x[1:] and is_cl(y) == is_cl(x)) if keep else (lambda y: True)
         self.budget -= 1
-        if kind in (0, 1, 2, 3, 4) or kind == 5 and len(x) == 1:
-            step, y = self.try_step(scope, x, lambda: self.layer(scope, x, keep), accept)
+        if kind == 14 and not is_cl(x):
+            step, y = self.convnext(scope, x, mod, ctx)
+        elif kind == 15 and self.draw(st.booleans()):
+            step, y = self.numbered(scope, x, mod, ctx)
+        elif kind in (0, 1, 2, 3, 4, 14) or kind == 5 and len(x) == 1:
+            step, y = self.try_step(scope, x, lambda: self.layer(scope, x, keep, mod, ctx), accept)
         elif kind in (5, 6):
             step, y = self.try_step(scope, x, lambda: self.call(scope, x, ctx), accept)
             if isinstance(step, Call) and self.chance(15):
@@ -1116,9 +1686,16 @@ class Gen:
         else:
             step, y = self.if_(scope, x, mod, ctx)
         if isinstance(step, (Layer, Call)) and self.chance(35 if mod.vars else 12):
-            lab = self.label(mod)
+            lab = self.label(mod, numeric=True)
             if lab is not None:
                 step = Labelled(lab, step)
+                if mod.paths is not None and "{" not in lab and _is_module(step.step):
+                    mod.paths.append(lab.strip('"'))
+        if mod.seq is not None and mod.seq.index is not None:
+            try:
+                mod.seq.index += elements(step, scope.child())
+            except Invalid:
+                mod.seq.index = None
         return step, y
 
     def chain(
@@ -1143,6 +1720,7 @@ class Gen:
     ) -> tuple[Body, Shape]:
         """Statements on ``x`` in ``scope`` (which they change: lets, bindings)."""
         stmts: list[Stmt] = []
+        x0 = x
         for i in range(hi):
             if i >= lo and (self.budget <= 0 or not self.more(70)):
                 break
@@ -1156,7 +1734,20 @@ class Gen:
             else:
                 s, x = self.chain(scope, x, mod, ctx)
             stmts.extend(s.stmts if isinstance(s, Body) else [s])
+        if self.ed2 and ctx.keep and is_cl(x) != is_cl(x0):
+            back = self.relayout(x)
+            stmts.append(Chain([back]))
+            x = back.run(scope.child(), x)
         return Body(stmts, inline=self.chance(30)), x
+
+    def relayout(self, x: Shape) -> Layer:
+        """The ``permute`` that turns ``x`` channels last (or back to channels first)."""
+        rank = len(x) - 1
+        if is_cl(x):
+            dims = [0, rank + 1, *range(1, rank + 1)]
+        else:
+            dims = [0, *range(2, rank + 2), 1]
+        return Layer("permute", [lit(d) for d in dims], [])
 
     def let(self, scope: Scope, x: Shape) -> tuple[Stmt, Shape]:
         n = self.fresh(LETS, TRICKY_LETS)
@@ -1178,7 +1769,10 @@ class Gen:
         if label is None:
             label = self.fresh(["aux"])
         sub = ctx.sub(top_level=False)
-        if len(x) > 1 and self.draw(st.booleans()):
+        if is_cl(x):
+            chain = Chain([self.relayout(x), Layer("gap", [], []), Layer("flatten", [], [])])
+            chain.steps.append(Layer("linear", [lit(self.int(1, 5))], []))
+        elif len(x) > 1 and self.draw(st.booleans()):
             chain = Chain(
                 [
                     Layer("gap", [], []),
@@ -1238,21 +1832,34 @@ class Gen:
 
     def group(self, scope: Scope, x: Shape, mod: Mod, ctx: Ctx) -> tuple[Step, Shape]:
         labelled = self.chance(40)
-        lab = self.label(mod) if labelled else None
+        lab = self.label(mod, numeric=True) if labelled else None
         inner_mod = Mod() if lab is not None else mod
         sub = ctx.sub(top_level=False, nest=ctx.nest + 1)
+        times = None
+        if self.ed2:
+            # `{ … } * n` splices n copies of the body: no labels in it (they would repeat)
+            times = self.int(0, 2) if self.chance(15) else None
+            if times is not None and times > 1:
+                inner_mod = Mod(vars=None, seq=SeqIndex(None))
+            elif lab is not None:
+                inner_mod = Mod(seq=SeqIndex(0))
+            elif mod.seq is not None:  # a nested nn.Sequential, or spliced (* n)
+                at = 0 if times is None else None
+                inner_mod = Mod(labels=mod.labels, vars=mod.vars, seq=SeqIndex(at))
         if lab is not None:
-            sub = sub.sub(tensor_ok=False)
+            sub = sub.sub(tensor_ok=False, runtime_in=False)
         inner = scope.child(tensors=lab is None)
         body, y = self.body(inner, x, inner_mod, sub, 0, 3)
         body.stmts = [s for s in body.stmts if not isinstance(s, Output)]
+        if lab is not None and mod.paths is not None and "{" not in lab and body.stmts:
+            mod.paths.append(lab.strip('"'))
         step: Step = Group(body)
         try:
             y = step.run(scope.child(), x)
         except Invalid:
             pass
-        if self.chance(15):
-            n = self.int(0, 2)
+        if times is not None or not self.ed2 and self.chance(15):
+            n = self.int(0, 2) if times is None else times
             rep = Repetition(step, lit(n))
             try:
                 y2 = rep.run(scope.child(), x)
@@ -1284,6 +1891,8 @@ class Gen:
             return self.pick([1, 3])
         if kind == "flag":
             return self.draw(st.booleans())
+        if kind == "list":
+            return [self.int(1, 4) for _ in range(self.int(1, 3))]
         return self.int(0, 2)
 
     def call_args(
@@ -1302,6 +1911,8 @@ class Gen:
                     continue
             if kind == "flag":
                 e = lit(v)
+            elif kind == "list":
+                e = listexpr([lit(i) for i in v])
             else:
                 e = self.int_expr(scope, v) if kind == "chan" else lit(v)
             if positional and not (default is not None and self.chance(40)):
@@ -1322,6 +1933,10 @@ class Gen:
         self.used_names.add(bname)
         nparams = self.int(0, 3)
         kinds_order = ["chan", "stride", "flag", "kernel", "count"]
+        seq = False
+        if self.ed2:
+            kinds_order.append("list")
+            seq = self.chance(35)
         params: list[tuple[str, E | None]] = []
         kinds: dict[str, str] = {}
         values: dict[str, Any] = {}
@@ -1337,16 +1952,21 @@ class Gen:
             default: E | None = None
             if seen_default or self.draw(st.booleans()):
                 seen_default = True
-                default = lit(self.param_value(kind, x))
+                dv = self.param_value(kind, x)
+                default = listexpr([lit(i) for i in dv]) if kind == "list" else lit(dv)
             params.append((pname, default))
             kinds[pname] = kind
             values[pname] = v
-        inner = Scope(dict(values), x, {}, self.blocks, scope.depth + 1)
+        inner = Scope(dict(values), x, None if seq else {}, self.blocks, scope.depth + 1)
         sub = Ctx(keep=ctx.keep, nest=ctx.nest + 1, top_level=True, network=False, tensor_ok=True)
-        body, y = self.body(inner, x, Mod(), sub, 1, 4)
+        bmod = Mod()
+        if seq:  # its body is a sequential context: no bindings, no outputs, no scale
+            sub = sub.sub(top_level=False, tensor_ok=False)
+            bmod = Mod(seq=SeqIndex(0))
+        body, y = self.body(inner, x, bmod, sub, 1, 4)
         if ctx.keep and y[1:] != x[1:] and len(y) == len(x):
             pass  # the caller's accept() rejects it
-        block = Block(bname, params, body, kinds)
+        block = Block(bname, params, body, kinds, seq)
         self.blocks[bname] = block
         self.block_order.append(block)
         args, kwargs = self.call_args(scope, block, values)
@@ -1355,17 +1975,30 @@ class Gen:
     def merge(self, scope: Scope, x: Shape, mod: Mod, ctx: Ctx) -> tuple[Step, Shape]:
         if len(x) == 1:
             return Layer("relu", [], []), x
-        kind = self.pick(["concat", "add", "mul", "concat"])
+        kind = self.pick(["concat", "add", "mul", "concat"] + (["split"] * 2 if self.ed2 else []))
         nb = self.int(1, 3)
-        lab = self.label(mod) if self.chance(25) else None
+        xb = x  # what each branch receives
+        if kind == "split":
+            divs = [d for d in (1, 2, 3, 4) if x[0] % d == 0]
+            nb = self.pick(divs) if divs and not self.chance(8) else self.int(2, 4)
+            if x[0] % nb == 0:
+                xb = same_layout(x, (x[0] // nb, *x[1:]))
+        lab = self.label(mod, numeric=True) if self.chance(25) else None
         # a labelled merge is a module; an inline one registers in the enclosing module
         bmod = Mod() if lab is not None else mod
         sub = ctx.sub(keep=True, top_level=False, nest=ctx.nest + 1)
+        if self.ed2 and (lab is not None or mod.seq is not None):
+            # a container module: its branches are in module context, but `in` and the
+            # bound tensors of the enclosing module are out of its reach
+            sub = sub.sub(runtime_in=False)
+            if lab is None:
+                bmod = Mod(labels=mod.labels, vars=mod.vars)
         stmts: list[Stmt] = []
         shapes: list[Shape] = []
         inner = scope.child()
         target: int | None = None
-        se = kind == "mul" and self.draw(st.booleans())
+        se = kind == "mul" and not is_cl(x) and self.draw(st.booleans())
+        bare: list[int] = []  # statements that are a bare repeat or if (spliced in)
         for b in range(nb):
             if self.chance(10):
                 s, _ = self.let(inner, x)
@@ -1390,27 +2023,49 @@ class Gen:
                 continue
             if self.chance(15) and kind != "concat" or self.chance(5):
                 stmts.append(Chain([Group(Body([]))]))
-                shapes.append(x)
+                shapes.append(xb)
                 if target is None:
-                    target = x[0]
+                    target = xb[0]
                 continue
-            chain, y = self.chain(inner.child(), x, bmod, sub, self.int(1, 2))
+            if self.ed2 and kind != "split" and self.chance(12):
+                chain, y = self.spliced_repeat(inner, xb, bmod, sub, kind, target)
+                bare.append(len(stmts))
+                if kind != "concat":
+                    target = y[0]
+                stmts.append(chain)
+                shapes.append(y)
+                continue
+            chain, y = self.chain(inner.child(), xb, bmod, sub, self.int(1, 2))
             if isinstance(chain.steps[0], (Repeat, If)):
                 # a bare repeat or if in a merge splices branches in the second edition,
                 # and is one branch in the first: braces make it one branch in both
-                chain.steps[0] = Group(Body([Chain([chain.steps[0]])]))
-            if kind != "concat":
+                if self.ed2 and len(chain.steps) == 1 and self.draw(st.booleans()):
+                    bare.append(len(stmts))
+                else:
+                    chain.steps[0] = Group(Body([Chain([chain.steps[0]])]))
+            if kind not in ("concat", "split"):
                 want = target if target is not None else y[0]
                 if y[0] != want and len(y) == len(x):
-                    chain.steps.append(Layer("conv", [self.int_expr(inner, want), lit(1)], []))
-                    y = (want, *y[1:])
+                    fix = Layer("conv", [self.int_expr(inner, want), lit(1)], [])
+                    if is_cl(y):
+                        fix = Layer("linear", [self.int_expr(inner, want)], [])
+                    chain.steps.append(fix)
+                    y = same_layout(y, (want, *y[1:]))
+                    if b in bare:
+                        bare.remove(b)
                 target = want
             if self.chance(20):
                 blab = self.label(bmod, self.pick(["branch", "b", "path"]))
-                if blab is not None and len(chain.steps) == 1:
+                if (
+                    blab is not None
+                    and len(chain.steps) == 1
+                    and not isinstance(chain.steps[0], Labelled)
+                ):
                     chain = Chain([Labelled(blab, chain.steps[0])])
-                elif blab is not None:
+                elif blab is not None and not (self.ed2 and _seq_unsafe(chain.fmt(0))):
                     chain = Chain([Labelled(blab, Group(Body([chain])))])
+                if len(stmts) in bare:
+                    bare.remove(len(stmts))
             stmts.append(chain)
             shapes.append(y)
         step: Step = Merge(kind, Body(stmts, inline=self.chance(30)))
@@ -1418,15 +2073,87 @@ class Gen:
             y = step.run(scope.child(), x)
         except Invalid:
             y = x
+            if bare:  # braces make each spliced repeat or if one branch again
+                for i in bare:
+                    one = stmts[i]
+                    assert isinstance(one, Chain)
+                    stmts[i] = Chain([Group(Body([one]))])
+                try:
+                    y = step.run(scope.child(), x)
+                except Invalid:
+                    pass
         if lab is not None:
             step = Labelled(lab, step)
         return step, y
+
+    def spliced_repeat(
+        self, scope: Scope, x: Shape, mod: Mod, ctx: Ctx, kind: str, target: int | None
+    ) -> tuple[Chain, Shape]:
+        """``repeat n as i { step }`` or ``if c { a ; b }`` directly in a merge: each step
+        statement of each iteration (of the arm) is a branch (DeepLabV3's ASPP)."""
+        lists = sorted(k for k, v in scope.values.items() if isinstance(v, list) and v)
+        var = self.fresh(["i", "j", "r"])
+        rmod = Mod(labels=mod.labels, vars=None if mod.vars is None else [*mod.vars, var])
+        inner = scope.child()
+        inner.values[var] = 0
+        if self.chance(25):  # an if: its arm's statements are branches
+            cond = self.cond_expr(scope)
+            arm = Mod(labels=set(mod.labels), vars=mod.vars)
+            stmts: list[Stmt] = []
+            y = x
+            for _ in range(self.int(1, 2)):
+                chain, y = self.chain(scope.child(), x, arm, ctx, 1)
+                if kind not in ("concat", "split") and y[0] != (target or x[0]):
+                    want = target or x[0]
+                    chain.steps.append(Layer("conv", [lit(want), lit(1)], []))
+                    y = same_layout(y, (want, *y[1:]))
+                stmts.append(chain)
+            mod.labels |= arm.labels
+            orelse = Body([Chain([Group(Body([]))])]) if self.chance(30) else None
+            return Chain([If(cond, Body(stmts), orelse)]), y
+        if lists and self.draw(st.booleans()):
+            lname = self.pick(lists)
+            count = func("len", name(lname))
+            width = index(name(lname), name(var))
+        else:
+            count = lit(self.int(1, 3))
+            width = self.int_expr(scope, self.int(1, 8))
+        if kind in ("add", "mul"):
+            width = lit(target or x[0])
+        ops: list[Step] = []
+        if is_cl(x):
+            ops.append(Layer("linear", [width], []))
+        else:
+            k = self.pick([1, 3]) if min(x[1:]) >= 3 else 1
+            kw: list[tuple[str, E]] = [("pad", word("same"))] if k > 1 else []
+            if k > 1 and self.chance(40) and min(x[1:]) >= 5:
+                kw = [
+                    ("pad", binop(lit(1), "+", name(var))),
+                    ("dilation", binop(lit(1), "+", name(var))),
+                ]
+            ops.append(Layer("conv", [width, lit(k)], kw))
+            if self.chance(40):
+                ops.append(Layer("relu", [], []))
+        step: Step = ops[0] if len(ops) == 1 else Group(Body([Chain(ops)]))
+        lab = self.label(rmod) if self.chance(60) else None
+        if lab is not None:
+            step = Labelled(lab, step)
+        rep = Repeat(count, var, Body([Chain([step])]))
+        try:
+            ys = [st_.run(sc.child(), x) for st_, sc in splice([Chain([rep])], scope.child())]
+            y = ys[0] if ys else x
+        except Invalid:
+            y = x
+        return Chain([rep]), y
 
     def residual(self, scope: Scope, x: Shape, mod: Mod, ctx: Ctx) -> tuple[Step, Shape]:
         if len(x) == 1:
             return Layer("relu", [], []), x
         sub = ctx.sub(keep=True, top_level=False, nest=ctx.nest + 1)
         inner = scope.child()
+        if self.ed2 and mod.seq is not None:  # a container module in a sequential context
+            mod = Mod(labels=mod.labels, vars=mod.vars)
+            sub = sub.sub(runtime_in=False)
         body, y = self.body(inner, x, mod, sub, 0, 2)
         strides = sorted(k for k, v in scope.values.items() if k in self.stride_params)
         chans = sorted(
@@ -1434,7 +2161,7 @@ class Gen:
             for k, v in scope.values.items()
             if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 8
         )
-        if ctx.keep:
+        if ctx.keep or is_cl(x):
             sexpr = lit(1)
         elif strides and self.draw(st.booleans()):
             sexpr = name(self.pick(strides))
@@ -1451,18 +2178,29 @@ class Gen:
             [cexpr, lit(3)],
             [("pad", lit(1))] + ([("stride", sexpr)] if s != 1 or sexpr.text != "1" else []),
         )
-        body.stmts.append(
-            Chain([last] + ([Layer("bn", [], [])] if self.draw(st.booleans()) else []))
-        )
+        if is_cl(x):  # a channels-last body ends in linear layers, and projects with one
+            last = Layer("linear", [cexpr], [])
+        tail = [last] + ([Layer("bn", [], [])] if self.draw(st.booleans()) else [])
+        if is_cl(x) and len(tail) > 1:
+            tail[1] = Layer("layernorm", [], [])
+        if self.ed2 and self.chance(40):
+            if self.chance(40):
+                ls = self.label(mod, "layer_scale")
+                scale = Layer("scale", [lit(self.pick([1e-6, 0.1, 1.0]))], [])
+                tail.append(Labelled(ls, scale) if ls else scale)
+            p = self.pick([lit(0.1), lit(0.0), lit(0.2)])
+            if self.chance(20):
+                p = binop(lit(self.pick([1, 2])), "/", lit(10))
+            tail.append(Layer("stochastic_depth", [p], []))
+        body.stmts.append(Chain(tail))
         dlab = self.label(mod, "downsample")
-        proj_group = Group(
-            Body(
-                [Chain([Layer("conv", [cexpr, lit(1)], [("stride", sexpr)]), Layer("bn", [], [])])]
-            )
-        )
+        pconv = Layer("conv", [cexpr, lit(1)], [("stride", sexpr)])
+        if is_cl(x):
+            pconv = Layer("linear", [cexpr], [])
+        proj_group = Group(Body([Chain([pconv, Layer("layernorm" if is_cl(x) else "bn", [], [])])]))
         proj = Body([Chain([Labelled(dlab, proj_group) if dlab else proj_group])])
         if self.chance(30):
-            proj = Body([Chain([Layer("conv", [cexpr, lit(1)], [("stride", sexpr)])])])
+            proj = Body([Chain([pconv])])
         cond = None
         if self.chance(20):
             cond = self.cond_expr(scope)
@@ -1485,9 +2223,20 @@ class Gen:
             if k in {p for b in self.block_order for p, kk in b.kinds.items() if kk == "count"}
             and isinstance(v, int)
         )
+        lists = sorted(
+            k for k, v in scope.values.items() if isinstance(v, list) and v and max(v) <= 4
+        )
         if counts and self.chance(30):
             cexpr = name(self.pick(counts))
             n = scope.values[cexpr.text]
+        elif self.ed2 and lists and self.chance(30):
+            lname = self.pick(lists)
+            cexpr = (
+                func("len", name(lname))
+                if self.draw(st.booleans())
+                else index(name(lname), lit(self.pick([0, -1])))
+            )
+            n = cexpr.ev(scope)
         else:
             n = self.pick([2, 0, 1, 3])
             cexpr = lit(n)
@@ -1502,16 +2251,18 @@ class Gen:
                 inner_mod = Mod(labels=mod.labels, vars=None)
             else:
                 inner_mod = Mod(labels=mod.labels, vars=mod.vars + ([var] if multi and var else []))
+        if self.ed2 and (lab is not None or mod.seq is not None):
+            inner_mod.seq = SeqIndex(None)  # spliced into an nn.Sequential
         sub = ctx.sub(top_level=False, nest=ctx.nest + 1, keep=ctx.keep or n > 1)
         if lab is not None:
-            sub = sub.sub(tensor_ok=False)
+            sub = sub.sub(tensor_ok=False, runtime_in=False)
         inner = scope.child(tensors=lab is None)
         if var:
             inner.values[var] = 0
         saved = self.budget
         self.budget = self.budget // max(n, 1)
         body, _ = self.body(inner, x, inner_mod, sub, 0, 2)
-        if var and self.chance(30) and len(x) > 1:
+        if var and self.chance(30) and len(x) > 1 and not is_cl(x):
             # a width that grows with the loop variable
             body.stmts.append(
                 Chain([Layer("conv", [binop(lit(self.int(1, 4)), "+", name(var)), lit(1)], [])])
@@ -1521,6 +2272,8 @@ class Gen:
             tlab = self.label(inner_mod, self.pick(["layer", "block", "unit", "stage"]))
             if tlab is not None:
                 tstep: Step = Layer("bn", [], []) if len(x) > 1 else Layer("relu", [], [])
+                if is_cl(x):
+                    tstep = Layer("layernorm", [], [])
                 if self.block_order and self.draw(st.booleans()):
                     tstep = Call(
                         self.block_order[0].name, *self.call_args(scope, self.block_order[0], None)
@@ -1539,15 +2292,20 @@ class Gen:
     def if_(self, scope: Scope, x: Shape, mod: Mod, ctx: Ctx) -> tuple[Step, Shape]:
         cond = self.cond_expr(scope)
         labelled = self.chance(10)
-        lab = self.label(mod) if labelled else None
+        lab = self.label(mod, numeric=True) if labelled else None
         arm_mod = Mod(vars=mod.vars, labels=set(mod.labels)) if lab is None else Mod()
+        seq = self.ed2 and (lab is not None or mod.seq is not None)
+        if seq:
+            arm_mod.seq = SeqIndex(0 if lab is not None else None)
         sub = ctx.sub(top_level=False, nest=ctx.nest + 1)
         if lab is not None:
-            sub = sub.sub(tensor_ok=False)
+            sub = sub.sub(tensor_ok=False, runtime_in=False)
         then, y1 = self.body(scope.child(tensors=lab is None), x, arm_mod, sub, 0, 2)
         orelse: Body | If | None = None
         if self.draw(st.booleans()):
             arm2 = Mod(vars=mod.vars, labels=set(mod.labels)) if lab is None else Mod()
+            if seq:
+                arm2.seq = SeqIndex(0 if lab is not None else None)
             orelse, _ = self.body(scope.child(tensors=lab is None), x, arm2, sub, 0, 2)
             if lab is None:
                 mod.labels |= arm2.labels
@@ -1564,6 +2322,122 @@ class Gen:
             step = Labelled(lab, step)
         return step, y
 
+    def init(self, paths: list[str]) -> Init:
+        """An ``init`` statement: a scheme, column overrides, a scope, zero_init_residual."""
+        scheme = self.pick(["kaiming", "default", "trunc_normal", "xavier"])
+        kw: list[tuple[str, str]] = []
+        if scheme == "trunc_normal" and not self.chance(5):
+            kw.append(("std", self.pick(["0.02", "0.01", "1e-3"])))
+        rules = [
+            "default",
+            "kaiming_normal",
+            "kaiming_uniform",
+            "xavier_uniform",
+            "xavier_normal",
+            "normal(0.01)",
+            "trunc_normal(0.02)",
+            "uniform(1 / sqrt(fan_out))",
+            "uniform(1 / sqrt(fan_in))",
+            "normal(sqrt(2 / fan_out))",
+        ]
+        if self.chance(30):
+            kw.append(("conv", self.pick(rules)))
+        if self.chance(35):
+            kw.append(("linear", self.pick(rules)))
+        if self.chance(30):
+            kw.append(("bias", self.pick(["zeros", "default"])))
+        if paths and self.chance(35):
+            kw.append(("scope", f'"{self.pick(paths)}"'))
+        elif self.chance(2):
+            kw.append(("scope", '"nowhere"'))  # not a module: refused
+        if self.chance(20):
+            kw.append(("zero_init_residual", "true"))
+        return Init(scheme, kw)
+
+    def convnext(self, scope: Scope, x: Shape, mod: Mod, ctx: Ctx) -> tuple[Step, Shape]:
+        """ConvNeXt's block: a depthwise conv, then channels last: layernorm, linear (×4),
+        gelu, linear, back to channels first; layer scale and stochastic depth, and the skip."""
+        if len(x) == 1:
+            return Layer("relu", [], []), x
+        c = x[0]
+        k = min(7, min(x[1:]))
+        k -= 1 - k % 2
+        bmod = Mod(labels=mod.labels, vars=mod.vars) if mod.seq is not None else mod
+        cexpr = self.int_expr(scope, c)
+        steps: list[Step] = [
+            Layer("dwconv", [lit(k)], [("pad", lit(k // 2))])
+            if self.draw(st.booleans())
+            else Layer("conv", [cexpr, lit(k)], [("pad", word("same")), ("groups", cexpr)]),
+            self.relayout(x),
+            Layer("layernorm", [], [("eps", lit(1e-6))] if self.draw(st.booleans()) else []),
+            Layer("linear", [binop(lit(self.pick([4, 2])), "*", cexpr)], []),
+            Layer(self.pick(["gelu", "relu"]), [], []),
+            Layer("linear", [cexpr], []),
+            Layer("permute", [lit(0), lit(len(x)), *(lit(d) for d in range(1, len(x)))], []),
+        ]
+        body: list[Stmt] = []
+        lab = self.label(bmod, "block") if self.chance(60) else None
+        if lab is not None:
+            body.append(Chain([Labelled(lab, Group(Body([Chain(steps)])))]))
+        else:
+            body.append(Chain(steps))
+        tail: list[Step] = []
+        if self.chance(70):
+            ls = self.label(bmod, "layer_scale")
+            sc = Layer("scale", [lit(1e-6)], [])
+            tail.append(Labelled(ls, sc) if ls else sc)
+        if self.chance(70):
+            tail.append(Layer("stochastic_depth", [lit(self.pick([0.1, 0.0, 0.05]))], []))
+        if tail:
+            body.append(Chain(tail))
+        step = Residual(None, Body(body), None, None)
+        try:
+            y = step.run(scope.child(), x)
+        except Invalid:
+            y = x
+        return step, y
+
+    def numbered(self, scope: Scope, x: Shape, mod: Mod, ctx: Ctx) -> tuple[Step, Shape]:
+        """A labelled group whose elements are numbered by string templates that must equal
+        their indices (``"{2 * i + 1}": bn``); now and then a wrong one, which is refused."""
+        lab = self.label(mod, self.pick(["features", "stage", "layers"]), numeric=True)
+        if len(x) == 1 or lab is None:
+            return self.try_step(scope, x, lambda: self.layer(scope, x, ctx.keep, mod, ctx))
+        var = self.fresh(["i", "j"])
+        c = x[0]
+        if is_cl(x):
+            pool: list[Layer] = [
+                Layer("linear", [lit(c)], []),
+                Layer("layernorm", [], []),
+                Layer("gelu", [], []),
+            ]
+        else:
+            pool = [
+                Layer("conv", [lit(c), lit(min(3, min(x[1:])))], [("pad", word("same"))]),
+                Layer("bn", [], []),
+                Layer("relu", [], []),
+            ]
+        stmts: list[Stmt] = []
+        off = 0
+        if self.draw(st.booleans()):
+            stmts.append(Chain([Labelled('"0"', pool[0])]))
+            off = 1
+        per = self.pick([1, 2])
+        wrong = 1 if self.chance(5) else 0
+        steps: list[Step] = []
+        for j in range(per):
+            at = off + j + wrong
+            hole = var if per == 1 else f"{per} * {var}"
+            text = f'"{{{hole} + {at}}}"' if at else f'"{{{hole}}}"'
+            steps.append(Labelled(text, pool[(j + 1) % len(pool)] if per == 2 else pool[0]))
+        stmts.append(Chain([Repeat(lit(self.int(1, 3)), var, Body([Chain(steps)]))]))
+        step: Step = Labelled(lab, Group(Body(stmts)))
+        try:
+            y = step.run(scope.child(), x)
+        except Invalid:
+            y = x
+        return step, y
+
     # ------------------------------------------------------------------ program
     def network(self, nname: str) -> tuple[str, Shape]:
         rank = self.pick([2, 1, 3, 2])
@@ -1577,29 +2451,44 @@ class Gen:
         params: list[tuple[str, E]] = []
         values: dict[str, Any] = {}
         for _ in range(nparams):
-            kind = self.pick(["chan", "flag", "count"])
+            kind = self.pick(["chan", "flag", "count"] + (["list"] if self.ed2 else []))
             pname = self.fresh(PARAM_NAMES[kind], TRICKY_PARAMS)
             v = self.param_value(kind, shape)
-            params.append((pname, lit(v)))
+            params.append((pname, listexpr([lit(i) for i in v]) if kind == "list" else lit(v)))
             values[pname] = v
         scope = Scope(values, shape, {}, self.blocks, 0)
         self.budget = self.int(3, 14)
         ctx = Ctx(keep=False, nest=0, top_level=True, network=True, tensor_ok=True)
-        mod = Mod()
+        mod = Mod(paths=[])
         first: Stmt
+        inp = InputStep(shape)
+        if self.ed2 and self.chance(15):
+            # input size(c, h, w): from literals, or a network parameter (LANGUAGE.md §4)
+            dims = [lit(d) for d in shape]
+            chans = [p for p, v in values.items() if type(v) is int and v >= 1]
+            if chans and self.chance(30):
+                dims[0] = name(self.pick(chans))
+                shape = (values[dims[0].text], *shape[1:])
+                scope.in_shape = shape
+                inp = InputStep(shape)
+            elif self.draw(st.booleans()):
+                dims[0] = binop(lit(shape[0] * 2), "//", lit(2))
+            inp.expr = func("size", *dims)
         if self.chance(15):
             tname = self.fresh(["img", "inp"], ["x", "input_"])
-            first = Bind(tname, Chain([InputStep(shape)]))
+            first = Bind(tname, Chain([inp]))
             assert scope.tensors is not None
             scope.tensors[tname] = shape
         else:
-            first = Chain([InputStep(shape)])
+            first = Chain([inp])
         body, y = self.body(scope, shape, mod, ctx, 1, 6)
         stmts = [first]
         for s in body.stmts:
             stmts.extend(s.stmts if isinstance(s, Body) else [s])
         if len(y) > 1 and self.chance(40):
             head: list[Step] = []
+            if is_cl(y):
+                head.append(self.relayout(y))
             if self.draw(st.booleans()):
                 head.append(
                     Labelled(self.label(mod, "avgpool") or "avgpool", Layer("gap", [], []))
@@ -1611,6 +2500,12 @@ class Gen:
             lab = self.label(mod, "fc") if self.draw(st.booleans()) else None
             head.append(Labelled(lab, fc) if lab else fc)
             stmts.append(Chain(head))
+            if lab:
+                assert mod.paths is not None
+                mod.paths.append(lab)
+        if self.ed2 and self.chance(35):
+            for _ in range(self.int(1, 2)):
+                stmts.append(self.init(mod.paths or []))
         header = f"network {nname}"
         if params or self.chance(10):
             header += "(" + ", ".join(f"{p} = {d.text}" for p, d in params) + ")"
@@ -1627,6 +2522,8 @@ class Gen:
             if block.params or self.chance(20):
                 ps = ", ".join(p if d is None else f"{p} = {d.text}" for p, d in block.params)
                 header += f"({ps})"
+            if block.seq:
+                header += " ="
             blocks.append(f"{header} {block.body.fmt(0)}\n")
         if self.chance(5):
             blocks.append("block Unused(c) { conv c 3 pad=1 }\n")
@@ -1647,6 +2544,7 @@ class Ctx:
     top_level: bool  # a body's own statements: bindings and outputs allowed
     network: bool
     tensor_ok: bool  # not inside a labelled group
+    runtime_in: bool = True  # `in` is the running module's own input (not in a labelled group)
 
     def sub(self, **changes: Any) -> Ctx:
         d = {
@@ -1655,15 +2553,18 @@ class Ctx:
             "top_level": self.top_level,
             "network": self.network,
             "tensor_ok": self.tensor_ok,
+            "runtime_in": self.runtime_in,
         }
         d.update(changes)
         return Ctx(**d)
 
 
 @st.composite
-def programs(draw: Callable[[Any], Any]) -> str:
-    """Source text of a small `.cnn` program (mostly valid)."""
-    gen = Gen(draw)
+def programs(draw: Callable[[Any], Any], edition: int = EDITION) -> str:
+    """Source text of a small `.cnn` program (mostly valid). ``edition=2`` adds the second
+    edition's constructs (LANGUAGE.md: labels, sequential blocks, lists, split, splicing
+    merges, channels-last tensors, the new ops and upsample forms, init)."""
+    gen = Gen(draw, edition)
     gen.kernel_params = set()
     gen.stride_params = set()
     return gen.program()
