@@ -114,11 +114,13 @@ class Warnings:
     """Collects warnings (suspicious but legal things) during elaboration."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    seen: set[tuple[str, Span, str | None]] = field(default_factory=set, repr=False)
 
     def warn(self, message: str, span: Span, hint: str | None = None) -> None:
-        diag = Diagnostic("warning", message, span, hint)
-        if diag not in self.items:
-            self.items.append(diag)
+        key = (message, span, hint)  # one warning per place and text, found in O(1)
+        if key not in self.seen:
+            self.seen.add(key)
+            self.items.append(Diagnostic("warning", message, span, hint))
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
