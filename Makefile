@@ -68,6 +68,7 @@ test: setup
 	$(BIN)/cnndsl fmt --check examples/
 	$(BIN)/ruff check cnndsl tests bench docs
 	$(BIN)/ruff format --check cnndsl tests bench docs generated
+	$(BIN)/mypy --strict generated/
 
 # Differential fuzzing for as long as asked: `make fuzz N=20000` (programs) or
 # `make fuzz TIME=3600` (seconds); each new disagreement is shrunk and saved under

@@ -29,7 +29,10 @@ def _import(source: str, path: Path) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__file__ = filename
     sys.modules[name] = module
-    exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - our own output
+    # dont_inherit: not under this file's `from __future__ import annotations` (TorchScript
+    # cannot resolve the string annotations of a NamedTuple of side outputs)
+    code = compile(source, filename, "exec", dont_inherit=True)
+    exec(code, module.__dict__)  # noqa: S102 - our own output
     return module
 
 

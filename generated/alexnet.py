@@ -2,6 +2,7 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/alexnet.cnn
 """AlexNet: PyTorch modules compiled from examples/alexnet.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -27,7 +28,6 @@ class AlexNet(nn.Module):
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.flatten1 = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),
             nn.Linear(9216, 4096),
@@ -42,7 +42,7 @@ class AlexNet(nn.Module):
         x = self.features(x)  # -> 256×6×6
 
         x = self.avgpool(x)  # -> 256×6×6
-        x = self.flatten1(x)  # -> 9216
+        x = torch.flatten(x, 1)  # -> 9216
 
         x = self.classifier(x)  # -> 1000
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _pad(x: Tensor, pad: tuple[int, ...], mode: str, value: float = 0.0) -> Tensor:
+def _pad(x: Tensor, pad: list[int], mode: str, value: float = 0.0) -> Tensor:
     """F.pad, plus numpy's "symmetric" mode (mirror including the edge value)."""
     if mode == "constant":
         return F.pad(x, pad, value=value)
@@ -39,15 +39,18 @@ class Conv1dPad(nn.Conv1d):
         self, *args: Any, pad: tuple[int, ...], pad_mode: str = "constant", **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.pad = pad
+        self.pad = list(pad)
         self.pad_mode = pad_mode
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(_pad(x, self.pad, self.pad_mode))
+        y: Tensor = self._conv_forward(_pad(x, self.pad, self.pad_mode), self.weight, self.bias)
+        return y
 
 
 class DilatedResidual(nn.Module):
-    """The block DilatedResidual of the .cnn source."""
+    """Dilated 3-tap convolution with a residual connection; `pad=same` keeps the
+    length at any dilation.
+    """
 
     def __init__(self, in_channels: int, d: int) -> None:
         super().__init__()
@@ -61,19 +64,18 @@ class DilatedResidual(nn.Module):
         self.relu2 = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        identity = x
-        out = self.conv1(x)
+        out: Tensor = self.conv1(x)
         out = self.bn1(out)
         out = self.relu1(out)
         out = self.conv2(out)
         out = self.bn2(out)
-        out += identity
+        out += x
         out = self.relu2(out)
         return out
 
 
 class SE(nn.Module):
-    """The block SE of the .cnn source."""
+    """Squeeze-and-excitation: a per-channel gate in (0, 1) from global context."""
 
     def __init__(self, in_channels: int, r: int = 4) -> None:
         super().__init__()
@@ -84,18 +86,17 @@ class SE(nn.Module):
         self.sigmoid1 = nn.Sigmoid()
 
     def forward(self, x: Tensor) -> Tensor:
-        branch1 = x
         branch2 = self.gap1(x)
         branch2 = self.conv1(branch2)
         branch2 = self.relu1(branch2)
         branch2 = self.conv2(branch2)
         branch2 = self.sigmoid1(branch2)
-        x = branch1 * branch2
+        x = x * branch2
         return x
 
 
 class DenseLayer(nn.Module):
-    """The block DenseLayer of the .cnn source."""
+    """DenseNet's bottleneck layer: its output is concatenated to its input."""
 
     def __init__(self, in_channels: int, growth: int, bn_size: int = 4) -> None:
         super().__init__()
@@ -107,14 +108,13 @@ class DenseLayer(nn.Module):
         self.conv2 = nn.Conv1d(bn_size * growth, growth, kernel_size=3, padding=1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        branch1 = x
         branch2 = self.norm1(x)
         branch2 = self.relu1(branch2)
         branch2 = self.conv1(branch2)
         branch2 = self.norm2(branch2)
         branch2 = self.relu2(branch2)
         branch2 = self.conv2(branch2)
-        x = torch.cat([branch1, branch2], 1)
+        x = torch.cat([x, branch2], 1)
         return x
 
 
@@ -125,13 +125,12 @@ class Head(nn.Module):
         super().__init__()
         self.gap1 = nn.AdaptiveAvgPool1d(1)
         self.gmp1 = nn.AdaptiveMaxPool1d(1)
-        self.flatten1 = nn.Flatten()
 
     def forward(self, x: Tensor) -> Tensor:
         branch1 = self.gap1(x)
         branch2 = self.gmp1(x)
         x = torch.cat([branch1, branch2], 1)
-        x = self.flatten1(x)
+        x = torch.flatten(x, 1)
         return x
 
 
@@ -180,11 +179,8 @@ class KeywordNet1d(nn.Module):
         self.fc = nn.Linear(256, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        x2 = x
-        x = self.conv1(x)  # -> 16×4000
-        fine = x
-        x = self.conv2(x2)  # -> 16×4000
-        coarse = x
+        fine = self.conv1(x)  # -> 16×4000
+        coarse = self.conv2(x)  # -> 16×4000
         x = torch.cat([fine, coarse], 1)
         x = self.bn1(x)  # -> 32×4000
         x = self.relu1(x)  # -> 32×4000

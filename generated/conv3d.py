@@ -2,6 +2,7 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/conv3d.cnn
 """C3D, R2Plus1D18: PyTorch modules compiled from examples/conv3d.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -32,7 +33,6 @@ class C3D(nn.Module):
         self.conv5b = nn.Conv3d(512, 512, kernel_size=3, padding=1)
         self.relu8 = nn.ReLU(inplace=True)
         self.pool5 = nn.MaxPool3d(kernel_size=2, padding=(0, 1, 1))
-        self.flatten1 = nn.Flatten()
         self.fc6 = nn.Linear(8192, 4096)
         self.relu9 = nn.ReLU(inplace=True)
         self.dropout1 = nn.Dropout(p=0.5)
@@ -63,7 +63,7 @@ class C3D(nn.Module):
         x = self.conv5b(x)  # -> 512×2×7×7
         x = self.relu8(x)  # -> 512×2×7×7
         x = self.pool5(x)  # -> 512×1×4×4
-        x = self.flatten1(x)  # -> 8192
+        x = torch.flatten(x, 1)  # -> 8192
         x = self.fc6(x)  # -> 4096
         x = self.relu9(x)  # -> 4096
         x = self.dropout1(x)  # -> 4096
@@ -76,7 +76,9 @@ class C3D(nn.Module):
 
 
 class R2Plus1DBlock(nn.Module):
-    """The block R2Plus1DBlock of the .cnn source."""
+    """A residual block of two (2+1)-D convolutions; each is torchvision's
+    Conv2Plus1D, an nn.Sequential of spatial conv, bn, relu, temporal conv.
+    """
 
     def __init__(self, in_channels: int, c: int, stride: int = 1) -> None:
         super().__init__()
@@ -124,7 +126,7 @@ class R2Plus1DBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x
-        out = self.conv1(x)
+        out: Tensor = self.conv1(x)
         out = self.conv2(out)
         if self.downsample is not None:
             identity = self.downsample(x)
@@ -153,7 +155,6 @@ class R2Plus1D18(nn.Module):
         self.layer3 = nn.Sequential(R2Plus1DBlock(128, 256, stride=2), R2Plus1DBlock(256, 256))
         self.layer4 = nn.Sequential(R2Plus1DBlock(256, 512, stride=2), R2Plus1DBlock(512, 512))
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
-        self.flatten1 = nn.Flatten()
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -164,7 +165,7 @@ class R2Plus1D18(nn.Module):
         x = self.layer4(x)  # -> 512×2×7×7
 
         x = self.avgpool(x)  # -> 512×1×1×1
-        x = self.flatten1(x)  # -> 512
+        x = torch.flatten(x, 1)  # -> 512
         x = self.fc(x)  # -> 400
 
         return x

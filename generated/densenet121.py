@@ -22,30 +22,28 @@ class DenseLayer(nn.Module):
         self.conv2 = nn.Conv2d(bn_size * growth, growth, kernel_size=3, padding=1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        branch1 = x
         branch2 = self.norm1(x)
         branch2 = self.relu1(branch2)
         branch2 = self.conv1(branch2)
         branch2 = self.norm2(branch2)
         branch2 = self.relu2(branch2)
         branch2 = self.conv2(branch2)
-        x = torch.cat([branch1, branch2], 1)
+        x = torch.cat([x, branch2], 1)
         return x
 
 
-class DenseBlock(nn.Module):
+class DenseBlock(nn.ModuleDict):
     """The block DenseBlock of the .cnn source."""
 
     def __init__(self, in_channels: int, layers: int, growth: int) -> None:
         super().__init__()
-        self.num_repeats = layers
-        for i in range(self.num_repeats):
+        for i in range(layers):
             self.add_module(f"denselayer{i + 1}", DenseLayer(in_channels, growth))
             in_channels = in_channels + growth
 
     def forward(self, x: Tensor) -> Tensor:
-        for i in range(self.num_repeats):
-            x = getattr(self, f"denselayer{i + 1}")(x)
+        for layer in self.values():
+            x = layer(x)
         return x
 
 
@@ -92,7 +90,6 @@ class DenseNet121(nn.Module):
         )
         self.relu1 = nn.ReLU(inplace=True)
         self.gap1 = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.classifier = nn.Linear(512 + 16 * growth, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -100,7 +97,7 @@ class DenseNet121(nn.Module):
 
         x = self.relu1(x)  # -> 1024×7×7
         x = self.gap1(x)  # -> 1024×1×1
-        x = self.flatten1(x)  # -> 1024
+        x = torch.flatten(x, 1)  # -> 1024
         x = self.classifier(x)  # -> 1000
 
         return x

@@ -2,6 +2,7 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/fashion_mnist.cnn
 """FashionCNN: PyTorch modules compiled from examples/fashion_mnist.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -31,13 +32,12 @@ class FashionCNN(nn.Module):
         super().__init__()
         self.layer1 = ConvBNReLU(1, 16)
         self.layer2 = ConvBNReLU(16, 32)
-        self.flatten1 = nn.Flatten()
         self.fc = nn.Linear(1568, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.layer1(x)  # -> 16×14×14
         x = self.layer2(x)  # -> 32×7×7
-        x = self.flatten1(x)  # -> 1568
+        x = torch.flatten(x, 1)  # -> 1568
         x = self.fc(x)  # -> 10
 
         return x

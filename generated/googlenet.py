@@ -63,13 +63,12 @@ class Inception(nn.Module):
 
 
 class InceptionAux(nn.Module):
-    """The block InceptionAux of the .cnn source."""
+    """The auxiliary classifier, attached to inception4a and inception4d."""
 
     def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.7) -> None:
         super().__init__()
         self.avgpool1 = nn.AdaptiveAvgPool2d((4, 4))
         self.conv = BasicConv2d(in_channels, 128, 1)
-        self.flatten1 = nn.Flatten()
         self.fc1 = nn.Linear(2048, 1024)
         self.relu1 = nn.ReLU(inplace=True)
         self.dropout1 = nn.Dropout(p=dropout)
@@ -78,7 +77,7 @@ class InceptionAux(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool1(x)
         x = self.conv(x)
-        x = self.flatten1(x)
+        x = torch.flatten(x, 1)
         x = self.fc1(x)
         x = self.relu1(x)
         x = self.dropout1(x)
@@ -90,8 +89,8 @@ class GoogLeNetOutputs(NamedTuple):
     """The outputs of GoogLeNet in training mode: the main output first."""
 
     out: Tensor
-    aux1: Tensor
-    aux2: Tensor
+    aux1: Tensor | None
+    aux2: Tensor | None
 
 
 class GoogLeNet(nn.Module):
@@ -120,7 +119,6 @@ class GoogLeNet(nn.Module):
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.dropout = nn.Dropout(p=dropout)
         self.fc = nn.Linear(1024, num_classes)
 
@@ -134,11 +132,13 @@ class GoogLeNet(nn.Module):
         x = self.inception3b(x)  # -> 480×28×28
         x = self.maxpool3(x)  # -> 480×14×14
         x = self.inception4a(x)  # -> 512×14×14
+        aux1: Tensor | None = None
         if self.training:
             aux1 = self.aux1(x)
         x = self.inception4b(x)  # -> 512×14×14
         x = self.inception4c(x)  # -> 512×14×14
         x = self.inception4d(x)  # -> 528×14×14
+        aux2: Tensor | None = None
         if self.training:
             aux2 = self.aux2(x)
         x = self.inception4e(x)  # -> 832×14×14
@@ -146,7 +146,7 @@ class GoogLeNet(nn.Module):
         x = self.inception5a(x)  # -> 832×7×7
         x = self.inception5b(x)  # -> 1024×7×7
         x = self.avgpool(x)  # -> 1024×1×1
-        x = self.flatten1(x)  # -> 1024
+        x = torch.flatten(x, 1)  # -> 1024
         x = self.dropout(x)  # -> 1024
         x = self.fc(x)  # -> 1000
 

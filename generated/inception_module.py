@@ -8,7 +8,9 @@ from torch import Tensor
 
 
 class NaiveInception(nn.Module):
-    """The block NaiveInception of the .cnn source."""
+    """Figure 2(a): the naive module. The pooling branch passes all input channels
+    through, so the output always grows: c1 + c3 + c5 + in.channels.
+    """
 
     def __init__(self, in_channels: int, c1: int, c3: int, c5: int) -> None:
         super().__init__()
@@ -33,7 +35,10 @@ class NaiveInception(nn.Module):
 
 
 class InceptionReduce(nn.Module):
-    """The block InceptionReduce of the .cnn source."""
+    """Figure 2(b): 1x1 convolutions reduce the channels before the expensive 3x3
+    and 5x5 convolutions and after the pooling (GoogLeNet's module; LANGUAGE.md
+    section 6).
+    """
 
     def __init__(
         self, in_channels: int, c1: int, c3r: int, c3: int, c5r: int, c5: int, pp: int
@@ -72,10 +77,15 @@ class InceptionReduce(nn.Module):
 
 
 class BasicConv2d(nn.Module):
-    """The block BasicConv2d of the .cnn source."""
+    """torchvision's BasicConv2d: conv without bias -> bn (eps 0.001) -> relu."""
 
     def __init__(
-        self, in_channels: int, c: int, k: tuple[int, ...], stride: int = 1, padding: int = 0
+        self,
+        in_channels: int,
+        c: int,
+        k: tuple[int, int],
+        stride: int = 1,
+        padding: int | tuple[int, int] = 0,
     ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(
@@ -92,7 +102,9 @@ class BasicConv2d(nn.Module):
 
 
 class InceptionA(nn.Module):
-    """The block InceptionA of the .cnn source."""
+    """Figure 5: each 5x5 becomes two stacked 3x3 convolutions (same receptive
+    field, 18/25 of the cost).
+    """
 
     def __init__(self, in_channels: int, pool_features: int) -> None:
         super().__init__()
@@ -119,7 +131,10 @@ class InceptionA(nn.Module):
 
 
 class InceptionResNetA(nn.Module):
-    """The block InceptionResNetA of the .cnn source."""
+    """Inception-ResNet-A: `add` of the identity `{}` and the Inception branch.
+    (The paper also scales the residual by 0.1-0.3 before the addition to keep
+    very wide variants stable; this module leaves it out.)
+    """
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
@@ -133,7 +148,6 @@ class InceptionResNetA(nn.Module):
         self.relu1 = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        branch1 = x
         branch2 = x
         branch0 = self.branch0(branch2)
         branch22 = self.branch1_0(branch2)
@@ -143,13 +157,16 @@ class InceptionResNetA(nn.Module):
         branch3 = self.branch2_2(branch3)
         branch2 = torch.cat([branch0, branch22, branch3], 1)
         branch2 = self.proj(branch2)
-        x = branch1 + branch2
+        x = x + branch2
         x = self.relu1(x)
         return x
 
 
 class GridReduction(nn.Module):
-    """The block GridReduction of the .cnn source."""
+    """Figure 10: reduce the grid with parallel stride-2 convolution and pooling
+    branches instead of pooling first (which would be a representational
+    bottleneck) or convolving first (which would cost 4x).
+    """
 
     def __init__(self, in_channels: int, c3: int, c3dr: int, c3d: int) -> None:
         super().__init__()
@@ -170,7 +187,9 @@ class GridReduction(nn.Module):
 
 
 class InceptionC(nn.Module):
-    """The block InceptionC of the .cnn source."""
+    """Figure 6: n x n factorised into 1 x n followed by n x 1 (here n = 7), with
+    per-dimension padding to keep the grid. torchvision's InceptionC.
+    """
 
     def __init__(self, in_channels: int, c7: int) -> None:
         super().__init__()
@@ -203,7 +222,10 @@ class InceptionC(nn.Module):
 
 
 class InceptionE(nn.Module):
-    """The block InceptionE of the .cnn source."""
+    """Figure 7: the expanded filter bank for the coarsest grid; the 1x3 and 3x1
+    convolutions run in parallel and are concatenated (a concat inside a
+    branch). torchvision's InceptionE.
+    """
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
@@ -248,7 +270,6 @@ class InceptionZoo(nn.Module):
         self.mixed_c = InceptionC(736, 128)
         self.mixed_e = InceptionE(768)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.dropout = nn.Dropout(p=0.5)
         self.fc = nn.Linear(2048, num_classes)
 
@@ -263,7 +284,7 @@ class InceptionZoo(nn.Module):
         x = self.mixed_c(x)  # -> 768×14×14
         x = self.mixed_e(x)  # -> 2048×14×14
         x = self.avgpool(x)  # -> 2048×1×1
-        x = self.flatten1(x)  # -> 2048
+        x = torch.flatten(x, 1)  # -> 2048
         x = self.dropout(x)  # -> 2048
         x = self.fc(x)  # -> 1000
 

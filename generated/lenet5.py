@@ -2,6 +2,7 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/lenet5.cnn
 """LeNet5: PyTorch modules compiled from examples/lenet5.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -17,7 +18,6 @@ class LeNet5(nn.Module):
         self.c3 = nn.Conv2d(6, 16, kernel_size=5)
         self.relu2 = nn.ReLU(inplace=True)
         self.s4 = nn.MaxPool2d(kernel_size=2)
-        self.flatten1 = nn.Flatten()
         self.f5 = nn.Linear(400, 120)
         self.relu3 = nn.ReLU(inplace=True)
         self.f6 = nn.Linear(120, 84)
@@ -31,7 +31,7 @@ class LeNet5(nn.Module):
         x = self.c3(x)  # -> 16×10×10
         x = self.relu2(x)  # -> 16×10×10
         x = self.s4(x)  # -> 16×5×5
-        x = self.flatten1(x)  # -> 400
+        x = torch.flatten(x, 1)  # -> 400
         x = self.f5(x)  # -> 120
         x = self.relu3(x)  # -> 120
         x = self.f6(x)  # -> 84

@@ -2,6 +2,7 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/mobilenet.cnn
 """MobileNetV1, MobileNetV2: PyTorch modules compiled from examples/mobilenet.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -69,7 +70,6 @@ class MobileNetV1(nn.Module):
         self.conv_dw12 = DepthwiseSeparable(c512, int(1024 * alpha), stride=2)
         self.conv_dw13 = DepthwiseSeparable(int(1024 * alpha), int(1024 * alpha))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.dropout1 = nn.Dropout(p=0.001)
         self.fc = nn.Linear(int(1024 * alpha), num_classes)
 
@@ -91,7 +91,7 @@ class MobileNetV1(nn.Module):
         x = self.conv_dw12(x)  # -> 1024×7×7
         x = self.conv_dw13(x)  # -> 1024×7×7
         x = self.avgpool(x)  # -> 1024×1×1
-        x = self.flatten1(x)  # -> 1024
+        x = torch.flatten(x, 1)  # -> 1024
         x = self.dropout1(x)  # -> 1024
         x = self.fc(x)  # -> 1000
 
@@ -99,7 +99,10 @@ class MobileNetV1(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """The block InvertedResidual of the .cnn source."""
+    """Expand (1x1, ratio t) -> depthwise 3x3 -> project (1x1, linear: no
+    activation). torchvision keeps the layers in one Sequential named `conv`,
+    whose first two elements are themselves Sequentials (Conv2dNormActivation).
+    """
 
     def __init__(self, in_channels: int, c: int, stride: int, t: int) -> None:
         super().__init__()
@@ -134,10 +137,9 @@ class InvertedResidual(nn.Module):
         self.use_residual = stride == 1 and in_channels == c
 
     def forward(self, x: Tensor) -> Tensor:
-        identity = x
-        out = self.conv(x)
+        out: Tensor = self.conv(x)
         if self.use_residual:
-            out += identity
+            out += x
         return out
 
 
@@ -184,7 +186,6 @@ class MobileNetV2(nn.Module):
             ),
         )
         self.gap1 = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Dropout(p=0.2), nn.Linear(_make_divisible(1280 * max(1.0, w), 8), num_classes)
         )
@@ -193,7 +194,7 @@ class MobileNetV2(nn.Module):
         x = self.features(x)  # -> 1280×7×7
 
         x = self.gap1(x)  # -> 1280×1×1
-        x = self.flatten1(x)  # -> 1280
+        x = torch.flatten(x, 1)  # -> 1280
 
         x = self.classifier(x)  # -> 1000
 

@@ -2,6 +2,7 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/preact_resnet.cnn
 """PreActResNet18: PyTorch modules compiled from examples/preact_resnet.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -11,12 +12,6 @@ class PreActBlock(nn.Module):
 
     def __init__(self, in_channels: int, c: int, stride: int = 1) -> None:
         super().__init__()
-        self.bn1 = None
-        self.relu1 = None
-        self.conv1 = None
-        self.bn2 = None
-        self.relu2 = None
-        self.conv2 = None
         self.downsample = None
         if stride != 1 or in_channels != c:
             self.bn1 = nn.BatchNorm2d(in_channels)
@@ -40,7 +35,6 @@ class PreActBlock(nn.Module):
         if self.downsample is not None:
             x = self.bn1(x)
             x = self.relu1(x)
-            identity = x
             out = self.conv1(x)
             out = self.bn2(out)
             out = self.relu2(out)
@@ -49,14 +43,13 @@ class PreActBlock(nn.Module):
             out += identity
             x = out
         else:
-            identity2 = x
             out2 = self.bn1(x)
             out2 = self.relu1(out2)
             out2 = self.conv1(out2)
             out2 = self.bn2(out2)
             out2 = self.relu2(out2)
             out2 = self.conv2(out2)
-            out2 += identity2
+            out2 += x
             x = out2
         return x
 
@@ -74,7 +67,6 @@ class PreActResNet18(nn.Module):
         self.bn = nn.BatchNorm2d(512)
         self.relu1 = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -88,7 +80,7 @@ class PreActResNet18(nn.Module):
         x = self.bn(x)  # -> 512×4×4
         x = self.relu1(x)  # -> 512×4×4
         x = self.avgpool(x)  # -> 512×1×1
-        x = self.flatten1(x)  # -> 512
+        x = torch.flatten(x, 1)  # -> 512
         x = self.fc(x)  # -> 10
 
         return x

@@ -2,12 +2,15 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/resnet101.cnn
 """ResNet101: PyTorch modules compiled from examples/resnet101.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
 
 class Bottleneck(nn.Module):
-    """The block Bottleneck of the .cnn source."""
+    """1x1 reduce -> 3x3 -> 1x1 expand (ResNet-50/101/152). Expansion 4; the
+    stride sits on the 3x3 convolution ("ResNet v1.5"), as in torchvision.
+    """
 
     def __init__(self, in_channels: int, c: int, stride: int = 1) -> None:
         super().__init__()
@@ -29,7 +32,7 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x
-        out = self.conv1(x)
+        out: Tensor = self.conv1(x)
         out = self.bn1(out)
         out = self.relu1(out)
         out = self.conv2(out)
@@ -70,7 +73,6 @@ class ResNet101(nn.Module):
             Bottleneck(1024, 512, stride=2), Bottleneck(2048, 512), Bottleneck(2048, 512)
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.fc = nn.Linear(2048, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -85,7 +87,7 @@ class ResNet101(nn.Module):
         x = self.layer4(x)  # -> 2048×7×7
 
         x = self.avgpool(x)  # -> 2048×1×1
-        x = self.flatten1(x)  # -> 2048
+        x = torch.flatten(x, 1)  # -> 2048
         x = self.fc(x)  # -> 1000
 
         return x

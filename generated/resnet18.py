@@ -2,12 +2,13 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/resnet18.cnn
 """ResNet18: PyTorch modules compiled from examples/resnet18.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
 
 class BasicBlock(nn.Module):
-    """The block BasicBlock of the .cnn source."""
+    """Two 3x3 convolutions (ResNet-18/34). Expansion 1."""
 
     def __init__(self, in_channels: int, c: int, stride: int = 1) -> None:
         super().__init__()
@@ -26,7 +27,7 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x
-        out = self.conv1(x)
+        out: Tensor = self.conv1(x)
         out = self.bn1(out)
         out = self.relu1(out)
         out = self.conv2(out)
@@ -52,7 +53,6 @@ class ResNet18(nn.Module):
         self.layer3 = nn.Sequential(BasicBlock(128, 256, stride=2), BasicBlock(256, 256))
         self.layer4 = nn.Sequential(BasicBlock(256, 512, stride=2), BasicBlock(512, 512))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -67,7 +67,7 @@ class ResNet18(nn.Module):
         x = self.layer4(x)  # -> 512×7×7
 
         x = self.avgpool(x)  # -> 512×1×1
-        x = self.flatten1(x)  # -> 512
+        x = torch.flatten(x, 1)  # -> 512
         x = self.fc(x)  # -> 1000
 
         return x

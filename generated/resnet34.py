@@ -2,12 +2,13 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/resnet34.cnn
 """ResNet34: PyTorch modules compiled from examples/resnet34.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
 
 class BasicBlock(nn.Module):
-    """The block BasicBlock of the .cnn source."""
+    """Two 3x3 convolutions (ResNet-18/34). Expansion 1."""
 
     def __init__(self, in_channels: int, c: int, stride: int = 1) -> None:
         super().__init__()
@@ -26,7 +27,7 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x
-        out = self.conv1(x)
+        out: Tensor = self.conv1(x)
         out = self.bn1(out)
         out = self.relu1(out)
         out = self.conv2(out)
@@ -66,7 +67,6 @@ class ResNet34(nn.Module):
             BasicBlock(256, 512, stride=2), BasicBlock(512, 512), BasicBlock(512, 512)
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -81,7 +81,7 @@ class ResNet34(nn.Module):
         x = self.layer4(x)  # -> 512×7×7
 
         x = self.avgpool(x)  # -> 512×1×1
-        x = self.flatten1(x)  # -> 512
+        x = torch.flatten(x, 1)  # -> 512
         x = self.fc(x)  # -> 1000
 
         return x

@@ -37,7 +37,7 @@ class UNetOutputs(NamedTuple):
     """The outputs of UNet in training mode: the main output first."""
 
     out: Tensor
-    aux: Tensor
+    aux: Tensor | None
 
 
 class UNet(nn.Module):
@@ -80,30 +80,24 @@ class UNet(nn.Module):
         e3 = x
         x = self.maxpool3(x)  # -> 64×16×16
         x = self.bottleneck(x)  # -> 128×16×16
-        x = self.up3(x)  # -> 64×32×32
-        u3 = x
+        u3 = self.up3(x)  # -> 64×32×32
         x = torch.cat([e3, u3], 1)
         x = self.dec3(x)  # -> 64×32×32
         x = self.upsample1(x)  # -> 64×64×64
-        x = self.up2(x)  # -> 32×64×64
-        u2 = x
-        x = self.theta(e2)  # -> 16×64×64
-        tx = x
-        x = self.phi(u2)  # -> 16×64×64
-        pg = x
+        u2 = self.up2(x)  # -> 32×64×64
+        tx = self.theta(e2)  # -> 16×64×64
+        pg = self.phi(u2)  # -> 16×64×64
         x = tx + pg
         x = self.relu1(x)  # -> 16×64×64
         x = self.psi(x)  # -> 1×64×64
-        x = self.sigmoid1(x)  # -> 1×64×64
-        gate = x
-        x = e2 * gate
-        a2 = x
+        gate = self.sigmoid1(x)  # -> 1×64×64
+        a2 = e2 * gate
         x = torch.cat([a2, u2], 1)
         x = self.dec2(x)  # -> 32×64×64
+        aux: Tensor | None = None
         if self.training:
             aux = self.aux(x)
-        x = self.up1(x)  # -> 16×128×128
-        u1 = x
+        u1 = self.up1(x)  # -> 16×128×128
         x = torch.cat([e1, u1], 1)
         x = self.dec1(x)  # -> 16×128×128
         x = self.head(x)  # -> 2×128×128

@@ -2,6 +2,7 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/vgg16.cnn
 """VGG16: PyTorch modules compiled from examples/vgg16.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -45,7 +46,6 @@ class VGG16(nn.Module):
             nn.MaxPool2d(kernel_size=2, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.flatten1 = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Linear(25088, 4096),
             nn.ReLU(inplace=True),
@@ -60,7 +60,7 @@ class VGG16(nn.Module):
         x = self.features(x)  # -> 512×7×7
 
         x = self.avgpool(x)  # -> 512×7×7
-        x = self.flatten1(x)  # -> 25088
+        x = torch.flatten(x, 1)  # -> 25088
 
         x = self.classifier(x)  # -> 1000
 

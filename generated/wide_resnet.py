@@ -2,6 +2,7 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/wide_resnet.cnn
 """WideResNet: PyTorch modules compiled from examples/wide_resnet.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -40,8 +41,7 @@ class WideBasic(nn.Module):
         r = x
         if self.shortcut_conv is not None:
             x = a
-            x = self.shortcut_conv(x)
-            s = x
+            s = self.shortcut_conv(x)
             x = r + s
         else:
             x = r + x2
@@ -76,7 +76,6 @@ class WideResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(64 * k if n > 0 else 32 * k if n > 0 else 16 * k if n > 0 else 16)
         self.relu1 = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.fc = nn.Linear(
             64 * k if n > 0 else 32 * k if n > 0 else 16 * k if n > 0 else 16, num_classes
         )
@@ -91,7 +90,7 @@ class WideResNet(nn.Module):
         x = self.bn1(x)  # -> 640×8×8
         x = self.relu1(x)  # -> 640×8×8
         x = self.avgpool(x)  # -> 640×1×1
-        x = self.flatten1(x)  # -> 640
+        x = torch.flatten(x, 1)  # -> 640
         x = self.fc(x)  # -> 10
 
         return x

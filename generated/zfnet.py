@@ -2,6 +2,7 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/zfnet.cnn
 """ZFNet: PyTorch modules compiled from examples/zfnet.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -36,11 +37,11 @@ class ZFNet(nn.Module):
         self.conv1 = nn.Conv2d(3, 96, kernel_size=7, stride=2, padding=1)
         self.relu1 = nn.ReLU(inplace=True)
         self.pool1 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
-        self.norm1 = nn.LocalResponseNorm(size=5, k=2)
+        self.norm1 = nn.LocalResponseNorm(size=5, k=2.0)
         self.conv2 = nn.Conv2d(96, 256, kernel_size=5, stride=2)
         self.relu2 = nn.ReLU(inplace=True)
         self.pool2 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
-        self.norm2 = nn.LocalResponseNorm(size=5, k=2)
+        self.norm2 = nn.LocalResponseNorm(size=5, k=2.0)
         self.conv3 = nn.Conv2d(256, 384, kernel_size=3, padding=1)
         self.relu3 = nn.ReLU(inplace=True)
         self.conv4 = nn.Conv2d(384, 384, kernel_size=3, padding=1)
@@ -48,7 +49,6 @@ class ZFNet(nn.Module):
         self.conv5 = nn.Conv2d(384, 256, kernel_size=3, padding=1)
         self.relu5 = nn.ReLU(inplace=True)
         self.pool5 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
-        self.flatten1 = nn.Flatten()
         self.classifier = Classifier(9216)
         self.fc8 = nn.Linear(4096, num_classes)
 
@@ -68,7 +68,7 @@ class ZFNet(nn.Module):
         x = self.conv5(x)  # -> 256×13×13
         x = self.relu5(x)  # -> 256×13×13
         x = self.pool5(x)  # -> 256×6×6
-        x = self.flatten1(x)  # -> 9216
+        x = torch.flatten(x, 1)  # -> 9216
         x = self.classifier(x)  # -> 4096
         x = self.fc8(x)  # -> 1000
 

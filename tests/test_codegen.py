@@ -39,8 +39,13 @@ def test_hooks_record_the_checkers_shapes(example: Path, strategy: str) -> None:
                 model = build_concrete(example, net.name)
             else:
                 model = getattr(module, net.name)()
-        expected = {path: tuple(analysis.node(node).shape) for path, node in net.modules()}
         modules = dict(model.named_modules())
+        expected = {
+            path: tuple(analysis.node(node).shape)
+            for path, node in net.modules()
+            # a flatten outside a Sequential is torch.flatten(x, 1) in forward, as torchvision
+            if path in modules or strategy == "concrete" or getattr(node, "op", None) != "flatten"
+        }
         assert set(expected) <= set(modules), sorted(set(expected) - set(modules))
         seen: dict[str, tuple[int, ...]] = {}
 
@@ -197,8 +202,9 @@ def test_python_names_do_not_shadow_what_generated_code_uses(source: str) -> Non
     (analysis,) = analyze(source=source)
     net = analysis.network
     model = cnndsl.loads(source)
-    expected = {path for path, _ in net.modules()}
-    assert expected <= {name for name, _ in model.named_modules()}
+    modules = {name for name, _ in model.named_modules()}
+    expected = {p for p, n in net.modules() if p in modules or getattr(n, "op", None) != "flatten"}
+    assert expected <= modules
     out = model(torch.zeros(2, *net.input_shape))
     assert tuple(out.shape[1:]) == net.output_shape
     assert sum(p.numel() for p in model.parameters()) == analysis.params

@@ -126,6 +126,7 @@ class ClassCode:
     forward: list[str]
     returns: str
     outputs_tuple: tuple[str, list[str]] | None = None
+    base: str = "nn.Module"
 
 
 @dataclass(slots=True)
@@ -318,6 +319,9 @@ class ClassGen:
             return out
         assert ctx.namer is not None
         attr = label or ctx.namer.auto(prefix, span)
+        if label is None and ctor == "nn.Flatten()":  # as torchvision: no module for it
+            ctx.fwd.add(f"{ctx.cur} = torch.flatten({ctx.cur}, 1)")
+            return out
         ctx.init.add(attr.assign(ctor, replaces_attribute=bool(self.placeholders)))
         ctx.fwd.add(f"{ctx.cur} = {attr.ref()}({ctx.cur})")
         return out
@@ -603,8 +607,10 @@ class ClassGen:
             x, y = after_then.get(p, before.get(p, lit(1))), namer.counters.get(p, lit(1))
             namer.counters[p] = ifexp(cond, x, y)
         nested = self.placeholders - outer  # modules that a nested `if` creates or not
+        both = {a.key() for a in made_then} & {a.key() for a in made_else}
         for attr in dict.fromkeys(made_then + made_else):
-            ctx.init.add(self.placeholder(attr))
+            if attr.key() not in both or attr.key() in nested:  # each arm builds its own
+                ctx.init.add(self.placeholder(attr))
         else_names = {a.static for a in made_else}
         only_then = [
             a
@@ -882,6 +888,7 @@ class ClassGen:
             self.sequential(stmt.chain, sub, state, attr, stmt.span)
         _fold_first_assign(fwd, var, index)
         ctx.init.items += init.items
+        ctx.fwd.add(f"{var}: Tensor | None = None")  # declared first, as torchvision does
         ctx.fwd.add("if self.training:")
         ctx.fwd.items += fwd.items
         self.outputs.append(var)

@@ -73,6 +73,10 @@ class Emit:
                 continue
             if is_const(e) and default is not None and e.value == default:  # type: ignore[union-attr]
                 continue
+            value = e.value if is_const(e) else None  # type: ignore[union-attr]
+            if isinstance(default, float) and type(value) is int:  # TorchScript wants a float
+                out.append(f"{torch_name}={float(value)!r}")
+                continue
             out.append(f"{torch_name}={to_py(e)}")
         return ", ".join(out)
 

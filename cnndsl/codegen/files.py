@@ -5,11 +5,13 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import textwrap
+from pathlib import Path
 from typing import Any
 
 from .. import ir
 from .. import syntax as s
-from ..errors import Span
+from ..errors import Span, source_lines
 from ..expr import IN_ATTRS, fold, is_const, lit, subst, to_py
 from ..names import MERGE_KINDS, param_names, python_name
 from ..program import Program
@@ -83,7 +85,7 @@ class FileGen:
         info.reads = tuple(reads)
         self.infos[name] = info
         code = self.finish(gen, code, block.params, instances, reads)
-        code.doc = f"The block {block.name} of the .cnn source."
+        code.doc = _docstring(block.span, f"The block {block.name} of the .cnn source.")
         self.classes.append(code)
 
     def finish(
@@ -98,11 +100,16 @@ class FileGen:
         if gen.kind == "block":
             sig.append("in_channels: int")
         fill: list[str] = []
-        values = dict(instances[0].values) if instances else {}
+        seen = [dict(inst.values) for inst in instances]
         py = gen.pnames
         rename: dict[str, s.Expr] = {name: s.Name(new) for name, new in py.items()}
         for p in params:
-            typ = _py_type(values.get(p.name))
+            # every instance's value and a constant default: a union when they differ
+            found = [v[p.name] for v in seen if p.name in v]
+            const = fold(p.default) if p.default is not None else None
+            if const is not None and is_const(const):
+                found.append(const.value)  # type: ignore[union-attr]
+            typ = _py_type(*found)
             if p.default is None:
                 sig.append(f"{py[p.name]}: {typ}")
                 continue
@@ -116,6 +123,9 @@ class FileGen:
             sig += ["*", *(f"in_{a}: int" for a in reads)]
         code.signature = ", ".join(sig)
         code.init = ["super().__init__()", *fill, *code.init]
+        code.forward = _annotate_returned(_inline_renames(_fold_renames(code.forward)))
+        if gen.kind == "block":
+            _as_module_dict(code)
         if gen.outputs:
             code.outputs_tuple = (gen.outputs_class, ["out", *gen.outputs])
         return code
@@ -132,7 +142,8 @@ class FileGen:
         code, _ = gen.generate()
         code.forward = _shape_comments(code.forward, elaborated)
         code = self.finish(gen, code, net.params, [elaborated.root], [])
-        code.doc = f"{net.name}: input {'×'.join(map(str, shape))}."
+        size = f"input {'×'.join(map(str, shape))}."
+        code.doc = _docstring(net.span, f"{net.name}: {size}", f"{size[0].upper()}{size[1:]}")
         self.classes.append(code)
 
 
@@ -159,12 +170,20 @@ def _shape_comments(lines: list[str], net: ir.Network) -> list[str]:
     lays out ``ResNet.forward``."""
     members = dict(net.root.members)
     lines = _fold_uses(lines)
+    flattens = [  # those written as torch.flatten(x, 1), in order
+        node
+        for name, node in net.root.members
+        if getattr(node, "op", None) == "flatten" and f"self.{name}(" not in "\n".join(lines)
+    ]
     out: list[str] = []
     previous: bool | None = None
     for line in lines:
         stripped = line.strip()
         kind: bool | None = None
-        if line.startswith("x = self.") and stripped.endswith(")") and "(" in stripped:
+        if line == "x = torch.flatten(x, 1)" and flattens:
+            line = f"{line}  # -> {'×'.join(map(str, flattens.pop(0).out_shape))}"
+            kind = False
+        elif line.startswith("x = self.") and stripped.endswith(")") and "(" in stripped:
             name = stripped[len("x = self.") : stripped.index("(")]
             node = members.get(name)
             if node is not None:
@@ -182,12 +201,73 @@ def _shape_comments(lines: list[str], net: ir.Network) -> list[str]:
     return out
 
 
+DOC_WIDTH = 88  # characters of a docstring line (4 columns of indentation, 100 in all)
+
+
+def _docstring(span: Span, default: str, last: str | None = None) -> str:
+    """The comment block written directly above a definition (no blank line between), as the
+    body of a class docstring; ``default`` when there is none. The parser keeps no comments,
+    so the lines are read from the definition's file (none for source text without a file)."""
+    comment = _leading_comment(span)
+    if not comment:
+        return default
+    paragraphs: list[list[str]] = [[]]
+    for line in comment:
+        if line:
+            paragraphs[-1].append(line)
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    if last:
+        paragraphs.append([last])
+    lines: list[str] = []
+    for para in (p for p in paragraphs if p):
+        if lines:
+            lines.append("")
+        if all(len(line) <= DOC_WIDTH for line in para):
+            lines += para
+        else:
+            lines += textwrap.wrap(" ".join(para), DOC_WIDTH, break_on_hyphens=False)
+    text = "\n".join(lines).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if len(lines) == 1 and len(text) <= DOC_WIDTH and not text.endswith('"'):
+        return text
+    return text.replace("\n", "\n    ").replace("\n    \n", "\n\n") + "\n    "
+
+
+def _leading_comment(span: Span) -> list[str]:
+    try:
+        source = Path(span.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeError, ValueError):
+        return []
+    lines = source_lines(source)
+    block: list[str] = []
+    i = span.line - 2
+    while 0 <= i < len(lines) and lines[i].lstrip().startswith("#"):
+        text = lines[i].lstrip()[1:]
+        block.append(text[1:] if text.startswith(" ") else text)
+        i -= 1
+    block.reverse()
+    out = []
+    for line in block:
+        line = "".join(c if c.isprintable() else " " for c in line.expandtabs(4)).rstrip()
+        out.append(line)
+    return out if any(out) else []
+
+
 def _reads_in(body: s.Group) -> set[str]:
     """The ``in.*`` attributes a block body reads."""
     return {f"in.{n.attr}" for n in s.walk(body) if isinstance(n, s.InAttr)}
 
 
-def _py_type(value: Any) -> str:
+def _py_type(*values: Any) -> str:
+    """The annotation that fits every value a parameter takes (``int | tuple[int, int]``
+    for a kernel given as ``3`` in one instance and ``1x7`` in another)."""
+    types = list(dict.fromkeys(_one_type(v) for v in values)) or ["int"]
+    if "float" in types and "int" in types:  # an int is a float to a type checker
+        types.remove("int")
+    return " | ".join(types)
+
+
+def _one_type(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
@@ -197,8 +277,121 @@ def _py_type(value: Any) -> str:
     if isinstance(value, str):
         return "str"
     if isinstance(value, tuple):
-        return "tuple[int, ...]"
+        return f"tuple[{', '.join(_one_type(v) for v in value)}]" if value else "tuple[()]"
     return "int"
+
+
+_SET = re.compile(r"^(\s*)([A-Za-z_]\w*) = (.*)$")
+
+
+def _fold_renames(lines: list[str]) -> list[str]:
+    """``x = self.theta(e2)``, ``tx = x``, ``x = …`` (not reading x) becomes
+    ``tx = self.theta(e2)``, ``x = …``: no temporary only renames a tensor."""
+    out = list(lines)
+    i = 0
+    while i + 2 < len(out):
+        a, b, c = (_SET.match(line) for line in out[i : i + 3])
+        if a and b and c:
+            ind, var = a.group(1), a.group(2)
+            rhs = c.group(3).split("  #", 1)[0]
+            if (
+                b.group(1) == ind == c.group(1)
+                and b.group(3) == var
+                and c.group(2) == var
+                and b.group(2) != var
+                and not re.search(rf"(?<![.\w]){re.escape(var)}\b", rhs)
+            ):
+                out[i : i + 2] = [f"{ind}{b.group(2)} = {a.group(3)}"]
+                continue
+        i += 1
+    return out
+
+
+def _inline_renames(lines: list[str]) -> list[str]:
+    """``branch1 = x`` is dropped and its uses read ``x`` when neither name is assigned again
+    before the last use (``identity = x`` that a shortcut may replace stays)."""
+    out = list(lines)
+    i = 0
+    while i < len(out):
+        m = _SET.match(out[i])
+        if m is None or not m.group(3).isidentifier() or m.group(2) == m.group(3):
+            i += 1
+            continue
+        name, var = m.group(2), m.group(3)
+        uses = re.compile(rf"(?<![.\w]){re.escape(name)}\b")  # not self.name
+        sets = re.compile(rf"^\s*({re.escape(name)}|{re.escape(var)})\b(:[^=]*)? *[-+*/]?=")
+        assigns = re.compile(rf"^\s*{re.escape(name)}\b(:[^=]*)? *[-+*/]?=")
+        later = [k for k in range(i + 1, len(out)) if uses.search(out[k])]
+        nxt = _SET.match(out[later[0]]) if later else None
+        if nxt and nxt.group(2) == name and nxt.group(1) == m.group(1):
+            if not uses.search(nxt.group(3)):  # a dead store: replaced before it is read
+                del out[i]
+                continue
+        once = sum(1 for line in out if assigns.match(line))
+        if (
+            not later
+            or name == "x"
+            or any(uses.search(out[k]) for k in range(i))
+            or once != 1
+            or any(sets.match(out[k]) for k in range(i + 1, later[-1]))
+        ):
+            i += 1
+            continue
+        for k in later:
+            out[k] = uses.sub(var, out[k])
+        del out[i]
+    return out
+
+
+_ASSIGN = re.compile(r"^(\s*)([A-Za-z_]\w*) = ")
+
+
+def _annotate_returned(lines: list[str]) -> list[str]:
+    """``out: Tensor = self.conv1(x)`` for a local that ``forward`` returns: a module call is
+    ``Any`` to a type checker, and ``return out`` must return a Tensor."""
+    returned = {line.strip()[7:] for line in lines if line.strip().startswith("return ")}
+    returned = {n for n in returned if n.isidentifier() and n != "x"}
+    out = []
+    for line in lines:
+        m = _ASSIGN.match(line)
+        if m and m.group(2) in returned:
+            returned.discard(m.group(2))
+            line = f"{m.group(1)}{m.group(2)}: Tensor{line[m.end(2) :]}"
+        out.append(line)
+    return out
+
+
+_LOOP_FORWARD = re.compile(
+    r"for (\w+) in range\(self\.(\w+)\):\n    x = getattr\(self, (f\"[^\"]*\")\)\(x\)\nreturn x"
+)
+
+
+def _as_module_dict(code: ClassCode) -> None:
+    """A block that only repeats children becomes an ``nn.ModuleDict`` whose ``forward``
+    iterates its values, as torchvision's ``_DenseBlock`` does (TorchScript cannot call
+    ``getattr`` with a computed name); the state_dict keys stay the same."""
+    m = _LOOP_FORWARD.fullmatch("\n".join(code.forward))
+    if m is None:
+        return
+    count = f"self.{m.group(2)} = "
+    counts = [line for line in code.init if line.startswith(count)]
+    others = [
+        line
+        for line in code.init
+        if line.lstrip().startswith("self.")
+        and not line.startswith(("    self.add_module(", count))
+    ]
+    if len(counts) != 1 or others:  # other modules or attributes: keep the loop
+        return
+    value = counts[0][len(count) :]
+    init = []
+    for line in code.init:
+        if line == counts[0]:
+            continue
+        init.append(line.replace(f"range(self.{m.group(2)})", f"range({value})"))
+    code.init = init
+    code.base = "nn.ModuleDict"
+    code.forward = ["for layer in self.values():", "    x = layer(x)", "return x"]
 
 
 # ---------------------------------------------------------------- the file
@@ -278,10 +471,9 @@ def _imports(body: str) -> tuple[list[str], list[str]]:
         std.append("import math")
     if "OrderedDict(" in body:
         std.append("from collections import OrderedDict")
-    typing = [n for n in ("Any", "NamedTuple") if f"{n}" in body]
     typing = [
         n
-        for n in typing
+        for n in ("Any", "NamedTuple")
         if (n == "Any" and ": Any" in body) or (n == "NamedTuple" and "(NamedTuple)" in body)
     ]
     if typing:

@@ -149,7 +149,10 @@ def _run_network(module: types.ModuleType, analysis: Any, source: str) -> str | 
     except Exception as exc:  # noqa: BLE001
         return f"instantiate: {net.name}: {describe(exc)}"
     named = dict(model.named_modules())
-    expected = list(net.modules())
+    # a stateless flatten may be a functional call, torch.flatten (LANGUAGE.md §5)
+    expected = [
+        (p, n) for p, n in net.modules() if p in named or getattr(n, "op", None) != "flatten"
+    ]
     # a `scale` step is a parameter of the enclosing module, not a module (LANGUAGE.md §8)
     scales = [(p, n) for p, n in expected if getattr(n, "op", None) == "scale"]
     expected = [(p, n) for p, n in expected if getattr(n, "op", None) != "scale"]
