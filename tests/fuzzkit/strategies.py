@@ -1072,6 +1072,7 @@ class Gen:
         self.used_names: set[str] = set()
         self.budget = 0
         self.counter = 0
+        self.net_counts: set[str] = set()
 
     # ------------------------------------------------------------------ draws
     def int(self, lo: int, hi: int) -> int:
@@ -1520,7 +1521,7 @@ class Gen:
             size = tuple(self.int(1, 12) for _ in range(rank))
             kw.append(("size", lit(size) if rank > 1 else lit(size[0])))
         else:
-            pos.append(lit(2))
+            pos.append(lit(2) if self.chance(80) else binop(lit(2), "**", lit(1)))
         if mode != "nearest" or self.chance(20):
             kw.append(("mode", word(mode)))
         if mode != "nearest" and self.chance(40) or self.chance(2):
@@ -1658,9 +1659,9 @@ class Gen:
             kind = 0 if kind % 4 else 1  # flat: layers and the odd block call
         accept = (lambda y: y[1:] == x[1:] and is_cl(y) == is_cl(x)) if keep else (lambda y: True)
         self.budget -= 1
-        if kind == 14 and not is_cl(x):
+        if kind == 14 and not is_cl(x) and self.chance(45):
             step, y = self.convnext(scope, x, mod, ctx)
-        elif kind == 15 and self.draw(st.booleans()):
+        elif kind == 15 and self.chance(35):
             step, y = self.numbered(scope, x, mod, ctx)
         elif kind in (0, 1, 2, 3, 4, 14) or kind == 5 and len(x) == 1:
             step, y = self.try_step(scope, x, lambda: self.layer(scope, x, keep, mod, ctx), accept)
@@ -2220,7 +2221,10 @@ class Gen:
         counts = sorted(
             k
             for k, v in scope.values.items()
-            if k in {p for b in self.block_order for p, kk in b.kinds.items() if kk == "count"}
+            if (
+                k in {p for b in self.block_order for p, kk in b.kinds.items() if kk == "count"}
+                or k in self.net_counts
+            )
             and isinstance(v, int)
         )
         lists = sorted(
@@ -2339,6 +2343,7 @@ class Gen:
             "uniform(1 / sqrt(fan_out))",
             "uniform(1 / sqrt(fan_in))",
             "normal(sqrt(2 / fan_out))",
+            "trunc_normal(fan_in ** -0.5)",
         ]
         if self.chance(30):
             kw.append(("conv", self.pick(rules)))
@@ -2456,6 +2461,8 @@ class Gen:
             v = self.param_value(kind, shape)
             params.append((pname, listexpr([lit(i) for i in v]) if kind == "list" else lit(v)))
             values[pname] = v
+            if self.ed2 and kind == "count":
+                self.net_counts.add(pname)  # repeat counts from network parameters too
         scope = Scope(values, shape, {}, self.blocks, 0)
         self.budget = self.int(3, 14)
         ctx = Ctx(keep=False, nest=0, top_level=True, network=True, tensor_ok=True)
@@ -2466,7 +2473,7 @@ class Gen:
             # input size(c, h, w): from literals, or a network parameter (LANGUAGE.md §4)
             dims = [lit(d) for d in shape]
             chans = [p for p, v in values.items() if type(v) is int and v >= 1]
-            if chans and self.chance(30):
+            if chans and self.chance(10):
                 dims[0] = name(self.pick(chans))
                 shape = (values[dims[0].text], *shape[1:])
                 scope.in_shape = shape
