@@ -23,6 +23,13 @@ NAMES = {
     "unet": "auto",
     "inception_module": 2,
     "densenet121": "auto",
+    # the second edition's examples
+    "efficientnet_b0": "auto",
+    "mobilenet_v3_large": 2,  # one row per bneck of the paper's table 1
+    "convnext_tiny": "auto",
+    "shufflenet_v2": "auto",
+    "regnet_y_400mf": "auto",
+    "deeplabv3_resnet50": "auto",
 }
 # TikZ figures in the look of PlotNeuralNet, compiled to PDF with pdflatex (Debian:
 # texlive-latex-base and texlive-pictures): name -> depth
