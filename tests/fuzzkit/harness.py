@@ -45,6 +45,19 @@ def run_program(source: str) -> str | None:
     return evaluate(source)[1]
 
 
+def check_only(source: str) -> tuple[bool, str | None]:
+    """(whether check accepts ``source``, a crash of check or None): the front end alone,
+    for programs whose constructs the code generator does not compile yet."""
+    cnn_error = pipeline.error_type()
+    try:
+        pipeline.check(source)
+    except cnn_error:
+        return False, None
+    except Exception as exc:  # noqa: BLE001 - any crash is a finding
+        return False, f"check: crashed: {describe(exc)}"
+    return True, None
+
+
 def evaluate(source: str) -> tuple[bool, str | None]:
     """(whether check accepts ``source``, the first disagreement or None)."""
     import torch

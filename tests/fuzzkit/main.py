@@ -1,5 +1,5 @@
 """Run the differential fuzzer: ``python tests/fuzzkit/main.py --count N [--seconds T]
-[--seed S] [--jobs J] [--shrink-seconds X] [--edition 1|2]``.
+[--seed S] [--jobs J] [--shrink-seconds X] [--edition 1|2] [--check-only]``.
 
 Each of J worker processes generates programs with ``strategies.programs()`` (its own seed
 range) and runs them through ``harness.evaluate``. The first program of each new class of
@@ -78,9 +78,11 @@ def worker(job: int, args: argparse.Namespace, claims: Any, lock: Any) -> Stats:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from hypothesis import HealthCheck, Phase, given, seed, settings
 
-    from fuzzkit.harness import classify, evaluate
+    from fuzzkit.harness import check_only, classify, evaluate
     from fuzzkit.strategies import programs
 
+    if args.check_only:
+        evaluate = check_only  # noqa: F811 - the front end alone
     stats = Stats()
     count = args.count // args.jobs + (1 if job < args.count % args.jobs else 0)
     deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
@@ -189,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=(1, 2),
         default=None,
         help="the language edition programs use (default: strategies.EDITION)",
+    )
+    parser.add_argument(
+        "--check-only",
+        action="store_true",
+        help="run check alone: the valid fraction, and check's crashes as disagreements",
     )
     parser.add_argument(
         "--shrink-seconds",
