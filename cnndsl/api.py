@@ -122,13 +122,17 @@ def check(
     file_or_source: str | Path,
     network: str | None = None,
     depth: int | None = None,
-    **params: Any,
+    *,
+    params: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> Summary:
     """Check a ``.cnn`` file (a path) or source text (a string holding ``{``).
 
     Returns a :class:`Summary`; raises :class:`cnndsl.errors.CnnError` (with its position)
-    when the program is wrong. ``params`` override network parameters, ``depth`` limits the
-    layer rows as ``cnndsl summary --depth`` does.
+    when the program is wrong. Keyword arguments override network parameters, ``depth``
+    limits the layer rows as ``cnndsl summary --depth`` does; a network parameter that is
+    itself called ``network``, ``depth`` or ``params`` goes in ``params={…}`` (RegNet's
+    ``depth``: ``check(path, params={"depth": 14})``).
 
     >>> s = check("network N { input 3x32x32; conv 8 3 -> relu }")
     >>> s.networks[0].output, s.networks[0].params
@@ -143,7 +147,7 @@ def check(
         None if is_source else file_or_source,
         text if is_source else None,
         network,
-        params or None,
+        {**overrides, **(params or {})} or None,
         warnings,
     )
     data = to_json(analyses, depth)

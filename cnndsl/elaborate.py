@@ -184,7 +184,7 @@ class Elaborator:
         )
         stmts = list(net.body.body)
         first = stmts[0] if stmts else None
-        shape, input_stmt = self.input_of(net, first)
+        shape, input_stmt = self.input_of(net, first, Scope(None, dict(values)))
         if input_shape is not None:
             if len(input_shape) != len(shape) or min(input_shape) < 1 or max(input_shape) > MAX_DIM:
                 raise CnnError(
@@ -242,7 +242,9 @@ class Elaborator:
         inits = tuple(self.init_rule(stmt, network, ctx.values) for stmt in self.inits)
         return dataclasses.replace(network, init=inits)
 
-    def input_of(self, net: s.NetworkDef, first: s.Stmt | None) -> tuple[ir.Shape, Any]:
+    def input_of(
+        self, net: s.NetworkDef, first: s.Stmt | None, values: Scope
+    ) -> tuple[ir.Shape, Any]:
         step = None
         if isinstance(first, s.Chain) and len(first.steps) == 1:
             step = first.steps[0]
@@ -255,7 +257,7 @@ class Elaborator:
                 where,
                 "write e.g. `input 3x224x224` (channels first) as its first line",
             )
-        value = self.eval(step.shape, Scope(), (1,))
+        value = self.eval(step.shape, values, (1,))  # `input size(c, 32, 32)`: parameters
         if isinstance(value, int) and not isinstance(value, bool):
             value = s.Size((value,))
         if not isinstance(value, s.Size) or not 1 <= len(value) <= 4 or min(value) < 1:

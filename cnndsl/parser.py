@@ -65,7 +65,8 @@ LABEL_KEYWORDS = frozenset(
     "network block input let repeat residual shortcut concat add mul split output init".split()
 )
 KEYWORDS = LABEL_KEYWORDS | frozenset("import train if else as true false and or not in".split())
-_STMT_START = frozenset({"_NL", "SEMICOLON", "LBRACE", "__ANON_0", "OUTPUT"})
+# where a statement or a chain's first step may start (so a label may follow)
+_STMT_START = frozenset({"_NL", "SEMICOLON", "LBRACE", "__ANON_0", "OUTPUT", "EQUAL", "COLON"})
 _HOLE_LIMIT = 400  # tokens scanned for the holes of one template label
 
 

@@ -327,3 +327,31 @@ def test_compile_time_spatial_sizes_warn() -> None:
     )
     load_networks(source=src, warnings=ok)
     assert not ok.items
+
+
+def test_input_size_from_a_network_parameter() -> None:
+    src = "network N(c = 3) { input size(c, 16, 16) ; conv 8 3 }"
+    assert load_networks(source=src)[0].input_shape == (3, 16, 16)
+    assert load_networks(source=src, overrides={"c": 1})[0].input_shape == (1, 16, 16)
+
+
+@pytest.mark.parametrize(
+    "stmt",
+    ["u = block: relu", "u = split: relu", "u = init: relu", "output aux: block: relu"],
+)
+def test_keyword_label_first_in_a_binding_or_output(stmt: str) -> None:
+    net = load_networks(source=f"network N {{ input 4x8x8 ; {stmt} }}")[0]
+    assert [p for p, _ in net.modules()][0] in ("block", "split", "init", "aux")
+
+
+def test_api_check_takes_a_parameter_called_depth() -> None:
+    from pathlib import Path
+
+    from conftest import ROOT
+
+    import cnndsl
+
+    path = Path(ROOT / "examples" / "regnet_y_400mf.cnn")
+    # RegNetY-800MF through RegNet's own parameters (torchvision: 6,432,512 parameters)
+    params = {"depth": 14, "w_0": 56, "w_a": 38.84, "w_m": 2.4, "group_width": 16}
+    assert cnndsl.check(path, params=params).networks[0].params == 6_432_512
