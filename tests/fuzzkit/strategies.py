@@ -1847,6 +1847,8 @@ class Gen:
             elif mod.seq is not None:  # a nested nn.Sequential, or spliced (* n)
                 at = 0 if times is None else None
                 inner_mod = Mod(labels=mod.labels, vars=mod.vars, seq=SeqIndex(at))
+            elif times is not None:  # `{ … } * 0` builds nothing: no init scope= inside
+                inner_mod = Mod(labels=mod.labels, vars=mod.vars)
         if lab is not None:
             sub = sub.sub(tensor_ok=False, runtime_in=False)
         inner = scope.child(tensors=lab is None)
