@@ -132,3 +132,42 @@ def test_a_run_killed_between_checkpoint_bytes_and_rename_resumes_exactly(
     lines = (killed / "metrics.jsonl").read_text().splitlines()
     epochs = [json.loads(line)["epoch"] for line in lines]
     assert epochs == [1, 2, 3, 4]
+
+
+def test_sigterm_under_two_processes_stops_cleanly_and_resumes(tmp_path: Path) -> None:
+    """SIGTERM to `cnndsl train --nproc 2` (as a scheduler sends it) after the first epoch:
+    the agent passes it on to the ranks, which save interrupted.pt; the command exits 143
+    without a traceback, last.pt is a whole checkpoint of a finished epoch, and --resume
+    (again in 2 processes) completes the run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "cnndsl", "train", str(LENET), "--nproc", "2", "--epochs", "6"]
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        if lines.exists() and lines.read_text().strip():
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143 and "Traceback" not in err, err  # as one process exits
+    assert "internal error" not in err and (run_dir / "interrupted.pt").is_file()
+    ckpt = torch.load(run_dir / "last.pt", weights_only=True)
+    assert 1 <= ckpt["epoch"] < 6
+    resumed = subprocess.run(
+        [*cmd[:-2], "--resume", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 6
+    assert "test accuracy" in resumed.stdout

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CnnError, exit_on_sigterm
+from ..errors import CnnError, Terminated, exit_on_sigterm
 from .run import Build, NetInfo, Options, pick_device
 from .trainer import Trainer
 
@@ -88,7 +88,21 @@ def launch(
         monitor_interval=0.1,
         start_method="spawn",
     )
-    results = elastic_launch(config, _worker)(build, info, cfg, str(run_dir), opts)
+    import logging
+    import signal
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    # the agent's "shutting down workers" warnings: the ranks report for themselves
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    try:
+        results = elastic_launch(config, _worker)(build, info, cfg, str(run_dir), opts)
+    except SignalException as exc:
+        # SIGTERM or SIGINT reached this process: the agent has passed it on to the ranks,
+        # which saved interrupted.pt and stopped; stop as one process does
+        if exc.sigval == signal.SIGTERM:
+            raise Terminated() from None
+        raise KeyboardInterrupt from None
     first = results[0]
     if isinstance(first, dict) and "error" in first:
         raise CnnError(first["error"], hint=first.get("hint"))
