@@ -5,9 +5,11 @@ The core takes a model, not a file: :func:`fit` trains ``build`` (an ``nn.Module
 picklable function returning one) with a resolved train config, writing a run folder::
 
     config.json   the resolved configuration
-    metrics.jsonl one line per epoch;  metrics.json  the final figures
-    curves.png    loss and accuracy per epoch;  confusion.png  the final confusion matrix
-    last.pt       written atomically after every epoch;  best.pt  the best test accuracy
+    metrics.jsonl one line per epoch (train and validation figures)
+    metrics.json  the test split's figures of best.pt (evaluated once, at the end)
+    curves.png    loss, accuracy and learning rate per epoch, the best epoch marked
+    confusion.png, confusion_normalized.png  best.pt's confusion matrix (val, then test)
+    last.pt       written atomically after every epoch;  best.pt  the best val accuracy
 
 :func:`train_one_epoch` and :func:`evaluate` are the loop's two halves (as in torchvision's
 reference script); :func:`train` adds ``nproc > 1`` (DistributedDataParallel through
@@ -23,7 +25,8 @@ tensors and is batched by indexing a per-epoch permutation; larger ones go throu
 ``DataLoader``. The permutation of epoch ``e`` comes from a generator seeded by ``(seed, e)``,
 so every rank draws the same one and takes its shard, and resuming needs no sampler state.
 Losses and accuracy accumulate on the device; the host reads them every ``CHECK_EVERY`` steps
-(progress and the NaN check) and at the end of an epoch.
+(the NaN check), for the progress bar at most every ``report.REFRESH_S`` seconds, and at the
+end of an epoch. Metrics come from ``sklearn.metrics`` on the gathered labels and scores.
 
 >>> LrFactor("cosine", total=10, warmup=2)(0), LrFactor("cosine", total=10, warmup=2)(2)
 (0.5, 1.0)
