@@ -464,3 +464,26 @@ def test_progress_shows_an_eta_and_a_bar_while_evaluating() -> None:
     reporter.eval_end()
     assert len(reporter.progress.tasks) == 1
     reporter.close()
+
+
+class Watch(nn.Module):
+    """Wraps a model; notes which plots exist when training forwards run (after epoch 1)."""
+
+    def __init__(self, model: nn.Module, run_dir: Path, after_steps: int):
+        super().__init__()
+        self.model, self.run_dir, self.steps = model, run_dir, after_steps
+        self.seen: set[str] = set()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.steps -= 1
+            if self.steps == 0:  # the first step of epoch 2
+                self.seen = {p.name for p in self.run_dir.glob("*.png")}
+        return self.model(x)
+
+
+def test_plots_are_written_during_the_run(tmp_path: Path) -> None:
+    steps = -(-1293 // 32)
+    watch = Watch(tiny(), tmp_path, steps + 1)
+    T.fit(lambda: watch, TINY, config(epochs=2), tmp_path, quiet())
+    assert {"curves.png", "confusion.png", "confusion_normalized.png"} <= watch.seen
