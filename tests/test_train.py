@@ -236,19 +236,22 @@ def test_command_line_overrides_every_key() -> None:
         schedule="step",
         data="fake(200, 4, channels=1)",
         seed=7,
+        val=0.25,
     )
     base = config(
         optimizer={"name": "adam", "lr": 0.01, "weight_decay": 0.1},
         schedule={"name": "cosine", "warmup": 2},
     )
     cfg = T.resolve_config(base, args)
-    assert cfg["epochs"] == 3 and cfg["batch"] == 16 and cfg["seed"] == 7
+    assert cfg["epochs"] == 3 and cfg["batch"] == 16 and cfg["seed"] == 7 and cfg["val"] == 0.25
     assert cfg["optimizer"] == {"name": "sgd", "lr": 0.2, "weight_decay": 0.1}
     assert cfg["schedule"] == {"name": "step", "warmup": 2}
     assert cfg["data"] == {"name": "fake", "n": 200, "classes": 4, "channels": 1}
     assert base["epochs"] == 2  # the section itself is left alone
     with pytest.raises(CnnError, match="--data 'digitz'"):
         T.resolve_config(None, Namespace(data="digitz"))
+    with pytest.raises(CnnError, match="--val 1.0"):
+        T.resolve_config(None, Namespace(val=1.0))
 
 
 @pytest.fixture

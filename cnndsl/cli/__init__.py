@@ -192,6 +192,12 @@ def get_parser() -> argparse.ArgumentParser:
         help="learning-rate schedule (overrides the train section)",
     )
     p.add_argument("--data", metavar="SPEC", help='e.g. "digits(size=32)" or "mnist("data")"')
+    p.add_argument(
+        "--val",
+        type=float,
+        metavar="FRACTION",
+        help="training data held out for validation, 0 for none (overrides the train section)",
+    )
     p.add_argument("--seed", type=int, help="random seed (overrides the train section)")
     device_opt(p)
     p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision: bf16 or fp16 (CUDA)")

@@ -82,7 +82,7 @@ def cmd_train(args: Any) -> int:
     return 0
 
 
-_CONFIG_FLAGS = ("epochs", "batch", "lr", "optimizer", "schedule", "data", "seed", "out")
+_CONFIG_FLAGS = ("epochs", "batch", "lr", "optimizer", "schedule", "data", "val", "seed", "out")
 
 
 def _resume(args: Any) -> int:

@@ -28,6 +28,14 @@ def resolve_config(base: dict[str, Any] | None, args: Any) -> dict[str, Any]:
     for key in ("epochs", "batch", "seed"):
         if opt(key) is not None:
             cfg[key] = opt(key)
+    if opt("val") is not None:
+        if not 0 <= opt("val") < 1:
+            raise CnnError(
+                f"--val {opt('val')}: the fraction held out for validation is from 0 up to "
+                "(not including) 1",
+                hint="e.g. --val 0.1; --val 0 trains on everything and keeps the last epoch",
+            )
+        cfg["val"] = float(opt("val"))
     if opt("optimizer") and opt("optimizer") != cfg["optimizer"]["name"]:
         cfg["optimizer"] = _switch(cfg["optimizer"], opt("optimizer"), OPTIMIZERS)
     if opt("lr") is not None:
