@@ -173,6 +173,30 @@ def get_parser() -> argparse.ArgumentParser:
     )
 
     p = add(
+        "export",
+        _lazy("export", "cmd_export"),
+        "export a network as ONNX, a torch.export program (.pt2) or TorchScript",
+    )
+    p.add_argument("file", metavar="FILE", help="a .cnn file (- for stdin, with -o)")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=("onnx", "exported-program", "torchscript"),
+        required=True,
+        help="onnx, exported-program (torch.export.save) or torchscript (torch.jit.save)",
+    )
+    p.add_argument(
+        "--out", "-o", metavar="OUT", help="output file (default: FILE stem.onnx, .pt2 or .pt)"
+    )
+    p.add_argument("--opset", type=_positive, metavar="N", help="ONNX opset (default: 18)")
+    p.add_argument(
+        "--dynamic-batch",
+        action="store_true",
+        help="a symbolic batch dimension (default: a fixed batch of 1)",
+    )
+    net_opts(p)
+
+    p = add(
         "train", _lazy("train", "cmd_train"), "train a network on the data of its train section"
     )
     p.add_argument("file", metavar="FILE", help="a .cnn file")

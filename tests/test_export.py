@@ -1,0 +1,180 @@
+"""cnndsl export: every example as ONNX (run by onnxruntime and compared with the PyTorch
+module), as a torch.export program (saved, loaded back and run) and as TorchScript; a
+layer a format cannot express is named in a one-line error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import EXAMPLES, ROOT
+
+import cnndsl
+from cnndsl.api import analyze
+from cnndsl.cli import main
+from cnndsl.errors import CnnError
+from cnndsl.export import export, export_model
+
+NETWORKS = [
+    pytest.param(path, a.network.name, a.network.input_shape, id=f"{path.stem}-{a.network.name}")
+    for path in EXAMPLES
+    for a in analyze(path)
+]
+# torch 2.10+ deprecates TorchScript, which this format still writes and reads
+pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated")
+TOLERANCE = 1e-4  # the largest |ONNX - PyTorch| allowed on any output value
+
+
+def _reference(path: Path, network: str) -> torch.nn.Module:
+    """The model export() builds: the same class, and the same weights from the same seed."""
+    torch.manual_seed(0)
+    return cnndsl.load(path, network).eval()
+
+
+def _exported(path: Path, network: str, fmt: str, out: Path, **kw: object) -> None:
+    torch.manual_seed(0)
+    export(path, fmt, out, network=network, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("path", "network", "shape"), NETWORKS)
+def test_every_format_reproduces_the_module(
+    path: Path, network: str, shape: tuple[int, ...], tmp_path: Path
+) -> None:
+    """ONNX under onnxruntime within TOLERANCE of the PyTorch module; the exported program
+    after torch.export.save/load and TorchScript after torch.jit.save/load equal to it."""
+    model = cnndsl.load(path, network).eval()
+    x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = model(x)
+
+    export_model(model, shape, "torchscript", tmp_path / "m.pt")
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.load(tmp_path / "m.pt")(x), want, rtol=0, atol=0)
+
+    export_model(model, shape, "exported-program", tmp_path / "m.pt2")
+    program = torch.export.load(tmp_path / "m.pt2")
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), want, rtol=1e-5, atol=1e-5)
+
+    ort = pytest.importorskip("onnxruntime")
+    export_model(model, shape, "onnx", tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    diff = float(abs(got - want.numpy()).max())
+    print(f"ONNX {path.stem} {network}: max |difference| {diff:.2e}")
+    assert got.shape == tuple(want.shape)
+    assert diff <= TOLERANCE
+
+
+def test_dynamic_batch(tmp_path: Path) -> None:
+    """--dynamic-batch: the ONNX graph and the exported program take any batch size."""
+    ort = pytest.importorskip("onnxruntime")
+    path = ROOT / "examples" / "lenet5.cnn"
+    model = _reference(path, "LeNet5")
+    _exported(path, "LeNet5", "onnx", tmp_path / "m.onnx", dynamic_batch=True)
+    _exported(path, "LeNet5", "exported-program", tmp_path / "m.pt2", dynamic_batch=True)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    program = torch.export.load(tmp_path / "m.pt2").module()
+    for batch in (1, 5):
+        x = torch.randn(batch, 1, 32, 32)
+        with torch.no_grad():
+            want = model(x)
+            (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+            assert got.shape == (batch, 10)
+            assert float(abs(got - want.numpy()).max()) <= TOLERANCE
+            torch.testing.assert_close(program(x), want)
+
+
+def test_fixed_batch_is_one(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    path = ROOT / "examples" / "lenet5.cnn"
+    _exported(path, "LeNet5", "onnx", tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [1, 1, 32, 32]
+
+
+def test_cli_writes_beside_the_file_and_reads_stdin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "tiny.cnn"
+    src.write_text("network Tiny(n = 4) { input 3x8x8; conv n 3 -> relu -> gap -> flatten }\n")
+    assert main(["export", str(src), "--format", "torchscript", "-p", "n=6"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    scripted = torch.jit.load(tmp_path / "tiny.pt")
+    assert scripted(torch.zeros(2, 3, 8, 8)).shape == (2, 6)
+
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(src.read_text()))
+    out = tmp_path / "from-stdin.pt2"
+    assert main(["export", "-", "-f", "exported-program", "-o", str(out)]) == 0
+    assert torch.export.load(out).module()(torch.zeros(1, 3, 8, 8)).shape == (1, 4)
+
+
+def test_refusals_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "tiny.cnn"
+    src.write_text("network Tiny { input 3x8x8; conv 4 3 }\n")
+    cases = [
+        (["--format", "torchscript", "--opset", "17"], "--opset applies to --format onnx only"),
+        (["--format", "onnx", "--network", "Nope"], "Nope"),
+        (["--format", "onnx", "-o", str(src)], "it is an input"),
+    ]
+    for extra, message in cases:
+        assert main(["export", str(src), *extra]) == 1
+        err = capsys.readouterr().err
+        assert message in err
+        assert "Traceback" not in err
+    assert src.read_text() == "network Tiny { input 3x8x8; conv 4 3 }\n"
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO(src.read_text()))
+    assert main(["export", "-", "-f", "onnx"]) == 1
+    assert "give -o OUT" in capsys.readouterr().err
+
+
+# A block that repeats layers after a layer of its own keeps a loop over computed attribute
+# names (getattr with an f-string), which TorchScript cannot compile.
+COMPUTED_NAMES = """
+block Stack(n) {
+    conv 8 1
+    { conv 8 3 pad=1 -> relu } * n
+}
+network N { input 3x8x8; Stack(2) -> Stack(3) }
+"""
+
+
+def test_a_layer_a_format_cannot_express_is_named(tmp_path: Path) -> None:
+    src = tmp_path / "stack.cnn"
+    src.write_text(COMPUTED_NAMES)
+    with pytest.raises(CnnError) as info:
+        export(src, "torchscript", tmp_path / "m.pt")
+    message = info.value.message
+    assert message.startswith("TorchScript cannot express layer 'stack1' (Stack): ")
+    assert "getattr" in message
+    assert not (tmp_path / "m.pt").exists()
+    # the other formats trace the same model
+    export(src, "exported-program", tmp_path / "m.pt2")
+    assert torch.export.load(tmp_path / "m.pt2").module()(torch.zeros(1, 3, 8, 8)).shape == (
+        1,
+        8,
+        8,
+        8,
+    )
+
+
+def test_the_cli_reports_it_without_a_traceback(tmp_path: Path) -> None:
+    src = tmp_path / "stack.cnn"
+    src.write_text(COMPUTED_NAMES)
+    run = subprocess.run(
+        [sys.executable, "-m", "cnndsl", "export", str(src), "-f", "torchscript"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 1
+    assert "TorchScript cannot express layer 'stack1' (Stack)" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "stack.pt").exists()
