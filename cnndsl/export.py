@@ -9,6 +9,7 @@ model's children one at a time), not with the exporter's traceback.
 from __future__ import annotations
 
 import io
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,14 +225,17 @@ def _explained(model: Any, x: Any, run: Any, what: str) -> Any:
     try:
         return _silently(run, model, (x,) if x is not None else ())
     except Exception as exc:  # noqa: BLE001 - every exporter failure becomes a CnnError
-        first = _first_line(exc)
+        first = _reason(exc)
         path, module = _culprit(model, x, run)
         where = f"layer {path!r} ({type(module).__name__})" if path else "the network"
         raise CnnError(
             f"{what} cannot express {where}: {first}",
-            hint="export another format (onnx, exported-program, torchscript), or write this "
-            "layer with ops that format supports",
+            hint=f"--format {' or '.join(k for k, v in _NAMES.items() if v != what)} may "
+            f"express it; or write this layer with ops {what} supports",
         ) from None
+
+
+_NAMES = {"onnx": "ONNX", "exported-program": "torch.export", "torchscript": "TorchScript"}
 
 
 def _silently(run: Any, module: Any, inputs: tuple[Any, ...]) -> Any:
@@ -243,9 +247,18 @@ def _silently(run: Any, module: Any, inputs: tuple[Any, ...]) -> Any:
         return run(module, inputs)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    text = text or type(exc).__name__
+def _reason(exc: BaseException) -> str:
+    """The innermost cause (the exporters wrap the real reason in advice), on one line,
+    without terminal colours, at most 300 characters."""
+    seen = {id(exc)}
+    while True:
+        inner = exc.__cause__ or exc.__context__
+        if inner is None or id(inner) in seen:
+            break
+        seen.add(id(inner))
+        exc = inner
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split()) or type(exc).__name__
+    text = text.replace("<OpOverload(op='", "").replace("', overload='", ".").replace("')>", "")
     return text if len(text) <= 300 else text[:297] + "..."
 
 

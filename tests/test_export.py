@@ -165,6 +165,20 @@ def test_a_layer_a_format_cannot_express_is_named(tmp_path: Path) -> None:
     )
 
 
+def test_an_op_onnx_lacks_is_named(tmp_path: Path) -> None:
+    """Adaptive max pooling to a size that does not divide the input has no ONNX function."""
+    src = tmp_path / "pool.cnn"
+    src.write_text("network A { input 3x10x10; conv 4 1 -> adaptive_maxpool 3x3 -> flatten }\n")
+    with pytest.raises(CnnError) as info:
+        export(src, "onnx", tmp_path / "m.onnx")
+    message = info.value.message
+    assert message.startswith("ONNX cannot express layer 'maxpool1' (AdaptiveMaxPool2d): ")
+    assert "aten.adaptive_max_pool2d" in message
+    assert "\x1b[" not in message and "\n" not in message
+    assert "--format exported-program or torchscript" in str(info.value.hint)
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_the_cli_reports_it_without_a_traceback(tmp_path: Path) -> None:
     src = tmp_path / "stack.cnn"
     src.write_text(COMPUTED_NAMES)
