@@ -88,6 +88,31 @@ def test_dynamic_batch(tmp_path: Path) -> None:
             torch.testing.assert_close(program(x), want)
 
 
+def test_files_load_in_a_fresh_process_without_cnndsl(tmp_path: Path) -> None:
+    """The .pt2 and .pt files hold the graph and the weights: a process that never imports
+    cnndsl (nor the generated module) loads and runs them, with the same outputs."""
+    path = ROOT / "examples" / "lenet5.cnn"
+    model = cnndsl.load(path).eval()
+    export_model(model, (1, 32, 32), "exported-program", tmp_path / "m.pt2")
+    export_model(model, (1, 32, 32), "torchscript", tmp_path / "m.pt")
+    x = torch.randn(3, 1, 32, 32)
+    torch.save(x, tmp_path / "x.pt")
+    code = (
+        "import sys, warnings, torch\n"
+        "warnings.simplefilter('ignore')\n"
+        "x = torch.load(sys.argv[1] + '/x.pt')\n"
+        "a = torch.export.load(sys.argv[1] + '/m.pt2').module()(x[:1])\n"
+        "b = torch.jit.load(sys.argv[1] + '/m.pt')(x)\n"
+        "assert 'cnndsl' not in sys.modules\n"
+        "torch.save((a, b), sys.argv[1] + '/out.pt')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, cwd=tmp_path)
+    a, b = torch.load(tmp_path / "out.pt")
+    with torch.no_grad():
+        torch.testing.assert_close(a, model(x[:1]))
+        torch.testing.assert_close(b, model(x), rtol=0, atol=0)
+
+
 def test_fixed_batch_is_one(tmp_path: Path) -> None:
     ort = pytest.importorskip("onnxruntime")
     path = ROOT / "examples" / "lenet5.cnn"
