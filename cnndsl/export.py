@@ -54,6 +54,7 @@ def export(
     dynamic_batch: bool = False,
     params: dict[str, Any] | None = None,
     source: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
 ) -> Exported:
     """Export one network of a ``.cnn`` file (``source`` text instead of a file when given)
     to ``out`` (default: beside the file, see :func:`default_output`) as ``fmt``: ``onnx``,
@@ -61,9 +62,11 @@ def export(
 
     ``opset`` applies to ONNX only; ``dynamic_batch`` makes the batch dimension symbolic
     (ONNX and exported programs; TorchScript is never specialised to a batch size).
+    ``input_shape`` traces at another size than ``input`` declares (checked as
+    ``check --input`` does).
     """
     _check_options(fmt, opset)
-    model, name, shape = _build(path, network, params or {}, source)
+    model, name, shape = _build(path, network, params or {}, source, input_shape)
     if out is None:
         if path is None:
             raise CnnError("source text needs an output path", hint="give -o OUT")
@@ -89,6 +92,16 @@ def export_model(
     torch = _torch()
     model.eval()
     x = torch.randn(EXAMPLE_BATCH[dynamic_batch], *input_shape)
+    try:
+        with torch.no_grad():
+            model(x)
+    except Exception as exc:  # noqa: BLE001 - a model that does not run is not exported
+        size = "×".join(map(str, input_shape))
+        raise CnnError(
+            f"the module does not run on an input of {size}: {_reason(exc)}",
+            hint="the generated module is built for the declared input; --input may change "
+            "only sizes it does not depend on",
+        ) from None
     if fmt == "torchscript":
         data = _torchscript(model)
     elif fmt == "exported-program":
@@ -122,7 +135,11 @@ def _torch() -> Any:
 
 
 def _build(
-    path: str | Path | None, network: str | None, params: dict[str, Any], source: str | None
+    path: str | Path | None,
+    network: str | None,
+    params: dict[str, Any],
+    source: str | None,
+    input_shape: tuple[int, ...] | None = None,
 ) -> tuple[Any, str, tuple[int, ...]]:
     """The model in eval mode, its network's name and its input shape."""
     _torch()
@@ -134,7 +151,7 @@ def _build(
     if not program.networks:
         raise CnnError(f"{path or '<string>'} defines no network to export")
     name = network if network is not None else program.networks[-1].name
-    (net,) = elaborate(program, name, params)  # a missing network is reported here
+    (net,) = elaborate(program, name, params, None, input_shape)  # reports a missing network
     if source is not None:
         model = loads(source, name, **params)
     else:
@@ -239,12 +256,19 @@ _NAMES = {"onnx": "ONNX", "exported-program": "torch.export", "torchscript": "To
 
 
 def _silently(run: Any, module: Any, inputs: tuple[Any, ...]) -> Any:
-    """The exporters' deprecation and tracer warnings are not the user's to act on."""
+    """The exporters' deprecation and tracer warnings, and the errors torch.export logs
+    before raising them, are not the user's to act on (the raised error is reported)."""
+    import logging
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return run(module, inputs)
+    was = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return run(module, inputs)
+    finally:
+        logging.disable(was)
 
 
 def _reason(exc: BaseException) -> str:

@@ -139,6 +139,26 @@ def test_cli_writes_beside_the_file_and_reads_stdin(
     assert torch.export.load(out).module()(torch.zeros(1, 3, 8, 8)).shape == (1, 4)
 
 
+def test_input_traces_at_another_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--input: a fully convolutional network exported at 3x12x20 instead of its declared
+    3x8x8; a size the checker refuses, or one the built module cannot take, is an error."""
+    src = tmp_path / "fcn.cnn"
+    src.write_text("network F { input 3x8x8; conv 4 3 pad=1 -> relu -> conv 2 1 }\n")
+    out = tmp_path / "f.pt2"
+    assert (
+        main(["export", str(src), "-f", "exported-program", "-o", str(out), "--input", "3x12x20"])
+        == 0
+    )
+    assert "input 1×3×12×20" in capsys.readouterr().out
+    assert torch.export.load(out).module()(torch.zeros(1, 3, 12, 20)).shape == (1, 2, 12, 20)
+    assert main(["export", str(src), "-f", "onnx", "-o", str(out), "--input", "5x8x8"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cnndsl: error: the module does not run on an input of 5×8×8: "), err
+    assert "expected input[2, 5, 8, 8] to have 3 channels" in err or "3 channels" in err
+    assert main(["export", str(src), "-f", "onnx", "-o", str(out), "--input", "3x8"]) == 1
+    assert "--input 3×8 does not fit" in capsys.readouterr().err
+
+
 def test_refusals_are_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -195,6 +195,11 @@ def get_parser() -> argparse.ArgumentParser:
         help="a symbolic batch dimension (default: a fixed batch of 1)",
     )
     net_opts(p)
+    for action in p._actions:  # one network is exported
+        if action.dest == "network":
+            action.help = "the network to export (default: the file's last)"
+        elif action.dest == "input":
+            action.help = "trace at another input size than `input` declares, e.g. 3x320x256"
 
     p = add(
         "train", _lazy("train", "cmd_train"), "train a network on the data of its train section"

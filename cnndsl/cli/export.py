@@ -21,6 +21,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         dynamic_batch=args.dynamic_batch,
         params=parse_overrides(args.param),
         source=source,
+        input_shape=getattr(args, "input", None),
     )
     batch = "N" if result.dynamic_batch else "1"
     shape = "×".join(map(str, (batch, *result.input_shape)))
