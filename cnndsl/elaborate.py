@@ -216,11 +216,11 @@ class Elaborator:
         self.spatial_reads = []
         cur = self.statements(stmts[1:], ctx, shape)
         if self.spatial_reads:
-            first = self.spatial_reads[0]
+            read = self.spatial_reads[0]
             self.warnings.warn(
-                f"in.{first.attr} is read at compile time, so the compiled {net.name} accepts "
+                f"in.{read.attr} is read at compile time, so the compiled {net.name} accepts "
                 f"only its declared {size_text(shape)} input",
-                first.span,
+                read.span,
                 "sizes computed at run time: gap, adaptive pools, `upsample like=` or "
                 "`upsample size=size(in.height, in.width)`",
             )

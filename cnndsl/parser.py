@@ -173,7 +173,7 @@ def _template_length(peek: Any, head: Token) -> int:
                 inner = peek(j)
                 if inner is None or j - i > _HOLE_LIMIT:
                     return 0
-                if inner.type in ("LBRACE", "_NL", "SEMICOLON", "STRING", "COLON"):
+                if inner.type in ("LBRACE", "_NL", "SEMICOLON", "COLON"):
                     return 0
                 if inner.type == "RBRACE":
                     break

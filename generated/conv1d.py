@@ -11,6 +11,26 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+class Conv1dSame(nn.Conv1d):
+    """nn.Conv1d with TensorFlow's "same" padding worked out from each input's size
+    (as timm's Conv2dSame), so the network accepts any input size: the output has
+    ceil(size / stride) positions, and the odd padded cell goes at the end."""
+
+    def __init__(self, *args: Any, pad_mode: str = "constant", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pad_mode = pad_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        pad: list[int] = []
+        for d in range(0, -1, -1):  # the last dimension first, as F.pad takes them
+            size, k = x.size(2 + d), self.kernel_size[d]
+            s, dilation = self.stride[d], self.dilation[d]
+            total = max((-(-size // s) - 1) * s + (k - 1) * dilation + 1 - size, 0)
+            pad += [total // 2, total - total // 2]
+        y: Tensor = self._conv_forward(_pad(x, pad, self.pad_mode), self.weight, self.bias)
+        return y
+
+
 def _pad(x: Tensor, pad: list[int], mode: str, value: float = 0.0) -> Tensor:
     """F.pad, plus numpy's "symmetric" mode (mirror including the edge value)."""
     if mode == "constant":
@@ -27,24 +47,6 @@ def _pad(x: Tensor, pad: list[int], mode: str, value: float = 0.0) -> Tensor:
             parts.append(x.narrow(dim, x.size(dim) - after, after).flip(dim))
         x = torch.cat(parts, dim)
     return x
-
-
-class Conv1dPad(nn.Conv1d):
-    """nn.Conv1d that pads explicitly first (asymmetric or "symmetric" padding).
-
-    It stays one module, so Sequential indices and state_dict keys match the .cnn file.
-    """
-
-    def __init__(
-        self, *args: Any, pad: tuple[int, ...], pad_mode: str = "constant", **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.pad = list(pad)
-        self.pad_mode = pad_mode
-
-    def forward(self, x: Tensor) -> Tensor:
-        y: Tensor = self._conv_forward(_pad(x, self.pad, self.pad_mode), self.weight, self.bias)
-        return y
 
 
 class DilatedResidual(nn.Module):
@@ -139,8 +141,8 @@ class KeywordNet1d(nn.Module):
 
     def __init__(self, num_classes: int = 35) -> None:
         super().__init__()
-        self.conv1 = Conv1dPad(1, 16, kernel_size=11, stride=4, pad=(3, 4), pad_mode="symmetric")
-        self.conv2 = Conv1dPad(1, 16, kernel_size=81, stride=4, pad=(38, 39), pad_mode="reflect")
+        self.conv1 = Conv1dSame(1, 16, kernel_size=11, stride=4, pad_mode="symmetric")
+        self.conv2 = Conv1dSame(1, 16, kernel_size=81, stride=4, pad_mode="reflect")
         self.bn1 = nn.BatchNorm1d(32)
         self.relu1 = nn.ReLU(inplace=True)
         self.maxpool1 = nn.MaxPool1d(kernel_size=4)

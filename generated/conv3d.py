@@ -42,6 +42,11 @@ class C3D(nn.Module):
         self.fc8 = nn.Linear(4096, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        if list(x.shape[2:]) != [16, 112, 112]:
+            raise ValueError(
+                f"C3D accepts only 3×16×112×112 inputs: fc6 (linear) takes 8192, "
+                f"got {list(x.shape[1:])}"
+            )
         x = self.conv1a(x)  # -> 64×16×112×112
         x = self.relu1(x)  # -> 64×16×112×112
         x = self.pool1(x)  # -> 64×16×56×56

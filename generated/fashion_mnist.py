@@ -35,6 +35,11 @@ class FashionCNN(nn.Module):
         self.fc = nn.Linear(1568, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        if list(x.shape[2:]) != [28, 28]:
+            raise ValueError(
+                f"FashionCNN accepts only 1×28×28 inputs: fc (linear) takes 1568, "
+                f"got {list(x.shape[1:])}"
+            )
         x = self.layer1(x)  # -> 16×14×14
         x = self.layer2(x)  # -> 32×7×7
         x = torch.flatten(x, 1)  # -> 1568

@@ -25,6 +25,11 @@ class LeNet5(nn.Module):
         self.out = nn.Linear(84, 10)
 
     def forward(self, x: Tensor) -> Tensor:
+        if list(x.shape[2:]) != [32, 32]:
+            raise ValueError(
+                f"LeNet5 accepts only 1×32×32 inputs: f5 (linear) takes 400, "
+                f"got {list(x.shape[1:])}"
+            )
         x = self.c1(x)  # -> 6×28×28
         x = self.relu1(x)  # -> 6×28×28
         x = self.s2(x)  # -> 6×14×14

@@ -77,6 +77,14 @@ class ResNet50(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(2048, num_classes)
 
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                if m.weight is not None:
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # -> 64×112×112
         x = self.bn1(x)  # -> 64×112×112

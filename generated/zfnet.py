@@ -53,6 +53,11 @@ class ZFNet(nn.Module):
         self.fc8 = nn.Linear(4096, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        if list(x.shape[2:]) != [224, 224]:
+            raise ValueError(
+                f"ZFNet accepts only 3×224×224 inputs: classifier.fc6 (linear) takes 9216, "
+                f"got {list(x.shape[1:])}"
+            )
         x = self.conv1(x)  # -> 96×110×110
         x = self.relu1(x)  # -> 96×110×110
         x = self.pool1(x)  # -> 96×55×55

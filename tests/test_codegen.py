@@ -40,11 +40,16 @@ def test_hooks_record_the_checkers_shapes(example: Path, strategy: str) -> None:
             else:
                 model = getattr(module, net.name)()
         modules = dict(model.named_modules())
+        parameters = dict(model.named_parameters())
+        # a `scale` step is a bare parameter of its module, named by its path (§8)
+        scales = {p for p, n in net.modules() if getattr(n, "op", None) == "scale"}
+        assert scales <= set(parameters), sorted(scales - set(parameters))
         expected = {
             path: tuple(analysis.node(node).shape)
             for path, node in net.modules()
             # a flatten outside a Sequential is torch.flatten(x, 1) in forward, as torchvision
-            if path in modules or strategy == "concrete" or getattr(node, "op", None) != "flatten"
+            if (path in modules or strategy == "concrete" or getattr(node, "op", None) != "flatten")
+            and path not in scales
         }
         assert set(expected) <= set(modules), sorted(set(expected) - set(modules))
         seen: dict[str, tuple[int, ...]] = {}

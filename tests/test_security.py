@@ -62,6 +62,14 @@ def hostile_sources(root: Path) -> list[tuple[str, str]]:
 def check_ast(text: str) -> None:
     tree = ast.parse(text)
     defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef | ast.FunctionDef)}
+    # the children of a container, called in turn: `for layer in self.values(): x = layer(x)`
+    defined |= {
+        n.target.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.For)
+        and isinstance(n.target, ast.Name)
+        and ast.unparse(n.iter) in ("self", "self.values()", "self.children()")
+    }
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             assert node.func.id in ALLOWED_CALLS | defined, ast.unparse(node)

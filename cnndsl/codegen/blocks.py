@@ -254,6 +254,8 @@ class ClassGen:
             return state
         if isinstance(stmt, s.Bind):
             return self.bind(stmt, ctx, state)
+        if isinstance(stmt, s.Init):  # written at the end of __init__ (codegen.init)
+            return state
         assert isinstance(stmt, s.Output)
         return self.output(stmt, ctx, state)
 
@@ -545,9 +547,11 @@ class ClassGen:
                 inner.fwd.add(f"{ctx.cur} = {inner.cur}")
             if out.channels != state.channels:
                 ctx.init.add(f"{to_py(state.channels)} = {to_py(out.channels)}")
+        # later names count on from the loop; forward knows the count as the attribute only
+        stored = count if is_const(count) else s.Name(f"self.{n_attr}")
         for p, moved in probe.counters.items():
             step = fold(s.BinOp("-", moved, lit(1)))
-            ctx.namer.counters[p] = fold(s.BinOp("+", base[p], s.BinOp("*", count, step)))
+            ctx.namer.counters[p] = fold(s.BinOp("+", base[p], s.BinOp("*", stored, step)))
         channels = _after_loop(before, state.channels, out.channels, count, loop_var)
         return State(channels, out.rank, None, fresh=False)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import ir
+from .. import syntax as s
 from ..expr import IN_ATTRS, lit, py_value, to_py
 from ..names import python_name
 from ..ops import Op, lookup
@@ -65,12 +66,13 @@ class Printer:
         name = self.class_names[("network", net.name)]
         tuple_name = self.class_names[("network outputs", net.name)]
         code = self.container_code(net.root, name, net.outputs, tuple_name)
-        sig = ["self"] + [f"{p}: {typ} = {py_value(v)}" for p, typ, v in params]
+        sig = ["self"] + [f"{p}: {typ} = {_default(v)}" for p, typ, v in params]
         guard = []
         for p, _, v in params:
+            value = f"list({p})" if isinstance(v, s.List) else p
             guard += [
-                f"if {p} != {py_value(v)}:",
-                f'    raise ValueError(f"compiled for {p}={py_value(v)}, got {{{p}!r}}")',
+                f"if {value} != {py_value(v)}:",
+                f'    raise ValueError(f"compiled for {p}={py_value(v)}, " f"got {{{p}!r}}")',
             ]
         code.signature = ", ".join(sig)
         code.init = ["super().__init__()", *guard, *code.init[1:]]
@@ -84,7 +86,7 @@ class Printer:
         if key not in self.by_text:
             code.name = python_name(base, self.taken)
             if isinstance(node, ir.Module):
-                code.doc = f"{node.title}: the block {node.block} as compiled for this input."
+                code.doc = _doc(f"{node.title}: the block {node.block} as compiled for this input.")
             else:
                 code.doc = f"A {node.kind} of branches that is a module of its own."
             self.by_text[key] = code.name
@@ -174,6 +176,23 @@ class Printer:
             return f"{self.container_class(node, _camel(base))}()"
         assert isinstance(node, ir.Merge)
         return f"{self.container_class(node, _camel(member) + node.kind.title())}()"
+
+
+def _doc(text: str) -> str:
+    """A docstring body: one line when it fits, else wrapped (the lines stay under 100)."""
+    if len(text) <= 88:
+        return text
+    import textwrap
+
+    lines = textwrap.wrap(text.replace("\\", "\\\\"), 88, break_on_hyphens=False)
+    return "\n    ".join(lines) + "\n    "
+
+
+def _default(value: Any) -> str:
+    """A parameter's default: a list parameter's as a tuple (no mutable default)."""
+    if isinstance(value, s.List):
+        return py_value(tuple(value))
+    return py_value(value)
 
 
 def _is_parameter(node: ir.Node) -> bool:

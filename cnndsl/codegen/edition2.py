@@ -71,8 +71,6 @@ def symbolic_unsupported(program: Program, networks: list[ir.Network]) -> str | 
 
 
 def _syntax_reason(node: object) -> str | None:
-    if isinstance(node, s.Init):
-        return "init"
     if isinstance(node, (s.ListExpr, s.Index, s.Slice)):
         return "a list"
     if isinstance(node, s.BinOp) and node.op == "**":

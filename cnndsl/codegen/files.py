@@ -17,6 +17,9 @@ from ..names import MERGE_KINDS, param_names, python_name
 from ..program import Program
 from .blocks import UNKNOWN, BlockInfo, ClassCode, ClassGen
 from .concrete import Printer
+from .edition2 import HELPERS as EDITION2_HELPERS
+from .edition2 import helper_source, size_guard, symbolic_unsupported
+from .init import init_lines
 from .layout import format_python
 from .lines import HEADER, _err
 
@@ -276,6 +279,8 @@ def _one_type(value: Any) -> str:
         return "float"
     if isinstance(value, str):
         return "str"
+    if isinstance(value, s.List):  # a list parameter: any sequence of its element type
+        return "Sequence[float]" if any(isinstance(v, float) for v in value) else "Sequence[int]"
     if isinstance(value, tuple):
         return f"tuple[{', '.join(_one_type(v) for v in value)}]" if value else "tuple[()]"
     return "int"
@@ -438,7 +443,7 @@ def _environment() -> Any:
 
 def _helper_sources(env: Any, names: set[str]) -> list[str]:
     module = env.get_template("helpers.py.j2").module
-    out = []
+    out = [helper_source(env, name) for name in EDITION2_HELPERS if name in names]
     for name in _HELPER_ORDER:
         if name not in names:
             continue
@@ -471,6 +476,8 @@ def _imports(body: str) -> tuple[list[str], list[str]]:
         std.append("import math")
     if "OrderedDict(" in body:
         std.append("from collections import OrderedDict")
+    if ": Sequence[" in body:
+        std.append("from collections.abc import Sequence")
     typing = [
         n
         for n in ("Any", "NamedTuple")
@@ -502,13 +509,36 @@ def generate(
     ``"auto"`` (the default) is symbolic unless a block cannot be written that way.
     ``formatted=False`` skips ``ruff format`` (for modules only a machine reads).
     """
+    if strategy == "auto" and symbolic_unsupported(program, networks) is not None:
+        strategy = "concrete"  # a second-edition construct the translator leaves to the IR
     if strategy != "concrete":
         try:
-            return _layout(program, networks, source, formatted, *_symbolic(program, networks))
+            classes, helpers = _symbolic(program, networks)
+            _finish_networks(program, networks, classes)
+            return _layout(program, networks, source, formatted, classes, helpers)
         except Exception:  # noqa: BLE001 - anything it cannot write is printed from the IR
             if strategy == "symbolic":
                 raise
-    return _layout(program, networks, source, formatted, *_concrete(program, networks))
+    classes, helpers = _concrete(program, networks)
+    _finish_networks(program, networks, classes)
+    return _layout(program, networks, source, formatted, classes, helpers)
+
+
+def _finish_networks(
+    program: Program, networks: list[ir.Network], classes: list[ClassCode]
+) -> None:
+    """What every network class gets, whichever strategy wrote it: the `init` statements at
+    the end of ``__init__`` (§7), and a clear error for an input size its weights cannot
+    take, first in ``forward``."""
+    names = class_names(program)
+    by_name = {c.name: c for c in classes}
+    for net in networks:
+        code = by_name.get(names[("network", net.name)])
+        if code is None:
+            continue
+        init = init_lines(net)
+        code.init = [*code.init, *([""] if init else []), *init]
+        code.forward = [*size_guard(program, net), *code.forward]
 
 
 def _symbolic(program: Program, networks: list[ir.Network]) -> tuple[list[ClassCode], set[str]]:

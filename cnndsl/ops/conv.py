@@ -20,13 +20,10 @@ _WINDOW = (
 )
 
 
-RUNTIME_SAME = False  # switched on with the code generator's Conv{r}dSame helper
-
-
 def _same_at_stride(e: Any) -> bool:
     """``pad=same`` where some instance strides by more than 1: the padding then depends on
     the input's size, so generated code works it out at run time (§8)."""
-    if not RUNTIME_SAME or e.const("pad") != "same":
+    if e.const("pad") != "same":
         return False
     stride = e.const("stride")
     if stride is not None:

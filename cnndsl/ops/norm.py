@@ -11,7 +11,7 @@ from . import Args, Op, P, Shape, ShapeError, register
 
 class _Norm(Op):
     category = "norm"
-    init_kind = "norm"
+    init_kind: str | None = "norm"
 
 
 @register
