@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import linecache
+import os
 import sys
 import types
 import warnings
@@ -116,6 +117,8 @@ def _run(source: str, accepted: list[bool]) -> str | None:
             return f"import: {describe(exc)}"
         for analysis in analyses:
             problem = _run_network(module, analysis, source)
+            if problem is None and os.environ.get("CNNDSL_FUZZ_SIZES") == "1":
+                problem = _run_other_sizes(module, analysis, source)
             if problem is not None:
                 return problem
         return None
@@ -240,6 +243,67 @@ def _run_network(module: types.ModuleType, analysis: Any, source: str) -> str | 
     got_sides = [_shape(o) for o in outs[1:]]
     if got_sides != sides:
         return f"compare: {net.name}: side outputs: check {sides}, torch {got_sides}"
+    return None
+
+
+def _run_other_sizes(module: types.ModuleType, analysis: Any, source: str) -> str | None:
+    """The default-built model at other input sizes against ``check --input`` (LANGUAGE.md §8:
+    a compiled network accepts every input size its layers accept), where check neither warns
+    that the network is fixed to its declared size nor builds other modules or weights there.
+    Opt-in: ``CNNDSL_FUZZ_SIZES=1`` (``main.py --other-sizes``)."""
+    import torch
+
+    net = analysis.network
+    _, notes = pipeline.check_at(source, net.name, None)
+    if any("accepts only" in note for note in notes):
+        return None
+    cls = getattr(module, pipeline.class_name(source, net.name))
+    paths = [p for p, _ in net.modules()]
+    for grow in (1, 4):
+        shape = (net.input_shape[0], *(d + grow for d in net.input_shape[1:]))
+        try:
+            other, _ = pipeline.check_at(source, net.name, shape)
+        except pipeline.error_type():
+            continue
+        if other.params != analysis.params or [p for p, _ in other.network.modules()] != paths:
+            continue
+        model = cls()
+        named = dict(model.named_modules())
+        seen: dict[str, tuple[int, ...] | None] = {}
+
+        def hook(path: str, seen: dict[str, Any] = seen) -> Any:
+            def record(mod: Any, args: Any, result: Any) -> None:
+                seen.setdefault(path, _shape(result))
+
+            return record
+
+        handles = [named[p].register_forward_hook(hook(p)) for p in paths if p in named]
+        size = "×".join(map(str, shape))
+        try:
+            with torch.no_grad():
+                out = model(torch.zeros(2, *shape))
+        except ValueError as exc:
+            if "accepts only" in str(exc):  # the generated code's own guard
+                continue
+            return f"size: {net.name} at {size}: forward: {describe(exc)}"
+        except Exception as exc:  # noqa: BLE001
+            return f"size: {net.name} at {size}: forward: {describe(exc)}"
+        finally:
+            for h in handles:
+                h.remove()
+        for path, node in other.network.modules():
+            want = tuple(other.node(node).shape)
+            if path in seen and seen[path] != want:
+                return (
+                    f"size: {net.name} at {size}: output shape of {path!r} ({_kind(node)}): "
+                    f"check {want}, torch {seen[path]}"
+                )
+        main = _shape(out[0] if isinstance(out, tuple) else out)
+        if main != tuple(other.network.output_shape):
+            return (
+                f"size: {net.name} at {size}: main output: "
+                f"check {tuple(other.network.output_shape)}, torch {main}"
+            )
     return None
 
 

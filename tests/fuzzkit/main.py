@@ -1,5 +1,5 @@
 """Run the differential fuzzer: ``python tests/fuzzkit/main.py --count N [--seconds T]
-[--seed S] [--jobs J] [--shrink-seconds X] [--edition 1|2] [--check-only]``.
+[--seed S] [--jobs J] [--shrink-seconds X] [--edition 1|2] [--check-only] [--other-sizes]``.
 
 Each of J worker processes generates programs with ``strategies.programs()`` (its own seed
 range) and runs them through ``harness.evaluate``. The first program of each new class of
@@ -193,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the language edition programs use (default: strategies.EDITION)",
     )
     parser.add_argument(
+        "--other-sizes",
+        action="store_true",
+        help="also run each model at other input sizes against check --input (harness)",
+    )
+    parser.add_argument(
         "--check-only",
         action="store_true",
         help="run check alone: the valid fraction, and check's crashes as disagreements",
@@ -205,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.jobs = max(1, min(args.jobs, args.count or 1))
+    if args.other_sizes:  # read by harness in every worker (spawned with this environment)
+        import os
+
+        os.environ["CNNDSL_FUZZ_SIZES"] = "1"
     if args.edition is None:
         from fuzzkit.strategies import EDITION
 

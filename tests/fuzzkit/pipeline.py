@@ -24,6 +24,28 @@ def check(source: str) -> list[Any]:
     return analyze(source=source, filename=FILENAME)
 
 
+def check_at(
+    source: str, network: str, input_shape: tuple[int, ...] | None
+) -> tuple[Any, list[str]]:
+    """``network`` checked at another input size (``check --input``; None: the declared one):
+    its ``Analysis`` and the messages of check's warnings.
+
+    Raises ``cnndsl.errors.CnnError`` when the network does not take that size.
+    """
+    from cnndsl.api import analyze
+    from cnndsl.errors import Warnings
+
+    notes = Warnings()
+    (analysis,) = analyze(
+        source=source,
+        filename=FILENAME,
+        network=network,
+        warnings=notes,
+        input_shape=input_shape,
+    )
+    return analysis, [d.message for d in notes.items]
+
+
 def compile(source: str) -> str | None:  # noqa: A001 - the name the brief asks for
     """The whole file compiled to Python source (None when it defines no network).
 
