@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup dot chromium tex npm vscode demo test fuzz check lint style types bench docs clean
+.PHONY: setup dot chromium tex npm vscode demo test test-slow fuzz check lint style types bench docs clean
 
 setup: $(STAMP) dot chromium tex npm
 
@@ -69,6 +69,11 @@ test: setup
 	$(BIN)/ruff check cnndsl tests bench docs
 	$(BIN)/ruff format --check cnndsl tests bench docs generated
 	$(BIN)/mypy --strict generated/
+
+# What `make test` leaves out for time: every example exported as ONNX (compared under
+# onnxruntime), a torch.export program and TorchScript (about a minute per network).
+test-slow: setup
+	$(BIN)/pytest -q -m slow
 
 # Differential fuzzing for as long as asked: `make fuzz N=20000` (programs) or
 # `make fuzz TIME=3600` (seconds); each new disagreement is shrunk and saved under

@@ -18,8 +18,18 @@ from cnndsl.cli import main
 from cnndsl.errors import CnnError
 from cnndsl.export import export, export_model
 
+# `make test` exports one example of each kind of construct (a fixed-size network, 1-D and
+# same padding at a stride, side outputs, bound tensors, split and channel shuffle); the
+# others, in the same three formats, are `slow` (`make test-slow`: minutes per network).
+QUICK = {"LeNet5", "KeywordNet1d", "GoogLeNet", "UNet", "ShuffleNetV2"}
 NETWORKS = [
-    pytest.param(path, a.network.name, a.network.input_shape, id=f"{path.stem}-{a.network.name}")
+    pytest.param(
+        path,
+        a.network.name,
+        a.network.input_shape,
+        id=f"{path.stem}-{a.network.name}",
+        marks=() if a.network.name in QUICK else pytest.mark.slow,
+    )
     for path in EXAMPLES
     for a in analyze(path)
 ]
