@@ -2475,7 +2475,7 @@ class Gen:
             # input size(c, h, w): from literals, or a network parameter (LANGUAGE.md §4)
             dims = [lit(d) for d in shape]
             chans = [p for p, v in values.items() if type(v) is int and v >= 1]
-            if chans and self.chance(10):
+            if chans and self.chance(30):
                 dims[0] = name(self.pick(chans))
                 shape = (values[dims[0].text], *shape[1:])
                 scope.in_shape = shape
