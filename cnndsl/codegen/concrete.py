@@ -10,6 +10,7 @@ parameters but accepts only the values it was compiled for.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,7 +216,9 @@ def _is_chain(node: ir.Module) -> bool:
 
 
 def _camel(name: str) -> str:
-    out = "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_"))
+    """A class name from a module name (a string label may hold any characters)."""
+    name = re.sub(r"[^0-9A-Za-z_]", "_", name)
+    out = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
     return out if out[:1].isalpha() else f"M{out}"
 
 
