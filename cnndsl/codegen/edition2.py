@@ -79,6 +79,11 @@ def _syntax_reason(node: object) -> str | None:
         return f"{node.func}()"
     if isinstance(node, s.Merge) and node.kind not in MERGE_KINDS:
         return node.kind
+    if isinstance(node, s.Merge) and any(
+        isinstance(b, s.Chain) and len(b.steps) == 1 and isinstance(b.steps[0], s.Repeat | s.If)
+        for b in node.branches
+    ):
+        return "a repeat or if spliced into a merge"
     if isinstance(node, s.Label) and node.quoted:
         return "a string label"
     if isinstance(node, s.Layer) and node.op in _NEW_OPS:
@@ -135,21 +140,21 @@ def size_guard(program: Program, net: ir.Network) -> list[str]:
         op = lookup(node.op)
         assert op is not None
         twin = probe.get(path)
-        if (
-            op.count_params(node.in_shape, node.args)[0]
-            and isinstance(twin, ir.Layer)
-            and op.count_params(twin.in_shape, twin.args)
-            != op.count_params(node.in_shape, node.args)
-        ):
-            spatial = list(net.input_shape[1:])
-            shape = "×".join(map(str, net.input_shape))
-            takes = "×".join(map(str, node.in_shape))
-            return [
-                f"if list(x.shape[2:]) != {spatial}:",
-                "    raise ValueError(",
-                f'        f"{net.name} accepts only {shape} inputs: {path} ({node.op}) '
-                f'takes {takes}, "',
-                '        f"got {list(x.shape[1:])}"',
-                "    )",
-            ]
+        if not isinstance(twin, ir.Layer) or twin.op != node.op:  # another arm at that size
+            return _guard(net, path, node, "is built for it")
+        own = op.count_params(node.in_shape, node.args)
+        if own[0] and op.count_params(twin.in_shape, twin.args) != own:
+            return _guard(net, path, node, f"takes {'×'.join(map(str, node.in_shape))}")
     return []
+
+
+def _guard(net: ir.Network, path: str, node: ir.Layer, why: str) -> list[str]:
+    spatial = list(net.input_shape[1:])
+    shape = "×".join(map(str, net.input_shape))
+    return [
+        f"if list(x.shape[2:]) != {spatial}:",
+        "    raise ValueError(",
+        f'        f"{net.name} accepts only {shape} inputs: {path} ({node.op}) {why}, "',
+        '        f"got {list(x.shape[1:])}"',
+        "    )",
+    ]
