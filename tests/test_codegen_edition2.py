@@ -173,3 +173,30 @@ def test_init_statistics_match_torchvision(example: str, reference: object) -> N
         got_mean, got_std = ours[key]
         assert abs(got_mean - mean) <= 0.05 * std + 1e-3, key
         assert abs(got_std - std) <= 0.05 * std + 1e-4, key
+
+
+@pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated")
+@pytest.mark.parametrize("op", ["maxpool", "minpool", "avgpool"])
+@pytest.mark.parametrize("size", [(6, 6), (7, 7), (9, 13)])
+def test_same_padding_of_pools_at_stride_is_computed_per_input(
+    op: str, size: tuple[int, int]
+) -> None:
+    src = f"network N {{ input 2x6x6\np: {op} 3 stride=2 pad=same }}"
+    model = _module(src)
+    x = torch.randn(1, 2, *size)
+    pads = []
+    for i in (size[1], size[0]):  # TensorFlow's SAME: the odd cell at the end
+        total = max((-(-i // 2) - 1) * 2 + 3 - i, 0)
+        pads += [total // 2, total - total // 2]
+    if op == "maxpool":
+        ref = F.max_pool2d(F.pad(x, pads, value=float("-inf")), 3, 2)
+    elif op == "minpool":
+        ref = -F.max_pool2d(F.pad(-x, pads, value=float("-inf")), 3, 2)
+    else:  # padded cells left out of the average
+        ones = F.pad(torch.ones(1, 1, *size), pads)
+        ref = F.avg_pool2d(F.pad(x, pads), 3, 2) / F.avg_pool2d(ones, 3, 2)
+    assert torch.allclose(model(x), ref)
+    (net,) = load_networks(source=src, input_shape=(2, *size))
+    assert tuple(ref.shape[1:]) == net.output_shape
+    scripted = torch.jit.script(model)
+    assert torch.allclose(scripted(x), ref)

@@ -23,6 +23,8 @@ HELPERS = (
     "Conv1dSame",
     "Conv2dSame",
     "Conv3dSame",
+    "_same_pad",
+    *(f"{kind}Pool{r}dSame" for kind in ("Max", "Min", "Avg") for r in (1, 2, 3)),
 )
 _NEW_FUNCS = frozenset({"sqrt", "log", "exp", "pow", "len", "sum", "size", "float", "abs"})
 _NEW_OPS = frozenset({"scale", "permute", "stochastic_depth"})
@@ -40,6 +42,11 @@ def helper_source(env: Any, name: str) -> str:
     m = re.fullmatch(r"LayerNorm(\d)d", name)
     if m:
         return str(module.layer_norm(int(m.group(1))))
+    if name == "_same_pad":
+        return str(module.same_pad_fn())
+    m = re.fullmatch(r"(Max|Min|Avg)Pool(\d)dSame", name)
+    if m:
+        return str(module.pool_same(m.group(1), int(m.group(2))))
     m = re.fullmatch(r"Conv(\d)dSame", name)
     assert m, name
     return str(module.conv_same(int(m.group(1))))

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..text import size_text
 from . import Args, Op, P, Shape, ShapeError, register
+from .conv import _same_at_stride
 from .spatial import resolve_padding, stride_text, window_out
 
 
@@ -54,6 +55,13 @@ class _Pool(Op):
 
     def torch(self, e: Any) -> str:
         r = e.rank
+        if self.name != "lppool" and not e.const("ceil") and _same_at_stride(e):
+            # the padding depends on the input's size: worked out in forward (§8)
+            kind = {"maxpool": "Max", "minpool": "Min", "avgpool": "Avg"}[self.name]
+            e.need("_same_pad")
+            kernel = list(e.resolved("kernel"))
+            stride = list(e.resolved("stride"))
+            return f"{e.need(f'{kind}Pool{r}dSame')}({kernel}, {stride})"
         args = self.pool_args(e)
         pad, helper_pad = e.padding()
         same = e.const("pad") == "same"
