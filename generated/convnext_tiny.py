@@ -33,14 +33,15 @@ class StochasticDepth(nn.Module):
 
 
 class Permute(nn.Module):
-    """torchvision.ops.Permute: torch.permute as a module (dimension 0 is the batch)."""
+    """torchvision.ops.Permute: torch.permute as a module (dimension 0 is the batch); the
+    result is made contiguous, as the layers that may follow (LocalResponseNorm, view) need."""
 
     def __init__(self, dims: list[int]) -> None:
         super().__init__()
         self.dims = dims
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.permute(x, self.dims)
+        return torch.permute(x, self.dims).contiguous()
 
 
 class LayerNorm2d(nn.LayerNorm):
