@@ -628,8 +628,6 @@ class Elaborator:
             words = spec.words or {"pad": ("same", "valid", "full"), "dim": ("channels",)}.get(
                 spec.kind, ()
             )
-            if spec.kind == "enum" and kw.key == "dim" and "channels" in words:
-                words = spec.words
             found, _ = ctx.values.get(kw.value.id)
             if kw.value.id in words:
                 if found:

@@ -11,20 +11,10 @@ from conftest import EXAMPLES, ROOT
 
 import cnndsl
 from cnndsl.api import load_networks
+from cnndsl.codegen.edition2 import other_size
 from cnndsl.errors import CnnError
 
 CASES = [(path.stem, net.name, net.input_shape) for path in EXAMPLES for net in load_networks(path)]
-
-
-def _other(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Another input size: +32 px per side in 2-D, +37 samples in 1-D, +4 frames in 3-D."""
-    if len(shape) == 2:
-        return (shape[0], shape[1] + 37)
-    if len(shape) == 4:
-        return (shape[0], shape[1] + 4, shape[2] + 32, shape[3] + 32)
-    if len(shape) == 3:
-        return (shape[0], shape[1] + 32, shape[2] + 32)
-    return shape
 
 
 def _fixed(stem: str, network: str, shape: tuple[int, ...]) -> bool:
@@ -48,7 +38,7 @@ def test_runs_at_declared_and_other_size(
     path = ROOT / "examples" / f"{stem}.cnn"
     model = cnndsl.load(path, network=network)
     model.eval()
-    other = _other(declared)
+    other = other_size(declared)  # +32 px per side, +37 samples in 1-D, +4 frames in 3-D
     for shape in (declared, other):
         if shape != declared and _fixed(stem, network, shape):
             with pytest.raises(ValueError, match=r"accepts only .* input") as info:

@@ -136,12 +136,7 @@ class Printer:
         block's input size at run time (torchvision's ``ASPPPooling``)."""
         pre: list[str] = []
         parts = [self.ctor(child, key, pre, 1) for key, child in node.members]
-        if all(key == str(i) for i, (key, _) in enumerate(node.members)):
-            args = ", ".join(parts)
-        else:
-            items = ", ".join(f"({key!r}, {p})" for (key, _), p in zip(node.members, parts))
-            args = f"OrderedDict([{items}])"
-        init = [*pre, f"super().__init__({args})"]
+        init = [*pre, f"super().__init__({_sequential_args(node, parts)})"]
         forward: list[str] = []
         if any(_runtime(child) for _, child in node.members):
             names = {child.uid: key for key, child in node.members}
@@ -162,11 +157,7 @@ class Printer:
             return op.torch(ConcreteEmit(self.helpers, op, node))
         if isinstance(node, ir.Module) and node.kind == "sequential" and _is_chain(node):
             parts = [self.ctor(child, key, pre, depth + 1) for key, child in node.members]
-            if all(key == str(i) for i, (key, _) in enumerate(node.members)):
-                expr = f"nn.Sequential({', '.join(parts)})"
-            else:
-                items = ", ".join(f"({key!r}, {p})" for (key, _), p in zip(node.members, parts))
-                expr = f"nn.Sequential(OrderedDict([{items}]))"
+            expr = f"nn.Sequential({_sequential_args(node, parts)})"
             if depth < MAX_NESTING:
                 return expr
             var = f"layers{len(pre) + 1}"
@@ -177,6 +168,14 @@ class Printer:
             return f"{self.container_class(node, _camel(base))}()"
         assert isinstance(node, ir.Merge)
         return f"{self.container_class(node, _camel(member) + node.kind.title())}()"
+
+
+def _sequential_args(node: ir.Module, parts: list[str]) -> str:
+    """nn.Sequential's arguments: the elements, or an OrderedDict where a label keys one."""
+    if all(key == str(i) for i, (key, _) in enumerate(node.members)):
+        return ", ".join(parts)
+    items = ", ".join(f"({key!r}, {p})" for (key, _), p in zip(node.members, parts))
+    return f"OrderedDict([{items}])"
 
 
 def _doc(text: str) -> str:
