@@ -1,14 +1,14 @@
 # cnndsl — `make demo` and `make test` work on a fresh machine: they create .venv, install
-# the package with its dev tools, and install Debian's graphviz when `dot` is missing.
+# the package with its dev tools, and install the Debian packages the tests use (graphviz, chromium, TeX, npm) when missing.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup dot chromium tex npm vscode demo test test-slow fuzz check lint style types bench docs clean
+.PHONY: setup system vscode demo test test-slow fuzz check lint style types bench docs clean
 
-setup: $(STAMP) dot chromium tex npm
+setup: $(STAMP) system
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
@@ -17,34 +17,24 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m compileall -q cnndsl
 	touch $(STAMP)
 
-dot:
-	@command -v dot >/dev/null 2>&1 || { \
-	  echo "installing graphviz (the dot program)"; \
+# Debian packages the tests use, installed in one apt-get run when a program is missing:
+# graphviz (dot: every diagram), texlive-latex-base and texlive-pictures (pdflatex with TikZ
+# for tests/test_diagram_tikz.py and test_tables.py, without recommends), chromium (the preview's
+# browser test), nodejs and npm (tests/test_highlight.py packs the VS Code extension).
+system:
+	@need=""; tex=""; \
+	command -v dot >/dev/null 2>&1 || need="$$need graphviz"; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	command -v npm >/dev/null 2>&1 || need="$$need nodejs npm"; \
+	command -v pdflatex >/dev/null 2>&1 || tex="texlive-latex-base texlive-pictures"; \
+	if [ -n "$$need$$tex" ]; then \
+	  echo "installing Debian packages:$$need $$tex"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
-
-# tests/test_diagram_tikz.py and test_tables.py compile `render --format tikz` and the LaTeX
-# table with pdflatex: Debian's smallest TeX with TikZ (no recommends)
-tex:
-	@command -v pdflatex >/dev/null 2>&1 || { \
-	  echo "installing pdflatex with TikZ (texlive-latex-base, texlive-pictures)"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends \
-	    texlive-latex-base texlive-pictures >/dev/null; }
-
-# tests/test_preview.py drives `cnndsl preview` in Debian's headless chromium
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing chromium (for the preview's browser test)"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
-
-# tests/test_highlight.py installs editors/vscode's npm packages (vsce, vscode-tmgrammar-test)
-npm:
-	@command -v npm >/dev/null 2>&1 || { \
-	  echo "installing node and npm (for the VS Code extension's tests)"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	  $$SUDO apt-get update -qq || exit 1; \
+	  if [ -n "$$need" ]; then $$SUDO apt-get install -y -qq $$need >/dev/null || exit 1; fi; \
+	  if [ -n "$$tex" ]; then \
+	    $$SUDO apt-get install -y -qq --no-install-recommends $$tex >/dev/null || exit 1; fi; \
+	fi
 
 # The VS Code extension as editors/vscode/cnndsl.vsix (npm packages stay in its node_modules)
 vscode:
