@@ -123,7 +123,7 @@ def to_table(analyses: list[Analysis], depth: int | None = None) -> str:
         body = [
             (
                 ("  " * (r.depth - 1)) + r.path.rsplit(".", 1)[-1],
-                r.detail,
+                r.label,
                 size_text(r.output),
                 f"{r.params:,}",
                 f"{r.macs:,}",

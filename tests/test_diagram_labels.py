@@ -94,3 +94,24 @@ def test_svg_title() -> None:
     after = svg[svg.index("<svg") :]
     first = after[after.index(">") + 1 :].lstrip()
     assert first.startswith("<title>ResNet18: network diagram</title>"), first[:80]
+
+
+@pytest.mark.parametrize("depth", ["auto", 1])
+def test_boxes_into_one_node_read_differently(depth: int | str) -> None:
+    """In no example do two layer boxes that feed the same node read alike (U-Net's gate
+    had two `conv 1×1, 16`): where they would, each takes its module name."""
+    from cnndsl.diagram import auto_depth
+    from cnndsl.diagram.model import _Builder
+
+    for path in sorted(EXAMPLES.glob("*.cnn")):
+        for a in analyze(path):
+            d = auto_depth(a) if depth == "auto" else depth
+            model = _Builder(a, d, True).build()  # type: ignore[arg-type]
+            into: dict[str, list[str]] = {}
+            for e in model.edges:
+                tail = model.nodes[e.tail]
+                if not e.fan and tail.kind == "layer" and e.tail not in into.get(e.head, []):
+                    into.setdefault(e.head, []).append(e.tail)
+            for head, tails in into.items():
+                texts = [" / ".join(t for t, _ in model.nodes[t].lines()) for t in tails]
+                assert len(set(texts)) == len(texts), (path.name, head, texts)

@@ -204,8 +204,50 @@ def test_rows_only_as_many_as_needed() -> None:
     with one pair of connectors (it used to be five rows, A to D), and 14 px text or more."""
     (a,) = analyze(source=M5)
     d = to_dot(a, rankdir="LR", depth="auto")
-    assert d.source.count("shape=circle") == 2, d.source  # A at the end of row 1 and its twin
+    # the connector at the end of row 1 and its twin at the start of row 2 are named after
+    # the tensor that crosses: the output of the second `maxpool 4` (module maxpool2)
+    assert d.source.count("shape=cds") == 2, d.source
+    assert d.source.count("label=<maxpool2>") == 2, d.source
     assert smallest_text_px(d.to_bytes("svg")) >= 14
+
+
+def _heads(source: str) -> list[str]:
+    """The first node of each column (the subgraph that puts them on one rank)."""
+    block = source.split("subgraph columns {", 1)[1].split("}", 1)[0]
+    return [w for w in block.split() if w != "rank=same"]
+
+
+def test_connectors_are_named_after_the_tensor() -> None:
+    """GoogLeNet at depth 1 wraps twice; each cut is named after the module whose output
+    crosses it (googlenet.cnn's `inception3b:` and `inception4d:`), never a letter."""
+    (a,) = analyze(ROOT / "examples" / "googlenet.cnn")
+    src = to_dot(a, depth=1).source
+    labels = re.findall(r"wrap\d+_(?:out|in) \[label=<([^>]*)>", src)
+    assert labels == ["inception3b", "inception3b", "inception4d", "inception4d"], labels
+    assert "shape=circle" not in src
+    # ResNet-50 at auto depth: layer2 ends the first column (the names of resnet50.cnn)
+    (a,) = analyze(ROOT / "examples" / "resnet50.cnn")
+    src = to_dot(a, depth="auto").source
+    assert re.findall(r"wrap\d+_out \[label=<([^>]*)>", src) == ["layer2"]
+
+
+def test_no_column_is_wasted() -> None:
+    """RegNetY-400MF at auto depth used three columns with the stem alone in the first;
+    two hold it (the cut may fall inside trunk_output) with text still 14 px."""
+    (a,) = analyze(ROOT / "examples" / "regnet_y_400mf.cnn")
+    d = to_dot(a, depth="auto")
+    assert len(_heads(d.source)) == 2, _heads(d.source)
+    assert smallest_text_px(d.to_bytes("svg")) >= 14
+
+
+@pytest.mark.parametrize("depth", ["auto", 1])
+def test_unet_gate_projections_are_told_apart(depth: int | str) -> None:
+    """The attention gate's two 1×1 projections (unet.cnn: `theta: conv base 1x1` on e2,
+    `phi: conv base 1x1` on u2) read alike; each box carries its module name."""
+    (a,) = analyze(ROOT / "examples" / "unet.cnn")
+    src = to_dot(a, depth=depth).source
+    assert "label=<theta: conv 1×1, 16>" in src and "label=<phi: conv 1×1, 16>" in src
+    assert "label=<conv 1×1, 16>" not in src
 
 
 def test_very_large_diagrams_are_placed_by_cnndsl() -> None:

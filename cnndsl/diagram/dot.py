@@ -422,9 +422,10 @@ def _node_attrs(n: _Node, theme: Theme) -> dict[str, str]:
         attrs["shape"] = "ellipse"
         attrs["margin"] = "0.06,0.02"
         style.remove("rounded")
-    if n.kind == "connector":
-        attrs["shape"] = "circle"
-        attrs["margin"] = "0.02"
+    if n.kind == "connector":  # a letter or e2 in a circle; a longer name on a signpost
+        short = len(n.parts[0]) <= 2 if n.parts else True
+        attrs["shape"] = "circle" if short else "cds"
+        attrs["margin"] = "0.02" if short else "0.1,0.04"
         style.remove("rounded")
     attrs["style"] = ",".join(style)
     if pen != 1.4:

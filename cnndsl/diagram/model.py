@@ -68,6 +68,9 @@ class _Model:
     clusters: dict[str, _Cluster] = field(default_factory=dict)
     items: int = 0  # steps of the main chain; a column starts at one of them
     levels: dict[int, int] = field(default_factory=dict)  # item -> cluster nesting of its step
+    # item -> (module path of its step, the last item inside it): what a column connector
+    # after it is named (the outermost module that ends there)
+    steps: dict[int, tuple[str, int]] = field(default_factory=dict)
     # an encoder-decoder drawn as a U (layout._u_shape): the rising nodes, and the pairs of
     # nodes that a skip joins horizontally (rank=same)
     decoder: set[str] = field(default_factory=set)
@@ -123,7 +126,28 @@ class _Builder:
         )
         self.connect(tails, out)
         self.model.items = self.item + 1
+        self._tell_apart()
         return self.model
+
+    def _tell_apart(self) -> None:
+        """Boxes that read alike and feed one node (an attention gate's two ``conv 1×1, 16``
+        projections into its ``add``) take their module names: ``theta: conv 1×1, 16``."""
+        nodes = self.model.nodes
+        into: dict[str, list[str]] = {}
+        for e in self.model.edges:
+            if not e.fan and nodes[e.tail].kind == "layer" and e.tail not in into.get(e.head, []):
+                into.setdefault(e.head, []).append(e.tail)
+        for tails in into.values():
+            alike: dict[tuple[tuple[str, bool], ...], list[_Node]] = {}
+            for t in tails:
+                alike.setdefault(tuple(nodes[t].lines()), []).append(nodes[t])
+            for group in alike.values():
+                names = [_short_path(n.tooltip.split(", ")[0]) for n in group]
+                if len(group) < 2 or not all(names) or len(set(names)) < len(names):
+                    continue
+                for n, name in zip(group, names, strict=True):
+                    if n.parts and not n.parts[0].startswith(f"{name}: "):
+                        n.parts[0] = f"{name}: {n.parts[0]}"
 
     def flow(
         self,
@@ -151,6 +175,8 @@ class _Builder:
                 self.model.levels[self.item] = (
                     0 if cluster is None else self.model.clusters[cluster].level + 1
                 )
+            if chain:
+                self.model.steps[self.item] = (self.paths.get(node.uid, ""), self.item)
             if isinstance(node, ir.Layer):
                 path = self.paths.get(node.uid, "")
                 text = layer_text(node)
@@ -188,6 +214,9 @@ class _Builder:
                         and self.folded(body[j])
                     ):
                         j += 1
+                    if chain:  # a run of calls: the tensor that leaves it is the last one's
+                        last = self.paths.get(body[j - 1].uid, "")
+                        self.model.steps[self.item] = (last, self.item)
                     nid = self._folded(node, j - i, cluster, chain)
                     self.model.nodes[nid].shape = body[j - 1].out_shape
                     self.connect(tails, nid, prio, dashed)
@@ -198,7 +227,10 @@ class _Builder:
                     continue
                 title = call_text(node) if node.kind == "block" else node.title
                 cid = self._cluster(node, title or self.paths.get(node.uid, ""), cluster)
+                start = self.item
                 tails = self.flow(node.body, tails, cid, prio, dashed, chain)
+                if chain:
+                    self.model.steps[start] = (self.paths.get(node.uid, ""), self.item)
                 absorb = self.last_absorb
             elif isinstance(node, ir.Merge):
                 tails, absorb = self._merge(node, tails, cluster, prio, dashed, chain)
@@ -367,6 +399,15 @@ class _Builder:
             self.dense_features = earlier + [t for (t, _, identity) in into if not identity]
             self.dense_last = mid
         return [(mid, node.out_shape, None)], mid
+
+
+def _short_path(path: str) -> str:
+    """The last part of a module path, with its parent's when it is a number
+    (``downsample.0``): enough to tell a box from its neighbours."""
+    parts = path.split(".")
+    if len(parts) > 1 and parts[-1].isdigit():
+        return ".".join(parts[-2:])
+    return parts[-1]
 
 
 def _category(node: ir.Layer) -> str:
