@@ -170,17 +170,34 @@ def _dynamic(dynamic_batch: bool) -> Any:
 # ---------------------------------------------------------------- the formats
 def _torchscript(model: Any) -> bytes:
     torch = _torch()
-
-    def script(module: Any, inputs: tuple[Any, ...]) -> Any:
-        return torch.jit.script(module)
-
-    scripted = _explained(model, None, script, "TorchScript")
+    scripted = scripted_module(model)
     buf = io.BytesIO()
     _silently(lambda m, _: torch.jit.save(m, buf), scripted, ())
     return buf.getvalue()
 
 
+def scripted_module(model: Any) -> Any:
+    """``torch.jit.script(model)``; a failure is a :class:`CnnError` naming the layer."""
+    torch = _torch()
+
+    def script(module: Any, inputs: tuple[Any, ...]) -> Any:
+        return torch.jit.script(module)
+
+    return _explained(model, None, script, "TorchScript")
+
+
 def _exported_program(model: Any, x: Any, dynamic_batch: bool) -> bytes:
+    torch = _torch()
+    program = exported_program(model, x, dynamic_batch)
+    buf = io.BytesIO()
+    torch.export.save(program, buf)
+    return buf.getvalue()
+
+
+def exported_program(model: Any, x: Any, dynamic_batch: bool = False, what: str = "") -> Any:
+    """``torch.export.export(model, (x,))`` (the batch symbolic when ``dynamic_batch``); a
+    failure is a :class:`CnnError` naming the layer, as ``what`` (default torch.export)
+    cannot express it."""
     torch = _torch()
 
     def run(module: Any, inputs: tuple[Any, ...]) -> Any:
@@ -188,13 +205,12 @@ def _exported_program(model: Any, x: Any, dynamic_batch: bool) -> bytes:
         with torch.no_grad():
             return torch.export.export(module, inputs, dynamic_shapes=dynamic)
 
-    program = _explained(model, x, run, "torch.export")
-    buf = io.BytesIO()
-    torch.export.save(program, buf)
-    return buf.getvalue()
+    return _explained(model, x, run, what or "torch.export")
 
 
-def _onnx(model: Any, x: Any, opset: int, dynamic_batch: bool) -> bytes:
+def _onnx(model: Any, x: Any, opset: int, dynamic_batch: bool, program: Any = None) -> bytes:
+    """The ONNX file's bytes: torch's ONNX exporter run on the exported program of ``model``
+    (``program`` when the caller has it already, as :func:`exported_program` makes it)."""
     torch = _torch()
     for needed in ("onnx", "onnxscript"):
         try:
@@ -204,23 +220,25 @@ def _onnx(model: Any, x: Any, opset: int, dynamic_batch: bool) -> bytes:
                 f"cnndsl export --format onnx needs {needed} (not installed)",
                 hint="pip install 'cnndsl[onnx]'",
             ) from None
+    if program is None:
+        program = exported_program(model, x, dynamic_batch, "ONNX")
 
     def run(module: Any, inputs: tuple[Any, ...]) -> Any:
-        dynamic = _dynamic(dynamic_batch) if module is model else None
+        # the whole model converts its exported program; a child (looking for the layer
+        # that fails) is exported and converted in one call
         with _quiet():
             return torch.onnx.export(
-                module,
+                program if module is model else module,
                 inputs,
                 dynamo=True,
                 opset_version=opset,
-                dynamic_shapes=dynamic,
                 input_names=["input"],
                 output_names=["output"],
                 verbose=False,
             )
 
-    program = _explained(model, x, run, "ONNX")
-    proto = program.model_proto
+    onnx_program = _explained(model, x, run, "ONNX")
+    proto = onnx_program.model_proto
     return bytes(proto.SerializeToString())
 
 

@@ -16,22 +16,31 @@ import cnndsl
 from cnndsl.api import analyze
 from cnndsl.cli import main
 from cnndsl.errors import CnnError
-from cnndsl.export import export, export_model
+from cnndsl.export import (
+    DEFAULT_OPSET,
+    _onnx,
+    export,
+    export_model,
+    exported_program,
+    scripted_module,
+)
 
-# `make test` exports one example of each kind of construct (a fixed-size network, 1-D and
-# same padding at a stride, side outputs, bound tensors, split and channel shuffle); the
-# others, in the same three formats, are `slow` (`make test-slow`: minutes per network).
+# Every example goes through TorchScript, torch.export and ONNX in memory (one exported
+# program serves both of the last two), compared with the PyTorch module. The files the
+# three formats write are saved and loaded back for one example of each kind of construct
+# (a fixed-size network, 1-D and same padding at a stride, side outputs, bound tensors,
+# split and channel shuffle); the others' files are `slow` (`make test-slow`: writing
+# VGG-16's 528 MB three times takes longer than the comparison).
 QUICK = {"LeNet5", "KeywordNet1d", "GoogLeNet", "UNet", "ShuffleNetV2"}
+ANALYSED = [
+    (path, a.network.name, a.network.input_shape) for path in EXAMPLES for a in analyze(path)
+]
+EVERY = [pytest.param(*case, id=f"{case[0].stem}-{case[1]}") for case in ANALYSED]
 NETWORKS = [
     pytest.param(
-        path,
-        a.network.name,
-        a.network.input_shape,
-        id=f"{path.stem}-{a.network.name}",
-        marks=() if a.network.name in QUICK else pytest.mark.slow,
+        *case, id=f"{case[0].stem}-{case[1]}", marks=() if case[1] in QUICK else pytest.mark.slow
     )
-    for path in EXAMPLES
-    for a in analyze(path)
+    for case in ANALYSED
 ]
 # torch 2.10+ deprecates TorchScript, which this format still writes and reads
 pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated")
@@ -49,12 +58,34 @@ def _exported(path: Path, network: str, fmt: str, out: Path, **kw: object) -> No
     export(path, fmt, out, network=network, **kw)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("path", "network", "shape"), EVERY)
+def test_every_example_in_every_format(path: Path, network: str, shape: tuple[int, ...]) -> None:
+    """torch.jit.script and torch.export succeed and equal the module; the ONNX model under
+    onnxruntime is within TOLERANCE of it."""
+    ort = pytest.importorskip("onnxruntime")
+    model = cnndsl.load(path, network).eval()
+    x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = model(x)
+        torch.testing.assert_close(scripted_module(model)(x), want, rtol=0, atol=0)
+        program = exported_program(model, x)
+        torch.testing.assert_close(program.module()(x), want, rtol=1e-5, atol=1e-5)
+    onnx = _onnx(model, x, DEFAULT_OPSET, False, program=program)
+    session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    diff = float(abs(got - want.numpy()).max())
+    print(f"ONNX {path.stem} {network}: max |difference| {diff:.2e}")
+    assert got.shape == tuple(want.shape)
+    assert diff <= TOLERANCE
+
+
 @pytest.mark.parametrize(("path", "network", "shape"), NETWORKS)
 def test_every_format_reproduces_the_module(
     path: Path, network: str, shape: tuple[int, ...], tmp_path: Path
 ) -> None:
-    """ONNX under onnxruntime within TOLERANCE of the PyTorch module; the exported program
-    after torch.export.save/load and TorchScript after torch.jit.save/load equal to it."""
+    """The files: ONNX under onnxruntime within TOLERANCE of the PyTorch module; the exported
+    program after torch.export.save/load and TorchScript after torch.jit.save/load equal
+    to it."""
     model = cnndsl.load(path, network).eval()
     x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -73,10 +104,8 @@ def test_every_format_reproduces_the_module(
     export_model(model, shape, "onnx", tmp_path / "m.onnx")
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    diff = float(abs(got - want.numpy()).max())
-    print(f"ONNX {path.stem} {network}: max |difference| {diff:.2e}")
     assert got.shape == tuple(want.shape)
-    assert diff <= TOLERANCE
+    assert float(abs(got - want.numpy()).max()) <= TOLERANCE
 
 
 def test_dynamic_batch(tmp_path: Path) -> None:

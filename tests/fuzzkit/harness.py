@@ -117,6 +117,8 @@ def _run(source: str, accepted: list[bool]) -> str | None:
             return f"import: {describe(exc)}"
         for analysis in analyses:
             problem = _run_network(module, analysis, source)
+            if problem is None:
+                problem = _run_other_params(module, analysis, source)
             if problem is None and os.environ.get("CNNDSL_FUZZ_SIZES") == "1":
                 problem = _run_other_sizes(module, analysis, source)
             if problem is not None:
@@ -153,17 +155,71 @@ def _shape(value: Any) -> tuple[int, ...] | None:
     return None
 
 
-def _run_network(module: types.ModuleType, analysis: Any, source: str) -> str | None:
-    import torch
+def _other(value: Any) -> Any:
+    """Another value of a parameter's kind: a flag flipped, a count or a channel number one
+    more, a list with each element one more; None for what the fuzzer does not vary."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, tuple) and value and all(type(v) is int for v in value):
+        return tuple(v + 1 for v in value)
+    return None
+
+
+def _run_other_params(module: types.ModuleType, analysis: Any, source: str) -> str | None:
+    """The generated class built with other values of the network's parameters (the
+    constructor's arguments, not the defaults it was compiled with) against ``check -p``
+    with the same values. A class printed from the IR refuses other values (ValueError,
+    "recompile"): nothing to compare then."""
+    import inspect
 
     net = analysis.network
     cls = getattr(module, pipeline.class_name(source, net.name), None)
-    if cls is None:
-        return f"import: no class {net.name!r} in the generated module"
+    names = pipeline.network_params(source, net.name)
+    if cls is None or not names:
+        return None
+    defaults = [p.default for p in inspect.signature(cls).parameters.values()]
+    if len(defaults) != len(names):
+        return (
+            f"instantiate: {net.name}: {len(defaults)} constructor parameters, {len(names)} in .cnn"
+        )
+    args = [_other(v) for v in defaults]
+    if any(a is None for a in args):
+        return None
+    overrides = {n: list(a) if isinstance(a, tuple) else a for n, a in zip(names, args)}
     try:
-        model = cls()
+        other = pipeline.check_with(source, net.name, overrides)
+    except pipeline.error_type():
+        return None  # check refuses these values
     except Exception as exc:  # noqa: BLE001
-        return f"instantiate: {net.name}: {describe(exc)}"
+        return f"check -p: crashed: {describe(exc)}"
+    try:
+        model = cls(*args)
+    except ValueError as exc:
+        if "recompile" in str(exc) or "compiled for" in str(exc):
+            return None
+        return f"instantiate with {overrides}: {net.name}: {describe(exc)}"
+    except Exception as exc:  # noqa: BLE001
+        return f"instantiate with {overrides}: {net.name}: {describe(exc)}"
+    problem = _run_network(module, other, source, model)
+    return f"with {overrides}: {problem}" if problem else None
+
+
+def _run_network(
+    module: types.ModuleType, analysis: Any, source: str, model: Any = None
+) -> str | None:
+    import torch
+
+    net = analysis.network
+    if model is None:
+        cls = getattr(module, pipeline.class_name(source, net.name), None)
+        if cls is None:
+            return f"import: no class {net.name!r} in the generated module"
+        try:
+            model = cls()
+        except Exception as exc:  # noqa: BLE001
+            return f"instantiate: {net.name}: {describe(exc)}"
     named = dict(model.named_modules())
     # a stateless flatten may be a functional call, torch.flatten (LANGUAGE.md §5)
     expected = [

@@ -46,6 +46,25 @@ def check_at(
     return analysis, [d.message for d in notes.items]
 
 
+def check_with(source: str, network: str, params: dict[str, Any]) -> Any:
+    """``network`` checked with other values of its parameters (``check -p``): its
+    ``Analysis``. Raises ``cnndsl.errors.CnnError`` when the values are refused."""
+    from cnndsl.api import analyze
+
+    (analysis,) = analyze(source=source, filename=FILENAME, network=network, overrides=params)
+    return analysis
+
+
+def network_params(source: str, network: str) -> list[str]:
+    """``network``'s parameter names in declaration order (the generated class takes them in
+    the same order)."""
+    from cnndsl.program import load_program
+
+    program = load_program(source=source, filename=FILENAME)
+    (net,) = [n for n in program.networks if n.name == network]
+    return [p.name for p in net.params]
+
+
 def compile(source: str) -> str | None:  # noqa: A001 - the name the brief asks for
     """The whole file compiled to Python source (None when it defines no network).
 
