@@ -60,8 +60,9 @@ test: setup
 	$(BIN)/ruff format --check cnndsl tests bench docs generated
 	$(BIN)/mypy --strict generated/
 
-# What `make test` leaves out for time: every example exported as ONNX (compared under
-# onnxruntime), a torch.export program and TorchScript (about a minute per network).
+# What `make test` leaves out for time: the export files of every example (ONNX, a saved
+# torch.export program, saved TorchScript) written and loaded back. `make test` converts every
+# example in memory and compares all three, and round-trips the files of five examples.
 test-slow: setup
 	$(BIN)/pytest -q -m slow
 
