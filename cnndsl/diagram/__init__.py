@@ -16,7 +16,8 @@ What the picture shows:
   (``BasicConv2d(64, 7×7, /2)``, ``SE(4)``: see :mod:`.labels`); with ``fold=True`` the
   norms, activations and dropouts that directly follow a layer (or a merge) join its label:
   ``conv 3×3, 64 · bn · relu``; a collapsed group says what is inside it
-  (``1×1, 96 → 3×3, 128``, ``BasicBlock(64) ×2``, ``dense ×6, +32 ch each``);
+  (``1×1, 96 → 3×3, 128``, ``BasicBlock(64) ×2``, ``dense ×6, +32 ch each``); boxes
+  that read alike and feed one node take their module names (``theta: conv 1×1, 16``);
 * output shapes on the edges (``64×56×56``), once per tensor (``shapes=False``: none);
 * colours by category from the Okabe–Ito palette: convolutions blue (#0072B2), pooling
   vermillion (#D55E00), ``concat``/``add``/``mul`` bluish green (#009E73), softmax and
@@ -41,8 +42,10 @@ What the picture shows:
   edges from every earlier layer, bundled at their concat;
 * a network too long for one column wraps into several columns (rows with
   ``rankdir="LR"``, which keeps one row while its text stays 14 px), chosen to fit a 16:9
-  slide best; the cut is marked by a lettered connector at the bottom of one column and
-  the top of the next (a bound tensor's connector carries its name). Past 1,500 nodes
+  slide best (the fewest that keep text large enough; a short stem does not take a column
+  of its own); the cut is marked by a connector at the bottom of one column and the top
+  of the next, named after the tensor that crosses: its binding (``e2``), else the path
+  of the module it leaves (``layer2``, ``inception3b``). Past 1,500 nodes
   cnndsl places the nodes itself and ``neato -n2`` draws them (dot's layout is not
   linear).
 * ``format="tikz"`` (:mod:`.tikz`): a standalone LaTeX/TikZ figure of 3-D boxes in the
