@@ -231,13 +231,38 @@ def test_connectors_are_named_after_the_tensor() -> None:
     assert re.findall(r"wrap\d+_out \[label=<([^>]*)>", src) == ["layer2"]
 
 
+def _column_lengths(source: str, svg: bytes) -> list[float]:
+    """The drawn height of each column: the extent of its spine (the nodes of dot group
+    ``spineK``, from the column's head to its last connector or the output)."""
+    column = {
+        m[1]: int(m[2]) for m in re.finditer(r"^\t+(\w+) \[[^\n]*group=spine(\d+)", source, re.M)
+    }
+    extent: dict[int, tuple[float, float]] = {}
+    for g in ET.fromstring(svg).iter(f"{NS}g"):
+        name = g.findtext(f"{NS}title") or ""
+        box = _shape_box(g) if g.get("class") == "node" and name in column else None
+        if box:
+            lo, hi = extent.get(column[name], (box[1], box[3]))
+            extent[column[name]] = (min(lo, box[1]), max(hi, box[3]))
+    return [hi - lo for _, (lo, hi) in sorted(extent.items())]
+
+
 def test_no_column_is_wasted() -> None:
-    """RegNetY-400MF at auto depth used three columns with the stem alone in the first;
-    two hold it (the cut may fall inside trunk_output) with text still 14 px."""
+    """RegNetY-400MF at auto depth used three columns with the stem alone in the first
+    (231 pt against 646 pt); two hold it (the cut falls inside trunk_output) with text
+    still 14 px. In no example is a column at auto depth less than half the longest."""
     (a,) = analyze(ROOT / "examples" / "regnet_y_400mf.cnn")
     d = to_dot(a, depth="auto")
     assert len(_heads(d.source)) == 2, _heads(d.source)
     assert smallest_text_px(d.to_bytes("svg")) >= 14
+    short = []
+    for path in EXAMPLES:
+        for a in analyze(path):
+            d = to_dot(a, depth="auto")
+            lengths = _column_lengths(d.source, d.to_bytes("svg"))
+            if len(lengths) > 1 and min(lengths) < 0.5 * max(lengths):
+                short.append(f"{a.network.name}: {[round(v) for v in lengths]}")
+    assert not short, short
 
 
 @pytest.mark.parametrize("depth", ["auto", 1])
