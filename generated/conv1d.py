@@ -121,7 +121,7 @@ class DenseLayer(nn.Module):
 
 
 class Head(nn.Module):
-    """The block Head of the .cnn source."""
+    """Head(), from line 53 of conv1d.cnn."""
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()

@@ -10,7 +10,7 @@ from torch import Tensor
 
 
 class DenseLayer(nn.Module):
-    """The block DenseLayer of the .cnn source."""
+    """DenseLayer(growth, bn_size=4), from line 8 of densenet121.cnn."""
 
     def __init__(self, in_channels: int, growth: int, bn_size: int = 4) -> None:
         super().__init__()
@@ -33,7 +33,7 @@ class DenseLayer(nn.Module):
 
 
 class DenseBlock(nn.ModuleDict):
-    """The block DenseBlock of the .cnn source."""
+    """DenseBlock(layers, growth), from line 18 of densenet121.cnn."""
 
     def __init__(self, in_channels: int, layers: int, growth: int) -> None:
         super().__init__()
@@ -48,7 +48,7 @@ class DenseBlock(nn.ModuleDict):
 
 
 class Transition(nn.Module):
-    """The block Transition of the .cnn source."""
+    """Transition(c), from line 24 of densenet121.cnn."""
 
     def __init__(self, in_channels: int, c: int) -> None:
         super().__init__()

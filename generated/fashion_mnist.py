@@ -8,7 +8,7 @@ from torch import Tensor
 
 
 class ConvBNReLU(nn.Module):
-    """The block ConvBNReLU of the .cnn source."""
+    """ConvBNReLU(c), from line 10 of fashion_mnist.cnn."""
 
     def __init__(self, in_channels: int, c: int) -> None:
         super().__init__()

@@ -10,7 +10,7 @@ from torch import Tensor
 
 
 class BasicConv2d(nn.Module):
-    """The block BasicConv2d of the .cnn source."""
+    """BasicConv2d(c, k, stride=1, padding=0), from line 15 of googlenet.cnn."""
 
     def __init__(self, in_channels: int, c: int, k: int, stride: int = 1, padding: int = 0) -> None:
         super().__init__()
@@ -28,7 +28,9 @@ class BasicConv2d(nn.Module):
 
 
 class Inception(nn.Module):
-    """The block Inception of the .cnn source."""
+    """Inception(ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj), from line 21 of
+    googlenet.cnn.
+    """
 
     def __init__(
         self,

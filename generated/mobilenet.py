@@ -18,7 +18,7 @@ def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int
 
 
 class DepthwiseSeparable(nn.Module):
-    """The block DepthwiseSeparable of the .cnn source."""
+    """DepthwiseSeparable(c, stride=1), from line 25 of mobilenet.cnn."""
 
     def __init__(self, in_channels: int, c: int, stride: int = 1) -> None:
         super().__init__()

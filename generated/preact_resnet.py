@@ -8,7 +8,7 @@ from torch import Tensor
 
 
 class PreActBlock(nn.Module):
-    """The block PreActBlock of the .cnn source."""
+    """PreActBlock(c, stride=1), from line 14 of preact_resnet.cnn."""
 
     def __init__(self, in_channels: int, c: int, stride: int = 1) -> None:
         super().__init__()

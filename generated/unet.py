@@ -10,7 +10,7 @@ from torch import Tensor
 
 
 class DoubleConv(nn.Module):
-    """The block DoubleConv of the .cnn source."""
+    """DoubleConv(c), from line 19 of unet.cnn."""
 
     def __init__(self, in_channels: int, c: int) -> None:
         super().__init__()

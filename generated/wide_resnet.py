@@ -8,7 +8,7 @@ from torch import Tensor
 
 
 class WideBasic(nn.Module):
-    """The block WideBasic of the .cnn source."""
+    """WideBasic(c, stride=1, p=0.0), from line 16 of wide_resnet.cnn."""
 
     def __init__(self, in_channels: int, c: int, stride: int = 1, p: float = 0.0) -> None:
         super().__init__()

@@ -8,7 +8,7 @@ from torch import Tensor
 
 
 class Classifier(nn.Module):
-    """The block Classifier of the .cnn source."""
+    """Classifier(), from line 13 of zfnet.cnn."""
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()

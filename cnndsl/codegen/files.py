@@ -15,6 +15,7 @@ from ..errors import Span, source_lines
 from ..expr import IN_ATTRS, fold, is_const, lit, subst, to_py
 from ..names import MERGE_KINDS, param_names, python_name
 from ..program import Program
+from ..unparse import expr as unparse_expr
 from .blocks import UNKNOWN, BlockInfo, ClassCode, ClassGen
 from .concrete import Printer
 from .edition2 import HELPERS as EDITION2_HELPERS
@@ -88,7 +89,7 @@ class FileGen:
         info.reads = tuple(reads)
         self.infos[name] = info
         code = self.finish(gen, code, block.params, instances, reads)
-        code.doc = _docstring(block.span, f"The block {block.name} of the .cnn source.")
+        code.doc = _docstring(block.span, _block_doc(block))
         self.classes.append(code)
 
     def finish(
@@ -234,6 +235,21 @@ def _docstring(span: Span, default: str, last: str | None = None) -> str:
     if len(lines) == 1 and len(text) <= DOC_WIDTH and not text.endswith('"'):
         return text
     return text.replace("\n", "\n    ").replace("\n    \n", "\n\n") + "\n    "
+
+
+def _block_doc(block: s.BlockDef) -> str:
+    """A block's docstring when no comment stands above it: its signature and where it is
+    defined, ``PreActBlock(c, stride=1), from line 14 of preact_resnet.cnn.``"""
+    params = ", ".join(
+        p.name if p.default is None else f"{p.name}={unparse_expr(p.default)}"
+        for p in block.params
+    )
+    params = re.sub(r"[\x00-\x1f\x7f\\]", "?", params).replace('"', "'")
+    where = f"line {block.span.line}"
+    if block.span.file and not block.span.file.startswith("<"):
+        where += f" of {_safe_text(Path(block.span.file).name)}"
+    lines = textwrap.wrap(f"{block.name}({params}), from {where}.", DOC_WIDTH)
+    return lines[0] if len(lines) == 1 else "\n    ".join(lines) + "\n    "
 
 
 def _leading_comment(span: Span) -> list[str]:
