@@ -151,6 +151,33 @@ def test_rich_progress_bar(tmp_path: Path, capsys) -> None:
     assert "epoch 1/1" in capsys.readouterr().out
 
 
+class Ticking:
+    """A clock that moves half a second at every reading: the bar's refresh is due at every
+    step, as on a slow or loaded machine."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 0.5
+        return self.t
+
+
+def test_rich_progress_bar_on_a_slow_clock(tmp_path: Path, capsys) -> None:
+    """The bar is refreshed at every step, including the NaN-check steps (every CHECK_EVERY):
+    there the figures once arrived as Python floats ('float' object has no attribute 'item'),
+    which only a refresh falling due on such a step (a loaded machine) showed."""
+    from cnndsl.training.run import CHECK_EVERY
+    from cnndsl.training.trainer import Trainer
+
+    cfg = config(epochs=1, batch=16)
+    trainer = Trainer(tiny, TINY, cfg, tmp_path, T.Options(device="cpu", progress=True))
+    assert len(trainer.batches) > CHECK_EVERY
+    trainer.reporter.now = Ticking()
+    final = trainer.run()
+    assert final["finished"] and "epoch 1/1" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------- exact resume
 def test_resume_continues_bit_identically(tmp_path: Path) -> None:
     cfg = config(

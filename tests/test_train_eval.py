@@ -466,24 +466,134 @@ def test_progress_shows_an_eta_and_a_bar_while_evaluating() -> None:
     reporter.close()
 
 
-class Watch(nn.Module):
-    """Wraps a model; notes which plots exist when training forwards run (after epoch 1)."""
+class Clock:
+    """A clock for the progress object's ``now`` seam: time moves only when the test says."""
 
-    def __init__(self, model: nn.Module, run_dir: Path, after_steps: int):
+    def __init__(self, t: float = 100.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_progress_refreshes_by_time_not_by_step_count() -> None:
+    from cnndsl.training.report import Reporter
+
+    clock = Clock()
+    reporter = Reporter(True, True, epochs=2, now=clock)
+    reporter.epoch_start(1, 100)
+    task = reporter.progress.tasks[0]
+    loss, correct = torch.zeros(()), torch.zeros((), dtype=torch.long)
+    redrawn = []
+
+    def step(i: int) -> None:
+        loss.add_(2.0)  # running sums, as train_one_epoch keeps them: batches of 4 images
+        correct.add_(3)
+        reporter.step(i, loss, correct, 4 * i)
+        if task.completed == i:
+            redrawn.append(i)
+
+    step(1)  # the first step shows figures at once
+    for i in range(2, 11):  # nine steps while the clock stands still: no redraw
+        step(i)
+    assert redrawn == [1] and task.completed == 1
+    clock.t += 11.0  # eleven seconds on, one step later: redrawn, with the figures of step 11
+    step(11)
+    assert redrawn == [1, 11]
+    info = task.fields["info"]
+    assert "loss 0.5000" in info and "acc 75.0%" in info and "4 img/s" in info
+    assert "ETA 1:29, run 3:09" in info  # 100 s per epoch: 89 s left, plus one more epoch
+    for i in range(12, 16):  # a step every half second: every one is shown
+        clock.t += 0.5
+        step(i)
+    assert redrawn == [1, 11, 12, 13, 14, 15]
+    for i in range(16, 24):  # a step every eighth of a second: every second one (0.25 s)
+        clock.t += 0.125
+        step(i)
+    assert redrawn == [1, 11, 12, 13, 14, 15, 17, 19, 21, 23]
+    step(100)  # the last step of the epoch is always shown
+    assert task.completed == 100
+    reporter.close()
+
+
+def test_plain_progress_lines_are_unchanged(capsys) -> None:
+    from cnndsl.training.report import Reporter
+
+    clock = Clock()
+    reporter = Reporter(True, False, epochs=3, now=clock)
+    reporter.epoch_start(1, 10)
+    for i in range(1, 11):
+        clock.t += 0.25
+        reporter.step(i, torch.tensor(1.0 * i), torch.tensor(i), 4 * i)
+    reporter.eval_start("val", 2)
+    reporter.eval_step(1, 2)
+    reporter.eval_end()
+    record = {
+        "epoch": 1,
+        "train_loss": 0.5,
+        "train_accuracy": 0.75,
+        "val_loss": 0.25,
+        "val_accuracy": 0.8,
+        "images_per_s": 1234.4,
+    }
+    reporter.epoch_end(record)
+    reporter.close()
+    assert capsys.readouterr().out == (
+        "epoch   1/3  loss 0.5000  acc 75.00%  val loss 0.2500  val acc 80.00%  1,234 img/s  2.5s\n"
+    )
+    assert reporter.progress is None  # no bar was started
+
+
+class Watch(nn.Module):
+    """Wraps a model; at the first training step of every epoch after the first, reads the
+    text chunks of the plots in the run folder (PIL reads them), i.e. what the files said
+    after the epoch before."""
+
+    def __init__(self, model: nn.Module, run_dir: Path, steps_per_epoch: int):
         super().__init__()
-        self.model, self.run_dir, self.steps = model, run_dir, after_steps
-        self.seen: set[str] = set()
+        self.model, self.run_dir, self.per_epoch = model, run_dir, steps_per_epoch
+        self.steps = 0
+        self.seen: list[dict[str, dict[str, str]]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            self.steps -= 1
-            if self.steps == 0:  # the first step of epoch 2
-                self.seen = {p.name for p in self.run_dir.glob("*.png")}
+            if self.steps and self.steps % self.per_epoch == 0:
+                self.seen.append(plot_texts(self.run_dir))
+            self.steps += 1
         return self.model(x)
 
 
-def test_plots_are_written_during_the_run(tmp_path: Path) -> None:
-    steps = -(-1293 // 32)
-    watch = Watch(tiny(), tmp_path, steps + 1)
-    T.fit(lambda: watch, TINY, config(epochs=2), tmp_path, quiet())
-    assert {"curves.png", "confusion.png", "confusion_normalized.png"} <= watch.seen
+def plot_texts(run_dir: Path) -> dict[str, dict[str, str]]:
+    from PIL import Image
+
+    out = {}
+    for png in sorted(run_dir.glob("*.png")):
+        with Image.open(png) as image:
+            out[png.name] = dict(image.text)
+    return out
+
+
+def test_plots_are_rewritten_after_every_epoch(tmp_path: Path) -> None:
+    epochs, steps = 5, -(-1293 // 32)
+    watch = Watch(tiny(), tmp_path, steps)
+    cfg = config(epochs=epochs, optimizer={"name": "sgd", "lr": 0.02, "momentum": 0.0})
+    T.fit(lambda: watch, TINY, cfg, tmp_path, quiet())
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    final = plot_texts(tmp_path)
+    after = [*watch.seen, final]  # the files after epochs 1 .. 5
+    assert len(after) == epochs
+    best, best_acc, bests = 0, -1.0, []  # best.pt after each epoch: the first best val acc
+    for r in records:
+        if r["val_accuracy"] > best_acc:
+            best, best_acc = r["epoch"], r["val_accuracy"]
+        bests.append(best)
+    assert len(set(bests)) > 1  # best.pt moved during the run
+    for epoch, (texts, best) in enumerate(zip(after, bests, strict=True), 1):
+        curves = texts["curves.png"]
+        assert curves["cnndsl epochs"] == str(epoch), epoch
+        assert curves["cnndsl best epoch"] == str(best), epoch
+        assert f"best.pt is epoch {best} of {epoch}" in curves["Title"]
+        for name in ("confusion.png", "confusion_normalized.png"):
+            assert texts[name]["cnndsl checkpoint epoch"] == str(best), (epoch, name)
+            where = "test" if epoch == epochs else "val"
+            assert f"best.pt (epoch {best}) on {where}" in texts[name]["Title"], (epoch, name)

@@ -30,11 +30,21 @@ def clock(seconds: float) -> str:
 # ---------------------------------------------------------------- reporting
 class Reporter:
     """Progress: on a terminal a rich bar per epoch (running loss and accuracy, images/s, the
-    epoch's and the run's ETA, refreshed by time) and a bar while evaluating; else one plain
-    line per epoch."""
+    epoch's and the run's ETA) and a bar while evaluating; else one plain line per epoch.
 
-    def __init__(self, enabled: bool, fancy: bool | None, epochs: int):
-        self.enabled, self.epochs = enabled, epochs
+    The bar's figures are refreshed by time, not by step count: :meth:`step` runs after every
+    step and reads the running totals (a device sync) when ``REFRESH_S`` has passed on
+    ``now()`` since the last read (so a slow epoch still updates four times a second, a fast
+    one does not sync every step)."""
+
+    def __init__(
+        self,
+        enabled: bool,
+        fancy: bool | None,
+        epochs: int,
+        now: Callable[[], float] = time.perf_counter,
+    ):
+        self.enabled, self.epochs, self.now = enabled, epochs, now
         self.fancy = enabled and (sys.stdout.isatty() if fancy is None else fancy)
         self.progress: Any = None
         self.task: Any = None
@@ -67,7 +77,7 @@ class Reporter:
         self.progress.start()
 
     def epoch_start(self, epoch: int, steps: int) -> None:
-        self.started = self.last_read = time.perf_counter()
+        self.started = self.last_read = self.now()
         self.last_read -= REFRESH_S  # the first step shows figures at once
         self.steps, self.epoch = steps, epoch
         if not self.fancy:
@@ -77,11 +87,11 @@ class Reporter:
             f"epoch {epoch}/{self.epochs}", total=steps, info=self._eta(0)
         )
 
-    def _eta(self, step: int) -> str:
-        """The epoch's and the run's remaining time, from the speed so far."""
+    def _eta(self, step: int, now: float = 0.0) -> str:
+        """The epoch's and the run's remaining time at ``now``, from the speed so far."""
         if step <= 0:
             return "ETA -"
-        elapsed = time.perf_counter() - self.started
+        elapsed = now - self.started
         per_epoch = elapsed / step * self.steps
         left = per_epoch - elapsed
         typical = (
@@ -93,10 +103,11 @@ class Reporter:
         return f"ETA {clock(left)}, run {clock(run_left)}"
 
     def step(self, step: int, loss_sum: Any, correct: Any, seen: int) -> None:
-        """Called every step; reads the running figures (a device sync) every REFRESH_S."""
+        """Called after every step with the epoch's running sums so far (0-d tensors: the
+        summed loss and the count of right answers); reads them every ``REFRESH_S``."""
         if not self.fancy:
             return
-        now = time.perf_counter()
+        now = self.now()
         if now - self.last_read < REFRESH_S and step < self.steps:
             return
         self.last_read = now
@@ -105,7 +116,7 @@ class Reporter:
             self.task,
             completed=step,
             info=f"loss {loss_sum.item() / seen:.4f}  acc {correct.item() / seen:.1%}  "
-            f"{ips:,.0f} img/s  {self._eta(step)}",
+            f"{ips:,.0f} img/s  {self._eta(step, now)}",
         )
 
     def eval_start(self, label: str, total: int) -> None:
@@ -123,7 +134,7 @@ class Reporter:
             self.eval_task = None
 
     def epoch_end(self, r: dict[str, Any]) -> None:
-        self.epoch_seconds.append(time.perf_counter() - self.started)
+        self.epoch_seconds.append(self.now() - self.started)
         if not self.enabled:
             return
         val = (
@@ -143,7 +154,7 @@ class Reporter:
         print(
             f"epoch {r['epoch']:>3}/{self.epochs}  loss {r['train_loss']:.4f}  "
             f"acc {r['train_accuracy']:.2%}{val}  {r['images_per_s']:,.0f} img/s  "
-            f"{time.perf_counter() - self.started:.1f}s",
+            f"{self.now() - self.started:.1f}s",
             flush=True,
         )
 
@@ -154,29 +165,139 @@ class Reporter:
 
 
 # ---------------------------------------------------------------- plots
-class Plotter:
-    """Runs plot functions between epochs, at most as often as keeps plotting under a
-    ``share`` of the run's wall time: after every epoch when epochs are long, every few
-    epochs when they take less than the plots (``force`` always plots). Files are written
-    atomically."""
+PLOT_DPI = 100
 
-    def __init__(self, share: float = 0.2) -> None:
-        self.share = share
-        self.cost = 0.0  # seconds the last round of plots took
-        self.done = time.perf_counter()  # when it ended
 
-    def due(self) -> bool:
-        return time.perf_counter() - self.done >= self.cost * (1 - self.share) / self.share
+class Canvas:
+    """A figure redrawn many times in a run, cheaply: constrained layout is solved on the first
+    draw and again only when the text that sets the margins grows (longer tick labels, more
+    title lines); in between the axes keep their places and a draw is one plain Agg render
+    (about a third of a fresh constrained-layout figure). Saved as PNG bytes with text
+    metadata (``Title`` and the caller's keys, as ``PIL.Image.open(path).text`` reads them)."""
 
-    def run(self, jobs: list[tuple[Callable[..., None], tuple[Any, ...]]], force: bool) -> bool:
-        if not jobs or not (force or self.due()):
-            return False
-        start = time.perf_counter()
-        for fn, args in jobs:
-            fn(*args)
-        self.done = time.perf_counter()
-        self.cost = self.done - start
-        return True
+    def __init__(self, fig: Any) -> None:
+        self.fig = fig
+        self.key: tuple[int, ...] | None = None  # the margin texts the layout was solved for
+
+    def _margins(self) -> tuple[int, ...]:
+        key: list[int] = []
+        for ax in self.fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                key.append(max((len(t.get_text()) for t in axis.get_ticklabels()), default=0))
+                key.append(len(axis.get_offset_text().get_text()))
+                key.append(axis.label.get_text().count("\n") + bool(axis.label.get_text()))
+            key.append(ax.get_title().count("\n") + bool(ax.get_title()))
+        suptitle = self.fig.get_suptitle()
+        key.append(suptitle.count("\n") + bool(suptitle))
+        return tuple(key)
+
+    def _render(self, metadata: dict[str, str]) -> bytes:
+        buffer = io.BytesIO()
+        self.fig.savefig(buffer, format="png", dpi=PLOT_DPI, metadata=metadata)
+        return buffer.getvalue()
+
+    def png(self, metadata: dict[str, str]) -> bytes:
+        import matplotlib as mpl
+
+        first = self.key is None  # the figure was made with layout="constrained"
+        data = self._render(metadata)
+        key = self._margins()
+        if not first and any(new > old for new, old in zip(key, self.key or (), strict=False)):
+            self.fig.set_layout_engine("constrained")  # longer labels: solve again
+            data = self._render(metadata)
+            key = self._margins()
+        if first or self.fig.get_layout_engine() is not None:
+            self.key = key
+            with mpl.rc_context(
+                {"figure.autolayout": False, "figure.constrained_layout.use": False}
+            ):
+                self.fig.set_layout_engine(None)  # keep the positions
+        return data
+
+
+class CurvesPlot:
+    """curves.png: loss, accuracy (train, val, val top-5) and learning rate per epoch, a marker
+    at the best epoch (the one best.pt holds). One figure serves a whole run: a draw replaces
+    the lines' data, the marker, the legends and the title (matplotlib's object API, no
+    pyplot)."""
+
+    SERIES = (  # panel, history key, legend label, style, scale
+        (0, "train_loss", "train", "o-", 1.0),
+        (0, "val_loss", "val", "o-", 1.0),
+        (1, "train_accuracy", "train", "o-", 100.0),
+        (1, "val_accuracy", "val", "o-", 100.0),
+        (1, "val_top5_accuracy", "val top-5", "s--", 100.0),
+        (2, "lr", "", "o-", 1.0),
+    )
+
+    def __init__(self) -> None:
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+        fig = Figure(figsize=(13, 4), layout="constrained")
+        self.axes = fig.subplots(1, 3)
+        names = ("loss", "accuracy", "learning rate (end of epoch)")
+        for ax, name in zip(self.axes, names, strict=True):
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_title(name)
+            ax.grid(alpha=0.3)
+        self.axes[1].yaxis.set_major_formatter(PercentFormatter(decimals=0))
+        self.axes[2].ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        self.lines = [
+            (key, scale, self.axes[panel].plot([], [], style, label=label, markersize=4)[0])
+            for panel, key, label, style, scale in self.SERIES
+        ]
+        self.best_lines = [
+            ax.axvline(0, color="0.4", linestyle=":", linewidth=1.2, label="best epoch")
+            for ax in self.axes
+        ]
+        self.star = self.axes[1].plot(
+            [], [], marker="*", markersize=16, color="crimson", linestyle="none"
+        )[0]
+        self.canvas = Canvas(fig)
+
+    def draw(
+        self,
+        history: list[dict[str, Any]],
+        path: Path,
+        title: str = "",
+        best_epoch: int | None = None,
+    ) -> None:
+        epochs = [r["epoch"] for r in history]
+        for key, scale, line in self.lines:
+            points = [(r["epoch"], r[key] * scale) for r in history if r.get(key) is not None]
+            line.set_data([p[0] for p in points], [p[1] for p in points])
+            line.set_visible(bool(points))
+        best = next((r for r in history if r["epoch"] == best_epoch), None)
+        for line in self.best_lines:
+            line.set_visible(best is not None)
+            if best is not None:
+                line.set_xdata([best["epoch"], best["epoch"]])
+        starred = best is not None and best.get("val_accuracy") is not None
+        self.star.set_visible(starred)
+        if best is not None and starred:
+            self.star.set_data([best["epoch"]], [best["val_accuracy"] * 100])
+            self.star.set_label(f"best.pt: epoch {best['epoch']}, val {best['val_accuracy']:.2%}")
+        lo, hi = (min(epochs), max(epochs)) if epochs else (0, 1)
+        pad = 1.0 if hi == lo else 0.05 * (hi - lo)
+        for i, ax in enumerate(self.axes):
+            ax.set_xlim(lo - pad, hi + pad)
+            ax.relim(visible_only=True)
+            ax.autoscale_view(scalex=False)
+            if i < 2:
+                shown = [h for h in ax.get_lines() if h.get_visible() and h.get_label()]
+                ax.legend(handles=shown, fontsize=8)
+        if title:
+            if starred and best is not None:
+                title += f": best.pt is epoch {best['epoch']} of {epochs[-1]} (chosen on val)"
+            elif best is not None:
+                title += f": best.pt is the last epoch ({best['epoch']}), no validation split"
+        self.canvas.fig.suptitle(title, fontsize=13)
+        meta = {"Title": title, "cnndsl epochs": str(len(history))}
+        if best is not None:
+            meta["cnndsl best epoch"] = str(best["epoch"])
+        write_atomic(path, self.canvas.png(meta))
 
 
 def plot_curves(
@@ -185,59 +306,87 @@ def plot_curves(
     title: str = "",
     best_epoch: int | None = None,
 ) -> None:
-    """Loss, accuracy (train, val, val top-5) and learning rate per epoch, a marker at the
-    best epoch (the one best.pt holds), as a PNG (matplotlib's object API, no pyplot)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
+    """:class:`CurvesPlot` once."""
+    CurvesPlot().draw(history, path, title, best_epoch)
 
-    epochs = [r["epoch"] for r in history]
-    fig = Figure(figsize=(13, 4), layout="constrained")
-    loss_ax, acc_ax, lr_ax = fig.subplots(1, 3)
 
-    def series(ax: Any, key: str, label: str, style: str, scale: float = 1.0) -> None:
-        points = [(r["epoch"], r[key] * scale) for r in history if r.get(key) is not None]
-        if points:
-            xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, style, label=label, markersize=4)
+class ConfusionPlot:
+    """A confusion matrix (rows true, columns predicted) as a PNG heat map: counts (integer
+    colour-bar ticks) or, ``normalized``, each row's share; numbers in the cells up to 20
+    classes. One figure is redrawn for a run's successive matrices (same classes)."""
 
-    series(loss_ax, "train_loss", "train", "o-")
-    series(loss_ax, "val_loss", "val", "o-")
-    series(acc_ax, "train_accuracy", "train", "o-", 100)
-    series(acc_ax, "val_accuracy", "val", "o-", 100)
-    series(acc_ax, "val_top5_accuracy", "val top-5", "s--", 100)
-    series(lr_ax, "lr", "", "o-")
-    acc_ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    best = next((r for r in history if r["epoch"] == best_epoch), None)
-    panels = ((loss_ax, "loss"), (acc_ax, "accuracy"), (lr_ax, "learning rate (end of epoch)"))
-    for ax, name in panels:
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if len(epochs) == 1:
-            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
-        ax.set_title(name)
-        ax.grid(alpha=0.3)
-        if best is not None:
-            ax.axvline(best["epoch"], color="0.4", linestyle=":", linewidth=1.2, label="best epoch")
-    if best is not None and best.get("val_accuracy") is not None:
-        acc_ax.plot(
-            [best["epoch"]],
-            [best["val_accuracy"] * 100],
-            marker="*",
-            markersize=16,
-            color="crimson",
-            linestyle="none",
-            label=f"best.pt: epoch {best['epoch']}, val {best['val_accuracy']:.2%}",
+    def __init__(self, classes: tuple[str, ...] | list[str], normalized: bool = False) -> None:
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import PercentFormatter
+
+        self.classes, self.normalized = tuple(classes), normalized
+        n = len(classes)
+        side = min(max(5.0, 0.42 * n + 2.5), 24.0)
+        fig = Figure(figsize=(side + 1.2, side), layout="constrained")
+        self.ax = ax = fig.subplots()
+        self.image = ax.imshow(
+            [[0.0] * n for _ in range(n)], cmap="Blues", vmin=0, vmax=1, aspect="equal"
         )
-    for ax in (loss_ax, acc_ax):
-        ax.legend(fontsize=8)
-    if title:
-        if best is not None and best.get("val_accuracy") is not None:
-            title += f": best.pt is epoch {best['epoch']} of {epochs[-1]} (chosen on val)"
-        elif best is not None:
-            title += f": best.pt is the last epoch ({best['epoch']}), no validation split"
-        fig.suptitle(title, fontsize=13)
-    _save_figure(fig, path)
+        self.bar = fig.colorbar(self.image, ax=ax, shrink=0.8)
+        if normalized:
+            self.bar.formatter = PercentFormatter(xmax=1, decimals=0)
+            self.bar.set_label("share of the true class")
+        else:
+            self.bar.set_label("images")
+        if n <= 40:
+            long = max((len(c) for c in classes), default=1) > 3
+            ax.set_xticks(
+                range(n),
+                classes,
+                rotation=45 if long or n > 12 else 0,
+                ha="right" if long or n > 12 else "center",
+            )
+            ax.set_yticks(range(n), classes)
+        size = 9 if n <= 12 else 8
+        self.cells = (
+            [
+                [ax.text(j, i, "", ha="center", va="center", fontsize=size) for j in range(n)]
+                for i in range(n)
+            ]
+            if n <= 20
+            else []
+        )
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        self.canvas = Canvas(fig)
+
+    def draw(
+        self, confusion: list[list[Any]], path: Path, title: str = "", epoch: int | None = None
+    ) -> None:
+        from matplotlib.ticker import MaxNLocator
+
+        values = [[float(v) for v in row] for row in confusion]
+        top = max((max(row) for row in values if row), default=0.0)
+        self.image.set_data(values)
+        self.image.set_clim(0, 1 if self.normalized else max(top, 1))
+        if not self.normalized:
+            self.bar.locator = MaxNLocator(integer=True)
+        for i, row in enumerate(self.cells):
+            for j, text in enumerate(row):
+                text.set_text(self._cell(values[i][j]))
+                dark = values[i][j] > (0.5 if self.normalized else top / 2)
+                text.set_color("white" if dark else "black")
+        self.ax.set_title(title, fontsize=11)
+        meta = {"Title": title}
+        if epoch is not None:
+            meta["cnndsl checkpoint epoch"] = str(epoch)
+        write_atomic(path, self.canvas.png(meta))
+
+    def _cell(self, value: float) -> str:
+        if not value:
+            return ""
+        if not self.normalized:
+            return f"{int(value)}"
+        if 0 < value < 0.005:
+            return "<1%"
+        if 0.995 <= value < 1:
+            return ">99%"  # not 100%: some images of the class went elsewhere
+        return f"{value:.0%}"
 
 
 def plot_confusion(
@@ -247,66 +396,5 @@ def plot_confusion(
     title: str = "",
     normalized: bool = False,
 ) -> None:
-    """A confusion matrix (rows true, columns predicted) as a PNG heat map: counts (integer
-    colour-bar ticks) or, ``normalized``, each row's share; numbers in the cells up to 20
-    classes."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
-
-    n = len(classes)
-    side = min(max(5.0, 0.42 * n + 2.5), 24.0)
-    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
-    ax = fig.subplots()
-    values = [[float(v) for v in row] for row in confusion]
-    top = max((max(row) for row in values if row), default=0.0)
-    image = ax.imshow(
-        values, cmap="Blues", vmin=0, vmax=1 if normalized else max(top, 1), aspect="equal"
-    )
-    bar = fig.colorbar(image, ax=ax, shrink=0.8)
-    if normalized:
-        bar.ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
-        bar.set_label("share of the true class")
-    else:
-        bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        bar.set_label("images")
-    if n <= 40:
-        long = max((len(c) for c in classes), default=1) > 3
-        ax.set_xticks(
-            range(n),
-            classes,
-            rotation=45 if long or n > 12 else 0,
-            ha="right" if long or n > 12 else "center",
-        )
-        ax.set_yticks(range(n), classes)
-    if n <= 20:
-        size = 9 if n <= 12 else 8
-        for i, row in enumerate(values):
-            for j, value in enumerate(row):
-                if not value:
-                    continue
-                text = f"{value:.0%}" if normalized else f"{int(value)}"
-                if normalized and 0 < value < 0.005:
-                    text = "<1%"
-                elif normalized and 0.995 <= value < 1:
-                    text = ">99%"  # not 100%: some images of the class went elsewhere
-                dark = value > (0.5 if normalized else top / 2)
-                ax.text(
-                    j,
-                    i,
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=size,
-                    color="white" if dark else "black",
-                )
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    if title:
-        ax.set_title(title, fontsize=11)
-    _save_figure(fig, path)
-
-
-def _save_figure(fig: Any, path: Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    write_atomic(path, buffer.getvalue())
+    """:class:`ConfusionPlot` once."""
+    ConfusionPlot(classes, normalized).draw(confusion, path, title)

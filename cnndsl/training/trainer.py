@@ -22,7 +22,7 @@ from .batches import Augment, Context, LoaderBatches, ResidentBatches
 from .data import Data, Split, load_data
 from .loop import TOP_K, evaluate, train_one_epoch
 from .optim import build_optimizer, build_scheduler
-from .report import Plotter, Reporter, plot_confusion, plot_curves
+from .report import ConfusionPlot, CurvesPlot, Reporter
 from .run import Build, Diverged, NetInfo, Options, pick_device
 from .state import (
     check_fits,
@@ -82,7 +82,8 @@ class Trainer:
             self._restore(load_checkpoint(self.run_dir / "last.pt"))
         self.model = self._wrap(self.raw)
         self.reporter = Reporter(rank == 0 and opts.verbose, opts.progress, cfg["epochs"])
-        self.plotter = Plotter()
+        self.curves: CurvesPlot | None = None  # the plots' figures, made at the first epoch
+        self.confusions: dict[bool, ConfusionPlot] = {}
         self.confusion_plotted = -1
 
     # -- set-up helpers
@@ -277,51 +278,48 @@ class Trainer:
         return f"{self.info.name} on {self.data.name}"
 
     def _plot(self, split: str = "val", test: dict[str, Any] | None = None) -> None:
-        """curves.png and the confusion matrices of best.pt (on val during the run, on test
-        at the end): after an epoch when the plot budget allows, always at the end."""
-        jobs: list[tuple[Any, tuple[Any, ...]]] = [
-            (
-                plot_curves,
-                (self.history, self.run_dir / "curves.png", self.title, self.best["epoch"]),
-            )
-        ]
+        """The plots, redrawn on the main thread after every epoch (and at the end), each
+        written atomically: curves.png always; the confusion matrices of best.pt (on val
+        during the run, on test at the end) whenever best.pt has changed since they were last
+        drawn. The figures are kept for the run and only their data is replaced, so a round
+        costs a fraction of a second (a plot thread slowed the training loop on 2 cores, and
+        throttling left the files epochs behind)."""
+        if self.curves is None:
+            self.curves = CurvesPlot()
+        self.curves.draw(self.history, self.run_dir / "curves.png", self.title, self.best["epoch"])
         counts = test["confusion"] if test else self.best.get("val_confusion")
         if test is None and self.best["epoch"] == self.confusion_plotted:
-            counts = None  # drawn already for this best.pt
-        if counts is not None:
-            what = f"best.pt (epoch {self.best['epoch']}) on {split}"
-            total = sum(map(sum, counts))
-            right = sum(row[i] for i, row in enumerate(counts))
-            rows = [sum(r) for r in counts]
-            shares = (
-                test["confusion_normalized"]
-                if test
-                else [[v / t if t else 0.0 for v in r] for r, t in zip(counts, rows, strict=True)]
+            return  # drawn already for this best.pt
+        if counts is None:
+            return
+        what = f"best.pt (epoch {self.best['epoch']}) on {split}"
+        total = sum(map(sum, counts))
+        right = sum(row[i] for i, row in enumerate(counts))
+        rows = [sum(r) for r in counts]
+        shares = (
+            test["confusion_normalized"]
+            if test
+            else [[v / t if t else 0.0 for v in r] for r, t in zip(counts, rows, strict=True)]
+        )
+        for name, values, label, normalized in (
+            ("confusion", counts, f"{total:,} images, accuracy {right / max(total, 1):.2%}", False),
+            ("confusion_normalized", shares, "share of each true class", True),
+        ):
+            if normalized not in self.confusions:
+                self.confusions[normalized] = ConfusionPlot(self.data.classes, normalized)
+            self.confusions[normalized].draw(
+                values,
+                self.run_dir / f"{name}.png",
+                f"{self.title}\n{what}, {label}",
+                self.best["epoch"],
             )
-            for name, values, label, normalized in (
-                (
-                    "confusion",
-                    counts,
-                    f"{total:,} images, accuracy {right / max(total, 1):.2%}",
-                    False,
-                ),
-                ("confusion_normalized", shares, "share of each true class", True),
-            ):
-                args = (
-                    values,
-                    self.data.classes,
-                    self.run_dir / f"{name}.png",
-                    f"{self.title}\n{what}, {label}",
-                    normalized,
-                )
-                jobs.append((plot_confusion, args))
-        if self.plotter.run(jobs, force=test is not None) and counts is not None:
-            self.confusion_plotted = self.best["epoch"]
+        self.confusion_plotted = self.best["epoch"]
 
     def _check(
         self, epoch: int, step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int
     ) -> None:
-        """Every CHECK_EVERY steps: stop on a NaN/inf loss (agreed by all ranks), progress."""
+        """Every CHECK_EVERY steps: stop on a NaN/inf loss (agreed by all ranks). (The
+        progress bar reads the running sums itself, after every step, by time.)"""
         bad = (~torch.isfinite(loss_sum)).to(torch.float32).reshape(1)
         self.ctx.all_sum(bad)
         if bad.item() > 0:
@@ -337,8 +335,6 @@ class Trainer:
                 hint="lower the learning rate (--lr), add warm-up "
                 "(schedule … warmup=1), or check the data",
             )
-        if step > 0 and self.reporter.fancy:
-            self.reporter.step(step, loss_sum.item() / seen, correct.item() / seen, seen)
 
     @contextlib.contextmanager
     def _quiet_scheduler_warning(self) -> Iterator[None]:
@@ -458,6 +454,5 @@ class Trainer:
         if results is not None:
             self._plot("test", results)
         else:
-            self.plotter.cost = 0.0
             self._plot()
         return final
