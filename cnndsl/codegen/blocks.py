@@ -355,6 +355,7 @@ class ClassGen:
         if "<unknown channels>" not in free_names(state.channels):
             return state
         values = {n.in_shape[0] for n in self.file.instances.get(key, [])}  # type: ignore[union-attr]
+        self.file.used.add((key, "in channels"))
         if len(values) != 1:
             raise _err(
                 "the input channels here cannot be expressed in the parameters and "
@@ -366,6 +367,8 @@ class ClassGen:
     def out_channels(self, op: Op, e: Emit, state: State) -> s.Expr:
         spatial = self.file.spatial(("layer", e.step.span), before=True)
         channels = op.channels_expr(state.channels, e.args, spatial)
+        if spatial is not None and channels != op.channels_expr(state.channels, e.args, None):
+            self.file.used.add((("layer", e.step.span), "in size"))  # e.g. a flattened size
         if channels is None:
             raise _err(
                 f"the output channels of '{op.name}' differ between instances",
@@ -394,6 +397,7 @@ class ClassGen:
                     step.span,
                 )
             size = self.file.in_attr(attr, state.rank, spatial)
+            self.file.used.add((("module", step.span), "in size"))
             call.append(f"in_{attr}={size}")
             bound[f"in_{attr}"] = lit(int(size))
         ctor = f"{self.file.class_name(step.func)}({', '.join(call)})"
@@ -406,6 +410,7 @@ class ClassGen:
         channels = fold(subst(info.out_channels, bound))
         if "<unknown channels>" in free_names(channels):
             known = {m.out_shape[0] for m in self.file.instances.get(("module", step.span), [])}
+            self.file.used.add((("module", step.span), "out channels"))
             if len(known) != 1:
                 raise _err(
                     f"the output channels of {step.func} cannot be expressed in its "

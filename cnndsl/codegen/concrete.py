@@ -43,6 +43,9 @@ class ConcreteEmit(Emit):
         self.args = {k: lit(v) for k, v in layer.args.items() if k in names and v is not None}
         self.given_names = set(self.args)
 
+    def used(self, arg: str) -> None:
+        """Every number here is the layer's own: nothing to check for other values."""
+
     def need(self, helper: str) -> str:
         self.helpers.add(helper)
         return helper
@@ -71,8 +74,9 @@ class Printer:
         guard = []
         for p, _, v in params:
             value = f"list({p})" if isinstance(v, s.List) else p
+            differs = "is not" if isinstance(v, bool) else "!="  # ruff: E712
             guard += [
-                f"if {value} != {py_value(v)}:",
+                f"if {value} {differs} {py_value(v)}:",
                 f'    raise ValueError(f"compiled for {p}={py_value(v)}, " f"got {{{p}!r}}")',
             ]
         code.signature = ", ".join(sig)

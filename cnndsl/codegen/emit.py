@@ -119,6 +119,7 @@ class Emit:
 
     def resolved(self, name: str) -> Any:
         values = {inst.args[name] for inst in self.instances}  # type: ignore[union-attr]
+        self.used(name)
         if len(values) > 1:
             raise _err(
                 f"'{name}' of this {self.op.name} differs between its instances "
@@ -127,6 +128,10 @@ class Emit:
                 "give it explicitly, or use separate blocks",
             )
         return values.pop() if values else None
+
+    def used(self, arg: str) -> None:
+        """The code takes ``arg`` from the elaborated instances (see FileGen.used)."""
+        self.gen.file.used.add((("layer", self.step.span), f"arg {arg}"))
 
     def pairs(self) -> tuple[tuple[int, int], ...] | None:
         if "pad" not in self.args:
@@ -140,6 +145,7 @@ class Emit:
             return None
         if self.instances:
             found = {inst.args["padding"] for inst in self.instances}  # type: ignore[union-attr]
+            self.used("padding")
             if len(found) == 1:
                 return found.pop()  # type: ignore[no-any-return]
             if self._symbolic_pad() is not None:
@@ -182,6 +188,7 @@ class Emit:
         ):
             return None
         full = pad.value == "full"  # type: ignore[union-attr]
+        self.used("padding")  # symmetric for these instances: (k - 1) // 2 holds for them
         for inst in self.instances:
             a = inst.args  # type: ignore[union-attr]
             for k, d, (pb, pe) in zip(a["kernel"], a["dilation"], a["padding"]):

@@ -39,6 +39,10 @@ class FileGen:
         self.class_names = class_names(program)
         self.instances: dict[tuple[str, Span], list[ir.Node]] = {}
         self.block_instances: dict[str, list[ir.Module]] = {}
+        # the places where the translation wrote numbers taken from these elaborations, not
+        # expressions of the parameters: "in size" (spatial), "in channels", "out channels" or
+        # "arg NAME" (a layer's resolved argument, e.g. "arg padding")
+        self.used: set[tuple[tuple[str, Span], str]] = set()
         for net in networks:
             self._index(net.root)
 
@@ -241,8 +245,7 @@ def _block_doc(block: s.BlockDef) -> str:
     """A block's docstring when no comment stands above it: its signature and where it is
     defined, ``PreActBlock(c, stride=1), from line 14 of preact_resnet.cnn.``"""
     params = ", ".join(
-        p.name if p.default is None else f"{p.name}={unparse_expr(p.default)}"
-        for p in block.params
+        p.name if p.default is None else f"{p.name}={unparse_expr(p.default)}" for p in block.params
     )
     params = re.sub(r"[\x00-\x1f\x7f\\]", "?", params).replace('"', "'")
     where = f"line {block.span.line}"
@@ -564,7 +567,61 @@ def _symbolic(program: Program, networks: list[ir.Network]) -> tuple[list[ClassC
         if net.name in by_name:
             _blocks_first(file, net.body)
             file.translate_network(net, by_name[net.name])
+    _check_numbers(file)
     return file.classes, file.helpers
+
+
+def _check_numbers(file: FileGen) -> None:
+    """The numbers the translation took from the elaborated shapes (a flattened size, an
+    ``in.height`` passed to a block, channels it could not express) hold for the values the
+    network was compiled with. Each network parameter is changed in turn (a count or size one
+    more, a flag flipped) and the network elaborated again: where such a number, or the input
+    size the size guard checks, changes, the class could build wrong layers for other values,
+    so the translation is refused (and the file printed from the IR, which accepts only the
+    compiled values)."""
+    from ..elaborate import elaborate
+    from ..errors import CnnError, Warnings
+
+    defs = {n.name: n for n in file.program.networks}
+    for net in file.networks:
+        if not defs[net.name].params:
+            continue
+        values = dict(net.values)
+        for name, value in values.items():
+            other = _other_value(value)
+            if other is None:
+                continue
+            try:
+                (changed,) = elaborate(file.program, net.name, {name: other}, Warnings())
+            except CnnError:
+                continue  # values check refuses: the class raises for them too
+            if changed.input_shape != net.input_shape and file.used:
+                raise ValueError(f"the input size depends on {name}")
+            again = FileGen(file.program, [changed])
+            for key, part in file.used:
+                was = {_part(n, part) for n in file.instances.get(key, [])}
+                now = {_part(n, part) for n in again.instances.get(key, [])}
+                if now and was != now:
+                    raise ValueError(f"a shape at {key[1]} depends on {name}")
+
+
+def _other_value(value: Any) -> Any:
+    """Another value of a parameter's kind (see :func:`_check_numbers`), or None."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, (list, tuple)) and value and all(type(v) is int for v in value):
+        return [v + 1 for v in value]
+    return None
+
+
+def _part(node: Any, part: str) -> tuple[Any, ...]:
+    """The numbers :attr:`FileGen.used` names in a node's shapes."""
+    if part.startswith("arg "):
+        return (node.args[part[4:]],)
+    shape = tuple(node.out_shape if part == "out channels" else node.in_shape)
+    return shape[1:] if part == "in size" else shape[:1]
 
 
 def _concrete(program: Program, networks: list[ir.Network]) -> tuple[list[ClassCode], set[str]]:
