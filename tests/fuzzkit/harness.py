@@ -167,6 +167,9 @@ def _other(value: Any) -> Any:
     return None
 
 
+OTHER_PARAMS_BUILT = 0  # networks built with other parameter values and compared (a count)
+
+
 def _run_other_params(module: types.ModuleType, analysis: Any, source: str) -> str | None:
     """The generated class built with other values of the network's parameters (the
     constructor's arguments, not the defaults it was compiled with) against ``check -p``
@@ -202,6 +205,8 @@ def _run_other_params(module: types.ModuleType, analysis: Any, source: str) -> s
         return f"instantiate with {overrides}: {net.name}: {describe(exc)}"
     except Exception as exc:  # noqa: BLE001
         return f"instantiate with {overrides}: {net.name}: {describe(exc)}"
+    global OTHER_PARAMS_BUILT
+    OTHER_PARAMS_BUILT += 1
     problem = _run_network(module, other, source, model)
     return f"with {overrides}: {problem}" if problem else None
 

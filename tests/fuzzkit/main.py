@@ -49,6 +49,7 @@ class Stats:
     valid: int = 0
     rejected: int = 0
     disagreements: int = 0
+    other_params: int = 0  # valid programs whose networks were also built with other values
     busy: float = 0.0  # seconds spent generating and running programs (not shrinking)
     shrink_runs: int = 0
     classes: Counter[str] = field(default_factory=Counter)
@@ -78,6 +79,7 @@ def worker(job: int, args: argparse.Namespace, claims: Any, lock: Any) -> Stats:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from hypothesis import HealthCheck, Phase, given, seed, settings
 
+    from fuzzkit import harness
     from fuzzkit.harness import check_only, classify, evaluate
     from fuzzkit.strategies import programs
 
@@ -101,7 +103,9 @@ def worker(job: int, args: argparse.Namespace, claims: Any, lock: Any) -> Stats:
             if stats.run >= count or time.monotonic() > deadline:
                 return None
             t0 = time.monotonic()
+            built = harness.OTHER_PARAMS_BUILT
             accepted, problem = evaluate(source)
+            stats.other_params += harness.OTHER_PARAMS_BUILT > built
             stats.busy += time.monotonic() - t0
             stats.run += 1
             stats.valid += accepted
@@ -244,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         total.valid += r.valid
         total.rejected += r.rejected
         total.disagreements += r.disagreements
+        total.other_params += r.other_params
         total.busy += r.busy
         total.classes.update(r.classes)
         for k, v in r.examples.items():
@@ -254,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if total.run:
         print(f"valid:          {total.valid} ({100 * total.valid / total.run:.0f}%)")
         print(f"rejected:       {total.rejected} ({100 * total.rejected / total.run:.0f}%)")
+        print(f"other values:   {total.other_params} (networks also built with other parameters)")
     print(f"disagreements:  {total.disagreements} in {len(total.classes)} classes")
     print(f"wall time:      {wall:.1f} s")
     if wall:
