@@ -7,6 +7,7 @@ Run from anywhere: ``python docs/make_diagrams.py`` (``make docs`` does); needs 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,10 @@ NAMES = {
 TIKZ = {"lenet5": "auto", "vgg16": "auto", "resnet18": 1, "unet": "auto"}
 
 
+# pdfTeX takes the PDF's dates and ID from these, so the same figure gives the same bytes
+REPRODUCIBLE = {**os.environ, "SOURCE_DATE_EPOCH": "1577836800", "FORCE_SOURCE_DATE": "1"}
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from cnndsl.api import analyze
@@ -62,9 +67,12 @@ def main() -> int:
                 cwd=tmp,
                 check=True,
                 capture_output=True,
+                env=REPRODUCIBLE,
             )
             path = out / f"{name}_3d.pdf"
-            path.write_bytes((Path(tmp) / "figure.pdf").read_bytes())
+            pdf = (Path(tmp) / "figure.pdf").read_bytes()
+            if not path.exists() or path.read_bytes() != pdf:
+                path.write_bytes(pdf)
         print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
