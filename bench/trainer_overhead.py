@@ -5,8 +5,10 @@ resized to 32x32, batch 64, Adam lr=0.002, for the same number of epochs, on the
 The two alternate round by round so that a change in machine load hits both. Printed: the
 training images/s of each (the trainer's own per-epoch timing of its loop; wall-clock for
 the hand loop), their ratio (target >= 0.9), and the trainer's whole-run wall time, which
-adds the per-epoch test pass, checkpoints and plots. The trainer keeps the section's cosine
-schedule (stepped per iteration), so its figure includes that cost; the hand loop has none.
+adds the per-epoch validation pass, checkpoints and plots, the final test pass, and the
+time the plots took (curves.png and the confusion plots are redrawn after every epoch).
+The trainer keeps the section's cosine schedule (stepped per iteration), so its figure
+includes that cost; the hand loop has none.
 
     .venv/bin/python bench/trainer_overhead.py [--epochs 5] [--rounds 5] [--device cpu]
 """
@@ -14,6 +16,7 @@ schedule (stepped per iteration), so its figure includes that cost; the hand loo
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -26,6 +29,7 @@ import cnndsl
 from cnndsl import training as T
 from cnndsl.api import load_networks
 from cnndsl.training.data import load_data
+from cnndsl.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET = ROOT / "examples" / "lenet5.cnn"
@@ -66,9 +70,27 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+PLOT_SECONDS: list[float] = []  # one entry per round of plots (after an epoch, at the end)
+
+
+def timed(plot):  # the Trainer's plot round, timed (measurement only)
+    def wrapper(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return plot(self, *args, **kwargs)
+        finally:
+            PLOT_SECONDS.append(time.perf_counter() - start)
+
+    return wrapper
+
+
+Trainer._plot = timed(Trainer._plot)  # type: ignore[method-assign]
+
+
 def trainer_run(cfg: dict, device: str) -> tuple[float, float]:
     """One whole ``fit``; returns (training images/s, wall seconds)."""
     net = load_networks(LENET)[-1]
+    PLOT_SECONDS.clear()
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
         final = T.fit(
@@ -101,7 +123,7 @@ def main() -> None:
     }
     data = load_data(cfg["data"], (1, 32, 32), cfg["seed"], val=cfg.get("val", 0.0))
     x, y = data.train.x.to(device), data.train.y.to(device)
-    ours, hand, walls = [], [], []
+    ours, hand, walls, plots = [], [], [], []
     for r in range(args.rounds + 1):  # round 0 warms up (allocator, oneDNN/cuDNN plans)
         ips, wall = trainer_run(cfg, args.device)
         torch.manual_seed(cfg["seed"])
@@ -110,15 +132,17 @@ def main() -> None:
             model, x, y, args.epochs, cfg["batch"], cfg["optimizer"]["lr"], cfg["seed"]
         )
         label = "warm-up" if r == 0 else f"round {r}"
+        plotted = sum(PLOT_SECONDS)
         print(
-            f"{label}: trainer {ips:,.0f} img/s (whole run {wall:.1f}s), "
-            f"hand loop {theirs:,.0f} img/s",
+            f"{label}: trainer {ips:,.0f} img/s (whole run {wall:.1f}s, of which plots "
+            f"{plotted:.2f}s in {len(PLOT_SECONDS)} rounds), hand loop {theirs:,.0f} img/s",
             flush=True,
         )
         if r:
             ours.append(ips)
             hand.append(theirs)
             walls.append(wall)
+            plots.append(plotted)
     a, b = statistics.median(ours), statistics.median(hand)
     print(
         f"device {device}, {args.epochs} epochs x {len(y)} images, batch {cfg['batch']}, "
@@ -128,9 +152,15 @@ def main() -> None:
     print(f"hand loop {b:,.0f} img/s")
     print(f"ratio     {a / b:.3f}  (target >= 0.9)")
     print(
-        f"trainer whole run (with test passes, checkpoints, plots): "
+        f"trainer whole run (with val/test passes, checkpoints, plots): "
         f"{statistics.median(walls):.1f}s median"
     )
+    per_round = statistics.median(plots) / (args.epochs + 1)
+    print(
+        f"plots: {per_round:.3f}s per round (after each of {args.epochs} epochs and at the "
+        f"end), {statistics.median(plots) / statistics.median(walls):.1%} of the whole run"
+    )
+    print(f"load average at the end: {' '.join(map(str, os.getloadavg()))}")
 
 
 if __name__ == "__main__":

@@ -545,19 +545,22 @@ def test_plain_progress_lines_are_unchanged(capsys) -> None:
 
 
 class Watch(nn.Module):
-    """Wraps a model; at the first training step of every epoch after the first, reads the
-    text chunks of the plots in the run folder (PIL reads them), i.e. what the files said
-    after the epoch before."""
+    """Wraps a model; at the first training step of every epoch after the first, waits until
+    the plots handed over so far are written (``sync``: the plot process's own seam), then
+    reads the text chunks of the plots in the run folder (PIL reads them), i.e. what the
+    files say after the epoch before."""
 
     def __init__(self, model: nn.Module, run_dir: Path, steps_per_epoch: int):
         super().__init__()
         self.model, self.run_dir, self.per_epoch = model, run_dir, steps_per_epoch
         self.steps = 0
         self.seen: list[dict[str, dict[str, str]]] = []
+        self.sync = lambda: None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             if self.steps and self.steps % self.per_epoch == 0:
+                self.sync()
                 self.seen.append(plot_texts(self.run_dir))
             self.steps += 1
         return self.model(x)
@@ -573,20 +576,32 @@ def plot_texts(run_dir: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def test_plots_are_rewritten_after_every_epoch(tmp_path: Path) -> None:
-    epochs, steps = 5, -(-1293 // 32)
-    watch = Watch(tiny(), tmp_path, steps)
-    cfg = config(epochs=epochs, optimizer={"name": "sgd", "lr": 0.02, "momentum": 0.0})
-    T.fit(lambda: watch, TINY, cfg, tmp_path, quiet())
-    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    final = plot_texts(tmp_path)
-    after = [*watch.seen, final]  # the files after epochs 1 .. 5
-    assert len(after) == epochs
-    best, best_acc, bests = 0, -1.0, []  # best.pt after each epoch: the first best val acc
+EPOCHS, STEPS = 5, -(-1293 // 32)
+SGD = config(epochs=EPOCHS, optimizer={"name": "sgd", "lr": 0.02, "momentum": 0.0})
+
+
+def bests_of(run_dir: Path) -> list[int]:
+    """best.pt's epoch after each epoch, from metrics.jsonl: the first best val accuracy."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    best, best_acc, bests = 0, -1.0, []
     for r in records:
         if r["val_accuracy"] > best_acc:
             best, best_acc = r["epoch"], r["val_accuracy"]
         bests.append(best)
+    return bests
+
+
+@pytest.mark.parametrize("process", [True, False], ids=["plot-process", "in-process"])
+def test_plots_are_rewritten_after_every_epoch(tmp_path: Path, process: bool) -> None:
+    from cnndsl.training.trainer import Trainer
+
+    watch = Watch(tiny(), tmp_path, STEPS)
+    trainer = Trainer(lambda: watch, TINY, SGD, tmp_path, quiet(plot_process=process))
+    watch.sync = trainer.plots.sync
+    trainer.run()
+    after = [*watch.seen, plot_texts(tmp_path)]  # the files after epochs 1 .. 5
+    assert len(after) == EPOCHS
+    bests = bests_of(tmp_path)
     assert len(set(bests)) > 1  # best.pt moved during the run
     for epoch, (texts, best) in enumerate(zip(after, bests, strict=True), 1):
         curves = texts["curves.png"]
@@ -595,5 +610,27 @@ def test_plots_are_rewritten_after_every_epoch(tmp_path: Path) -> None:
         assert f"best.pt is epoch {best} of {epoch}" in curves["Title"]
         for name in ("confusion.png", "confusion_normalized.png"):
             assert texts[name]["cnndsl checkpoint epoch"] == str(best), (epoch, name)
-            where = "test" if epoch == epochs else "val"
+            where = "test" if epoch == EPOCHS else "val"
             assert f"best.pt (epoch {best}) on {where}" in texts[name]["Title"], (epoch, name)
+    # every state was drawn, in order (each epoch's, then the end's)
+    curves = [tag for name, tag in trainer.plots.drawn if name == "curves.png"]
+    assert curves == [str(e) for e in range(1, EPOCHS + 1)] + [str(EPOCHS)]
+    confusion = [int(tag) for name, tag in trainer.plots.drawn if name == "confusion.png"]
+    assert confusion == sorted(set(bests)) + [bests[-1]]  # each new best.pt, then on test
+
+
+def test_the_plot_process_coalesces_but_ends_with_the_final_state(tmp_path: Path) -> None:
+    """Without waiting, the plot process may skip a state that a newer one superseded before
+    its drawing began; the files after the run still show the final state."""
+    from cnndsl.training.trainer import Trainer
+
+    trainer = Trainer(tiny, TINY, SGD, tmp_path, quiet())
+    trainer.run()
+    assert trainer.plots.proc is None  # ended with the run
+    curves = [int(tag) for name, tag in trainer.plots.drawn if name == "curves.png"]
+    assert curves == sorted(curves) and curves[-1] == EPOCHS
+    texts = plot_texts(tmp_path)
+    assert texts["curves.png"]["cnndsl epochs"] == str(EPOCHS)
+    best = json.loads((tmp_path / "metrics.json").read_text())["best_epoch"]
+    assert texts["confusion.png"]["cnndsl checkpoint epoch"] == str(best)
+    assert "on test" in texts["confusion.png"]["Title"]

@@ -69,6 +69,7 @@ class Options:
     max_resident_bytes: int = 1 << 30
     progress: bool | None = None  # a rich bar; None: when stdout is a terminal
     verbose: bool = True
+    plot_process: bool = True  # draw the plots in a forked process beside training
 
 
 class Diverged(CnnError):

@@ -22,7 +22,7 @@ from .batches import Augment, Context, LoaderBatches, ResidentBatches
 from .data import Data, Split, load_data
 from .loop import TOP_K, evaluate, train_one_epoch
 from .optim import build_optimizer, build_scheduler
-from .report import ConfusionPlot, CurvesPlot, Reporter
+from .report import Job, Plots, Reporter
 from .run import Build, Diverged, NetInfo, Options, pick_device
 from .state import (
     check_fits,
@@ -82,8 +82,7 @@ class Trainer:
             self._restore(load_checkpoint(self.run_dir / "last.pt"))
         self.model = self._wrap(self.raw)
         self.reporter = Reporter(rank == 0 and opts.verbose, opts.progress, cfg["epochs"])
-        self.curves: CurvesPlot | None = None  # the plots' figures, made at the first epoch
-        self.confusions: dict[bool, ConfusionPlot] = {}
+        self.plots = Plots(background=opts.plot_process)
         self.confusion_plotted = -1
 
     # -- set-up helpers
@@ -191,6 +190,7 @@ class Trainer:
             return self._run(last)
         finally:
             self.reporter.close()
+            self.plots.close(errors=False)  # after an error; _finish closed it otherwise
 
     def _run(self, last: int) -> dict[str, Any]:
         try:
@@ -278,42 +278,46 @@ class Trainer:
         return f"{self.info.name} on {self.data.name}"
 
     def _plot(self, split: str = "val", test: dict[str, Any] | None = None) -> None:
-        """The plots, redrawn on the main thread after every epoch (and at the end), each
-        written atomically: curves.png always; the confusion matrices of best.pt (on val
-        during the run, on test at the end) whenever best.pt has changed since they were last
-        drawn. The figures are kept for the run and only their data is replaced, so a round
-        costs a fraction of a second (a plot thread slowed the training loop on 2 cores, and
-        throttling left the files epochs behind)."""
-        if self.curves is None:
-            self.curves = CurvesPlot()
-        self.curves.draw(self.history, self.run_dir / "curves.png", self.title, self.best["epoch"])
-        counts = test["confusion"] if test else self.best.get("val_confusion")
-        if test is None and self.best["epoch"] == self.confusion_plotted:
-            return  # drawn already for this best.pt
-        if counts is None:
-            return
-        what = f"best.pt (epoch {self.best['epoch']}) on {split}"
-        total = sum(map(sum, counts))
-        right = sum(row[i] for i, row in enumerate(counts))
-        rows = [sum(r) for r in counts]
-        shares = (
-            test["confusion_normalized"]
-            if test
-            else [[v / t if t else 0.0 for v in r] for r, t in zip(counts, rows, strict=True)]
-        )
-        for name, values, label, normalized in (
-            ("confusion", counts, f"{total:,} images, accuracy {right / max(total, 1):.2%}", False),
-            ("confusion_normalized", shares, "share of each true class", True),
-        ):
-            if normalized not in self.confusions:
-                self.confusions[normalized] = ConfusionPlot(self.data.classes, normalized)
-            self.confusions[normalized].draw(
-                values,
-                self.run_dir / f"{name}.png",
-                f"{self.title}\n{what}, {label}",
-                self.best["epoch"],
+        """Hands the plots' newest state to :class:`Plots` after every epoch (and at the
+        end): curves.png always; the confusion matrices of best.pt (on val during the run, on
+        test at the end) whenever best.pt has changed since they were last handed over. A plot
+        process draws them while training goes on, each file written atomically; a state is
+        skipped only when a newer one of the same file arrived before its drawing began."""
+        jobs: dict[str, Job] = {
+            str(self.run_dir / "curves.png"): (
+                "curves",
+                (self.history, self.title, self.best["epoch"]),
             )
-        self.confusion_plotted = self.best["epoch"]
+        }
+        counts = test["confusion"] if test else self.best.get("val_confusion")
+        fresh = test is not None or self.best["epoch"] != self.confusion_plotted
+        if counts is not None and fresh:
+            what = f"best.pt (epoch {self.best['epoch']}) on {split}"
+            total = sum(map(sum, counts))
+            right = sum(row[i] for i, row in enumerate(counts))
+            rows = [sum(r) for r in counts]
+            shares = (
+                test["confusion_normalized"]
+                if test
+                else [[v / t if t else 0.0 for v in r] for r, t in zip(counts, rows, strict=True)]
+            )
+            accuracy = f"{total:,} images, accuracy {right / max(total, 1):.2%}"
+            for name, values, label, normalized in (
+                ("confusion", counts, accuracy, False),
+                ("confusion_normalized", shares, "share of each true class", True),
+            ):
+                jobs[str(self.run_dir / f"{name}.png")] = (
+                    "confusion",
+                    (
+                        self.data.classes,
+                        normalized,
+                        values,
+                        f"{self.title}\n{what}, {label}",
+                        self.best["epoch"],
+                    ),
+                )
+            self.confusion_plotted = self.best["epoch"]
+        self.plots.submit(jobs)
 
     def _check(
         self, epoch: int, step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int
@@ -364,7 +368,7 @@ class Trainer:
             "run": {
                 k: v
                 for k, v in dataclasses.asdict(self.opts).items()
-                if k not in ("resume", "progress", "verbose", "stop_after")
+                if k not in ("resume", "progress", "verbose", "stop_after", "plot_process")
             },
         }
         if not (self.opts.resume and (self.run_dir / "config.json").exists()):
@@ -455,4 +459,5 @@ class Trainer:
             self._plot("test", results)
         else:
             self._plot()
+        self.plots.close()  # the final plots are written when the run returns
         return final
