@@ -634,3 +634,24 @@ def test_the_plot_process_coalesces_but_ends_with_the_final_state(tmp_path: Path
     best = json.loads((tmp_path / "metrics.json").read_text())["best_epoch"]
     assert texts["confusion.png"]["cnndsl checkpoint epoch"] == str(best)
     assert "on test" in texts["confusion.png"]["Title"]
+
+
+def test_plots_are_drawn_here_when_the_plot_process_dies(tmp_path: Path) -> None:
+    from cnndsl.training.report import Plots
+
+    history = [
+        {"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5, "lr": 0.1} for e in (1, 2, 3)
+    ]
+    path = str(tmp_path / "curves.png")
+    plots = Plots()
+    plots.submit({path: ("curves", (history[:1], "Net on data", 1))})
+    plots.sync()
+    assert plot_texts(tmp_path)["curves.png"]["cnndsl epochs"] == "1"
+    plots.proc.kill()
+    plots.proc.join()
+    plots.submit({path: ("curves", (history[:2], "Net on data", 2))})
+    plots.submit({path: ("curves", (history, "Net on data", 3))})
+    plots.close()
+    assert plots.proc is None and plots.local is not None
+    assert plot_texts(tmp_path)["curves.png"]["cnndsl epochs"] == "3"
+    assert plots.drawn[0] == ("curves.png", "1") and plots.drawn[-1] == ("curves.png", "3")

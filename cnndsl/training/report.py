@@ -454,6 +454,9 @@ def _serve(conn: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's to handle
     with contextlib.suppress(OSError):
         os.nice(10)  # the training loop comes first
+    import matplotlib.backends.backend_agg  # noqa: F401 - imported while the first epoch runs
+    import matplotlib.figure  # noqa: F401
+
     drawer = Drawer()
     pending: dict[str, Job] = {}
     error: str | None = None
@@ -498,7 +501,11 @@ class Plots:
         self.newest: dict[str, Job] = {}  # each file's newest job (redrawn if the process dies)
         self.background = background
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the plot process now (it imports matplotlib while the first epoch trains);
+        else the first :meth:`submit` does."""
+        if self.proc is not None or self.local is not None:
+            return
         import multiprocessing as mp
 
         if self.background and "fork" in mp.get_all_start_methods():
@@ -512,8 +519,7 @@ class Plots:
             self.local = Drawer()
 
     def submit(self, jobs: dict[str, Job]) -> None:
-        if self.proc is None and self.local is None:
-            self._start()
+        self.start()
         self.newest.update(jobs)
         if self.local is not None:
             self.local.draw(jobs)

@@ -186,6 +186,8 @@ class Trainer:
         if self.opts.stop_after is not None:
             last = min(last, self.epoch + self.opts.stop_after)
         self._start_files()
+        if self.rank == 0 and self.epoch < last:
+            self.plots.start()
         try:
             return self._run(last)
         finally:
