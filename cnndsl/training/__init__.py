@@ -27,8 +27,9 @@ so every rank draws the same one and takes its shard, and resuming needs no samp
 Losses and accuracy accumulate on the device; the host reads them every ``CHECK_EVERY`` steps
 (the NaN check), for the progress bar at most every ``report.REFRESH_S`` seconds, and at the
 end of an epoch. Metrics come from ``sklearn.metrics`` on the gathered labels and scores.
-Rank 0 hands each epoch's plot state to a forked plot process (``report.Plots``, ``nice``
-+10) that redraws kept figures and writes them atomically; the run waits for its last drawing.
+Rank 0 hands each epoch's plot state to a forked plot process (``report.Plots``, Linux's
+idle scheduling class: it draws when a core is free, so the training loop keeps its speed) that
+redraws kept figures and writes them atomically; the run waits for its last drawing.
 
 >>> LrFactor("cosine", total=10, warmup=2)(0), LrFactor("cosine", total=10, warmup=2)(2)
 (0.5, 1.0)

@@ -452,8 +452,11 @@ def _serve(conn: Any) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's to handle
-    with contextlib.suppress(OSError):
-        os.nice(10)  # the training loop comes first
+    try:  # the training loop comes first: this process runs when a core is idle
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(OSError):
+            os.nice(19)
     import matplotlib.backends.backend_agg  # noqa: F401 - imported while the first epoch runs
     import matplotlib.figure  # noqa: F401
 
@@ -487,7 +490,7 @@ def _serve(conn: Any) -> None:
 
 class Plots:
     """The run's plots, drawn beside training: ``submit`` hands the newest state of some files
-    to a plot process (forked, ``nice`` +10) and returns at once; the process draws each
+    to a plot process (forked, idle priority) and returns at once; the process draws each
     file's newest state, so a state is skipped only when a newer one of the same file arrived
     before its drawing began, and the final state is always drawn. ``sync`` waits until
     everything submitted is written (the end of a run; tests). Where ``fork`` is missing
