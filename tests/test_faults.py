@@ -114,7 +114,11 @@ def test_a_run_killed_between_checkpoint_bytes_and_rename_resumes_exactly(
             "from cnndsl.cli import main\n"
             f"sys.exit(main({args!r}))\n"
         )
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        # a timeout, not a hang, if anything the run forked outlives it holding its pipes
+        # (the plot process did, until it ended with the trainer)
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=600
+        )
 
     common = ["train", str(LENET), "--epochs", "4"]
     assert run([*common, "--out", str(tmp_path / "straight")]).returncode == 0

@@ -444,15 +444,23 @@ class Drawer:
             self.drawn.append((Path(path).name, tag))
 
 
-def _serve(conn: Any) -> None:
+def _serve(conn: Any, parent_end: Any = None) -> None:
     """The plot process: draws the newest job of each file, coalescing whatever arrived while
     it drew; answers a sync (``("sync",)``, or None: the last) once everything sent before it
-    is written, with the files drawn so far and the first error."""
+    is written, with the files drawn so far and the first error. It ends with the trainer:
+    when the trainer's end of the pipe closes (even by SIGKILL), and by a parent-death
+    signal on Linux, so it never outlives the run holding the run's stdout open."""
     import os
     import signal
 
+    if parent_end is not None:
+        parent_end.close()  # the fork's copy of the trainer's end: else no EOF ever comes
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the trainer's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the trainer's handler: end quietly
+    with contextlib.suppress(Exception):  # Linux: SIGTERM when the trainer dies
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     try:  # the training loop comes first: this process runs when a core is idle
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
@@ -474,9 +482,12 @@ def _serve(conn: Any) -> None:
         pending.clear()
 
     while True:
-        messages = [conn.recv()]
-        while conn.poll():  # what arrived while drawing: only each file's newest state counts
-            messages.append(conn.recv())
+        try:
+            messages = [conn.recv()]
+            while conn.poll():  # arrived while drawing: only each file's newest state counts
+                messages.append(conn.recv())
+        except (EOFError, OSError):
+            return  # the trainer is gone
         for message in messages:
             if message is None or message[0] == "sync":
                 draw()
@@ -515,7 +526,7 @@ class Plots:
         if self.background and "fork" in mp.get_all_start_methods():
             ctx = mp.get_context("fork")
             self.conn, child = ctx.Pipe()
-            self.proc = ctx.Process(target=_serve, args=(child,), name="cnndsl-plots")
+            self.proc = ctx.Process(target=_serve, args=(child, self.conn), name="cnndsl-plots")
             self.proc.daemon = True
             self.proc.start()
             child.close()
