@@ -26,6 +26,23 @@ from .lines import HEADER, _err
 
 
 # ---------------------------------------------------------------- files
+def _index(
+    node: ir.Node,
+    instances: dict[tuple[str, Span], list[ir.Node]],
+    block_instances: dict[str, list[ir.Module]],
+) -> None:
+    """Every layer, module and merge under ``node`` by (kind, source span), and every block
+    instance by block name."""
+    for n in ir.iter_flow(node.body if isinstance(node, ir.Module) else ()):
+        kind = {ir.Layer: "layer", ir.Module: "module", ir.Merge: "merge"}.get(type(n))
+        if kind:
+            instances.setdefault((kind, n.span), []).append(n)
+        if isinstance(n, ir.Module) and n.kind == "block":
+            block_instances.setdefault(n.block, []).append(n)  # type: ignore[arg-type]
+        if isinstance(n, ir.MergeRefs):
+            instances.setdefault(("refs", n.span), []).append(n)
+
+
 class FileGen:
     """Translates a program: the blocks its networks use, then the networks."""
 
@@ -44,17 +61,7 @@ class FileGen:
         # "arg NAME" (a layer's resolved argument, e.g. "arg padding")
         self.used: set[tuple[tuple[str, Span], str]] = set()
         for net in networks:
-            self._index(net.root)
-
-    def _index(self, node: ir.Node) -> None:
-        for n in ir.iter_flow(node.body if isinstance(node, ir.Module) else ()):
-            kind = {ir.Layer: "layer", ir.Module: "module", ir.Merge: "merge"}.get(type(n))
-            if kind:
-                self.instances.setdefault((kind, n.span), []).append(n)
-            if isinstance(n, ir.Module) and n.kind == "block":
-                self.block_instances.setdefault(n.block, []).append(n)  # type: ignore[arg-type]
-            if isinstance(n, ir.MergeRefs):
-                self.instances.setdefault(("refs", n.span), []).append(n)
+            _index(net.root, self.instances, self.block_instances)
 
     def spatial(self, key: tuple[str, Span], before: bool = False) -> tuple[int, ...] | None:
         shapes = {
@@ -582,6 +589,8 @@ def _check_numbers(file: FileGen) -> None:
     from ..elaborate import elaborate
     from ..errors import CnnError, Warnings
 
+    if not file.used:
+        return  # every number is an expression of the parameters
     defs = {n.name: n for n in file.program.networks}
     for net in file.networks:
         if not defs[net.name].params:
@@ -595,12 +604,13 @@ def _check_numbers(file: FileGen) -> None:
                 (changed,) = elaborate(file.program, net.name, {name: other}, Warnings())
             except CnnError:
                 continue  # values check refuses: the class raises for them too
-            if changed.input_shape != net.input_shape and file.used:
+            if changed.input_shape != net.input_shape:
                 raise ValueError(f"the input size depends on {name}")
-            again = FileGen(file.program, [changed])
+            again: dict[tuple[str, Span], list[ir.Node]] = {}
+            _index(changed.root, again, {})
             for key, part in file.used:
                 was = {_part(n, part) for n in file.instances.get(key, [])}
-                now = {_part(n, part) for n in again.instances.get(key, [])}
+                now = {_part(n, part) for n in again.get(key, [])}
                 if now and was != now:
                     raise ValueError(f"a shape at {key[1]} depends on {name}")
 
