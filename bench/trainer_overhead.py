@@ -7,8 +7,9 @@ training images/s of each (the trainer's own per-epoch timing of its loop; wall-
 the hand loop), their ratio (target >= 0.9), and the trainer's whole-run wall time, which
 adds the per-epoch validation pass, checkpoints and plots, the final test pass, and the
 time the plots cost the training process (curves.png and the confusion plots are redrawn
-after every epoch by a plot process: handing each epoch's state over, and waiting at the end
-of the run for the last drawing).
+after every epoch: between epochs where training fills the CPUs, else by a plot process, and
+then this is the handing over, any wait for the epoch before's drawing, and the wait at the
+end of the run for the last one).
 The trainer keeps the section's cosine schedule (stepped per iteration), so its figure
 includes that cost; the hand loop has none.
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import pickle
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -619,21 +621,111 @@ def test_plots_are_rewritten_after_every_epoch(tmp_path: Path, process: bool) ->
     assert confusion == sorted(set(bests)) + [bests[-1]]  # each new best.pt, then on test
 
 
-def test_the_plot_process_coalesces_but_ends_with_the_final_state(tmp_path: Path) -> None:
-    """Without waiting, the plot process may skip a state that a newer one superseded before
-    its drawing began; the files after the run still show the final state."""
+class Slowly:
+    """Wraps the plot process's drawing: half a second more per drawing (the fork inherits
+    the patch), so drawing is slower than training, as on a machine whose cores training
+    fills."""
+
+    def __init__(self, draw):
+        self.draw = draw
+
+    def __get__(self, drawer, owner=None):
+        def draw(jobs):
+            time.sleep(0.5)
+            return self.draw(drawer, jobs)
+
+        return draw
+
+
+def test_the_plot_process_draws_every_epoch_at_most_one_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drawing slower than training (the tiny epochs take ~0.1 s, a drawing over 0.5 s): the
+    trainer still never runs more than one epoch ahead of the files (it waits for the epoch
+    before's drawing, with no sync from the test), no epoch is skipped, and the process is
+    back in the idle scheduling class whenever training runs."""
+    from cnndsl.training import report
     from cnndsl.training.trainer import Trainer
 
-    trainer = Trainer(tiny, TINY, SGD, tmp_path, quiet())
+    monkeypatch.setattr(report.Drawer, "draw", Slowly(report.Drawer.draw))
+    watch = Watch(tiny(), tmp_path, STEPS)
+    trainer = Trainer(lambda: watch, TINY, SGD, tmp_path, quiet(plot_process=True))
+    policies = []
+
+    def look() -> None:  # at the first step of epochs 2..5: the process's scheduling class
+        if hasattr(os, "sched_getscheduler"):
+            policies.append(os.sched_getscheduler(trainer.plots.proc.pid))
+
+    watch.sync = look
     trainer.run()
     assert trainer.plots.proc is None  # ended with the run
+    on_disk = [int(texts.get("curves.png", {}).get("cnndsl epochs", 0)) for texts in watch.seen]
+    assert len(on_disk) == EPOCHS - 1
+    for before, epoch in zip(on_disk, range(2, EPOCHS + 1), strict=True):
+        assert before >= epoch - 2, (epoch, on_disk)  # the epoch before last is on disk
     curves = [int(tag) for name, tag in trainer.plots.drawn if name == "curves.png"]
-    assert curves == sorted(curves) and curves[-1] == EPOCHS
+    assert curves == [*range(1, EPOCHS + 1), EPOCHS]  # every epoch's state, then the end's
+    assert trainer.plots.waited > 4 * 0.5  # it waited for each epoch's drawing but the last
+    if hasattr(os, "SCHED_IDLE"):
+        assert policies == [os.SCHED_IDLE] * (EPOCHS - 1)
     texts = plot_texts(tmp_path)
     assert texts["curves.png"]["cnndsl epochs"] == str(EPOCHS)
     best = json.loads((tmp_path / "metrics.json").read_text())["best_epoch"]
     assert texts["confusion.png"]["cnndsl checkpoint epoch"] == str(best)
     assert "on test" in texts["confusion.png"]["Title"]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling classes")
+def test_a_waited_for_drawing_runs_at_normal_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the trainer waits for a drawing, the plot process is in the normal scheduling
+    class (in the idle class, other programs filling the CPUs would stall the run); when
+    the wait ends it is back in the idle class."""
+    from cnndsl.training import report
+
+    log = tmp_path / "policies"
+    draw = report.Drawer.draw
+
+    def recorded(drawer, jobs):  # in the plot process: its class, a second into the drawing
+        time.sleep(1.0)
+        with log.open("a") as f:
+            f.write(f"{os.sched_getscheduler(0)}\n")
+        return draw(drawer, jobs)
+
+    monkeypatch.setattr(report.Drawer, "draw", recorded)
+    history = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5} for e in (1, 2)]
+    path = str(tmp_path / "curves.png")
+    plots = report.Plots()
+    plots.start()
+    assert os.sched_getscheduler(plots.proc.pid) == os.SCHED_IDLE
+    plots.submit({path: ("curves", (history[:1], "Net on data", 1))})
+    plots.submit({path: ("curves", (history, "Net on data", 2))})  # waits for the first
+    assert plots.waited > 0.5
+    assert os.sched_getscheduler(plots.proc.pid) == os.SCHED_IDLE
+    plots.close()
+    assert log.read_text().split() == [str(os.SCHED_OTHER)] * 2  # the close waited too
+
+
+def test_plots_are_drawn_beside_training_only_where_a_core_is_free(tmp_path: Path) -> None:
+    """By default the trainer draws in a plot process only when the CPUs outnumber the
+    training threads (or training runs on an accelerator); else between epochs."""
+    from cnndsl.training.report import plots_beside
+    from cnndsl.training.trainer import Trainer
+
+    assert plots_beside("cuda", busy_threads=64, cpus=2)
+    assert not plots_beside("cpu", busy_threads=2, cpus=2)
+    assert not plots_beside("cpu", busy_threads=2 * 2, cpus=4)  # two ranks of two threads
+    assert plots_beside("cpu", busy_threads=8, cpus=16)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = torch.get_num_threads()
+    try:
+        for n, beside in ((cpus, False), (max(cpus - 1, 1), cpus > 1)):
+            torch.set_num_threads(n)
+            trainer = Trainer(tiny, TINY, SGD, tmp_path / str(n), quiet())
+            assert trainer.plots.background is beside, (n, cpus)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_plots_are_drawn_here_when_the_plot_process_dies(tmp_path: Path) -> None:

@@ -27,9 +27,12 @@ so every rank draws the same one and takes its shard, and resuming needs no samp
 Losses and accuracy accumulate on the device; the host reads them every ``CHECK_EVERY`` steps
 (the NaN check), for the progress bar at most every ``report.REFRESH_S`` seconds, and at the
 end of an epoch. Metrics come from ``sklearn.metrics`` on the gathered labels and scores.
-Rank 0 hands each epoch's plot state to a forked plot process (``report.Plots``, Linux's
-idle scheduling class: it draws when a core is free, so the training loop keeps its speed) that
-redraws kept figures and writes them atomically; the run waits for its last drawing.
+Rank 0 draws each epoch's plots (``report.Plots``: kept figures redrawn, files written
+atomically). Where a core is free for it (training on a GPU, or fewer training threads than
+CPUs: ``report.plots_beside``), a forked plot process draws them beside training, in Linux's
+idle scheduling class, never more than one epoch behind (the trainer waits for the previous
+epoch's drawing, lifting the process to normal priority meanwhile); else the trainer draws
+them between epochs, outside its training loop. The run waits for the last drawing.
 
 >>> LrFactor("cosine", total=10, warmup=2)(0), LrFactor("cosine", total=10, warmup=2)(2)
 (0.5, 1.0)

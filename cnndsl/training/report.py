@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -446,11 +447,12 @@ class Drawer:
 
 def _serve(conn: Any, parent_end: Any = None) -> None:
     """The plot process: draws the newest job of each file, coalescing whatever arrived while
-    it drew; answers a sync (``("sync",)``, or None: the last) once everything sent before it
-    is written, with the files drawn so far and the first error. It ends with the trainer:
-    when the trainer's end of the pipe closes (even by SIGKILL), and by a parent-death
-    signal on Linux, so it never outlives the run holding the run's stdout open."""
-    import os
+    it drew, and after each drawing tells the trainer how many job messages are written
+    (``("done", n)``); answers a sync (``("sync",)``, or None: the last) once everything sent
+    before it is written, with the files drawn so far and the first error. It ends with the
+    trainer: when the trainer's end of the pipe closes (even by SIGKILL), and by a
+    parent-death signal on Linux, so it never outlives the run holding the run's stdout
+    open."""
     import signal
 
     if parent_end is not None:
@@ -461,9 +463,7 @@ def _serve(conn: Any, parent_end: Any = None) -> None:
         import ctypes
 
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    try:  # the training loop comes first: this process runs when a core is idle
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
+    if not hasattr(os, "SCHED_IDLE"):  # Linux: the trainer sets the class (Plots.start)
         with contextlib.suppress(OSError):
             os.nice(19)
     import matplotlib.backends.backend_agg  # noqa: F401 - imported while the first epoch runs
@@ -471,6 +471,7 @@ def _serve(conn: Any, parent_end: Any = None) -> None:
 
     drawer = Drawer()
     pending: dict[str, Job] = {}
+    received = 0  # job messages taken in
     error: str | None = None
 
     def draw() -> None:
@@ -491,22 +492,60 @@ def _serve(conn: Any, parent_end: Any = None) -> None:
         for message in messages:
             if message is None or message[0] == "sync":
                 draw()
-                conn.send((drawer.drawn, error))
+                conn.send(("synced", drawer.drawn, error))
                 if message is None:
                     return
             else:
                 pending.update(message[1])
+                received += 1
         if pending:
             draw()
+            conn.send(("done", received))
+
+
+def _background(pid: int) -> None:
+    """Linux's idle scheduling class for process ``pid``: it runs only on a core that nothing
+    else wants, so drawing does not compete with a training step (elsewhere nothing)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+
+
+def _foreground(pid: int) -> None:
+    """Process ``pid`` back in the normal scheduling class (Linux; elsewhere nothing)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+
+
+def plots_beside(device: str, busy_threads: int, cpus: int | None = None) -> bool:
+    """Whether to draw a run's plots in a process beside training: when training runs on an
+    accelerator (the CPU mostly waits for it), or the machine has more CPUs than the training
+    threads of all its ranks (``busy_threads``). Where training fills every CPU, a plot
+    process slows each training step by about a tenth, even in the idle scheduling class (on
+    2 CPUs, ``bench/trainer_overhead.py``'s ratio to a hand-written loop was 0.87-0.89 with
+    one, 0.99 without: the drawing runs between the steps' parallel regions and shares the
+    cores' caches), so the trainer draws between epochs instead, at about the same cost in
+    wall time and none inside its training loop."""
+    if device != "cpu":
+        return True
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        cpus = cpus or os.cpu_count() or 1
+    return cpus > busy_threads
 
 
 class Plots:
-    """The run's plots, drawn beside training: ``submit`` hands the newest state of some files
-    to a plot process (forked, idle priority) and returns at once; the process draws each
-    file's newest state, so a state is skipped only when a newer one of the same file arrived
-    before its drawing began, and the final state is always drawn. ``sync`` waits until
-    everything submitted is written (the end of a run; tests). Where ``fork`` is missing
-    (Windows), or ``background`` is false, jobs are drawn in this process at once."""
+    """The run's plots, drawn beside training. ``submit`` hands the newest state of some files
+    to a plot process (forked, in the idle scheduling class, so it takes only a core that
+    training leaves free) and returns; the process draws each file's newest state.
+
+    The plots are never more than one submission behind: ``submit`` first waits until the
+    previous submission is written, and while it waits the plot process runs at normal
+    priority (on a machine whose cores training fills, an idle-class process would otherwise
+    wait for the end of the run). So each epoch's state is drawn, at the latest while the
+    next epoch ends; with a free core it is drawn while the next epoch trains, and the trainer
+    does not wait. ``sync`` waits until everything submitted is written (the end of a run;
+    tests). Where ``fork`` is missing (Windows), or ``background`` is false, jobs are drawn in
+    this process at once."""
 
     def __init__(self, background: bool = True) -> None:
         self.local: Drawer | None = None
@@ -515,6 +554,9 @@ class Plots:
         self.drawn: list[tuple[str, str]] = []
         self.newest: dict[str, Job] = {}  # each file's newest job (redrawn if the process dies)
         self.background = background
+        self.sent = 0  # job messages sent to the plot process
+        self.done = 0  # of which written
+        self.waited = 0.0  # seconds submit spent waiting for the previous submission
 
     def start(self) -> None:
         """Start the plot process now (it imports matplotlib while the first epoch trains);
@@ -530,6 +572,7 @@ class Plots:
             self.proc.daemon = True
             self.proc.start()
             child.close()
+            _background(self.proc.pid)  # here, not in the child: a wait's lift comes after
         else:
             self.local = Drawer()
 
@@ -541,21 +584,53 @@ class Plots:
             self.drawn = self.local.drawn
             return
         try:
+            self._catch_up()
             self.conn.send(("jobs", jobs))
-        except OSError:  # the plot process is gone: draw here from now on
+            self.sent += 1
+        except (OSError, EOFError):  # the plot process is gone: draw here from now on
             self._fallback()
+
+    def _catch_up(self) -> None:
+        """Take the plot process's reports; wait, at normal priority, while the last
+        submission is unwritten."""
+        while self.conn.poll():
+            self._receive()
+        if self.done >= self.sent:
+            return
+        start = time.perf_counter()
+        _foreground(self.proc.pid)
+        try:
+            while self.done < self.sent:
+                self._receive()
+        finally:
+            _background(self.proc.pid)
+            self.waited += time.perf_counter() - start
+
+    def _receive(self) -> tuple[Any, ...]:
+        message = self.conn.recv()
+        if message[0] == "done":
+            self.done = message[1]
+        return tuple(message)
 
     def sync(self, stop: bool = False, errors: bool = True) -> None:
         """Wait until everything submitted is written; raise the plot process's error."""
         if self.proc is None:
             return
+        start = time.perf_counter()
+        _foreground(self.proc.pid)
         try:
             self.conn.send(None if stop else ("sync",))
-            drawn, error = self.conn.recv()
+            while (message := self._receive())[0] != "synced":
+                pass
         except (OSError, EOFError):
             self._fallback()
             return
-        self.drawn = drawn
+        finally:
+            if self.proc is not None:
+                _background(self.proc.pid)
+            self.waited += time.perf_counter() - start
+        _, self.drawn, error = message
+        self.done = self.sent
         if stop:
             self.proc.join(timeout=10)
             self.conn.close()

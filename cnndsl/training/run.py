@@ -69,7 +69,10 @@ class Options:
     max_resident_bytes: int = 1 << 30
     progress: bool | None = None  # a rich bar; None: when stdout is a terminal
     verbose: bool = True
-    plot_process: bool = True  # draw the plots in a forked process beside training
+    # draw the plots in a forked process beside training (True), in the training process
+    # between epochs (False), or None: beside training when a core is free for it
+    # (:func:`cnndsl.training.report.plots_beside`)
+    plot_process: bool | None = None
 
 
 class Diverged(CnnError):

@@ -22,7 +22,7 @@ from .batches import Augment, Context, LoaderBatches, ResidentBatches
 from .data import Data, Split, load_data
 from .loop import TOP_K, evaluate, train_one_epoch
 from .optim import build_optimizer, build_scheduler
-from .report import Job, Plots, Reporter
+from .report import Job, Plots, Reporter, plots_beside
 from .run import Build, Diverged, NetInfo, Options, pick_device
 from .state import (
     check_fits,
@@ -82,7 +82,10 @@ class Trainer:
             self._restore(load_checkpoint(self.run_dir / "last.pt"))
         self.model = self._wrap(self.raw)
         self.reporter = Reporter(rank == 0 and opts.verbose, opts.progress, cfg["epochs"])
-        self.plots = Plots(background=opts.plot_process)
+        beside = opts.plot_process
+        if beside is None:
+            beside = plots_beside(self.device.type, torch.get_num_threads() * self.world)
+        self.plots = Plots(background=beside)
         self.confusion_plotted = -1
 
     # -- set-up helpers
