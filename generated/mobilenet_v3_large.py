@@ -2,175 +2,64 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/mobilenet_v3_large.cnn
 """MobileNetV3Large: PyTorch modules compiled from examples/mobilenet_v3_large.cnn by cnndsl."""
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
 
+def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's _make_divisible: at least divisor, never more than 10% below v."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class ConvBNAct(nn.Sequential):
-    """ConvBNAct(16, 3, stride=2): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(16, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_(nn.Sequential):
-    """ConvBNAct(16, 3, groups=16, act="relu"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(16, 16, kernel_size=3, padding=1, groups=16, bias=False),
-            nn.BatchNorm2d(16, eps=0.001, momentum=0.01),
-            nn.ReLU(),
-        )
-
-
-class ConvBNAct_2(nn.Sequential):
-    """ConvBNAct(16, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(16, 16, kernel_size=1, bias=False),
-            nn.BatchNorm2d(16, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual(nn.Module):
-    """InvertedResidual(3, 16, 16, false, "relu", 1): the block InvertedResidual as compiled
-    for this input.
+    """Conv2dNormActivation: conv (no bias) -> bn -> activation ("relu",
+    "hardswish" or "none"), an nn.Sequential.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_(), ConvBNAct_2())
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_3(nn.Sequential):
-    """ConvBNAct(64, 1, act="relu"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(16, 64, kernel_size=1, bias=False),
-            nn.BatchNorm2d(64, eps=0.001, momentum=0.01),
-            nn.ReLU(),
-        )
-
-
-class ConvBNAct_4(nn.Sequential):
-    """ConvBNAct(64, 3, stride=2, groups=64, act="relu"): the block ConvBNAct as compiled for
-    this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(64, 64, kernel_size=3, stride=2, padding=1, groups=64, bias=False),
-            nn.BatchNorm2d(64, eps=0.001, momentum=0.01),
-            nn.ReLU(),
-        )
-
-
-class ConvBNAct_5(nn.Sequential):
-    """ConvBNAct(24, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(64, 24, kernel_size=1, bias=False),
-            nn.BatchNorm2d(24, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_(nn.Module):
-    """InvertedResidual(3, 64, 24, false, "relu", 2): the block InvertedResidual as compiled
-    for this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_3(), ConvBNAct_4(), ConvBNAct_5())
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_6(nn.Sequential):
-    """ConvBNAct(72, 1, act="relu"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(24, 72, kernel_size=1, bias=False),
-            nn.BatchNorm2d(72, eps=0.001, momentum=0.01),
-            nn.ReLU(),
-        )
-
-
-class ConvBNAct_7(nn.Sequential):
-    """ConvBNAct(72, 3, groups=72, act="relu"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(72, 72, kernel_size=3, padding=1, groups=72, bias=False),
-            nn.BatchNorm2d(72, eps=0.001, momentum=0.01),
-            nn.ReLU(),
-        )
-
-
-class ConvBNAct_8(nn.Sequential):
-    """ConvBNAct(24, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(72, 24, kernel_size=1, bias=False),
-            nn.BatchNorm2d(24, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_2(nn.Module):
-    """InvertedResidual(3, 72, 24, false, "relu", 1): the block InvertedResidual as compiled
-    for this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_6(), ConvBNAct_7(), ConvBNAct_8())
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_9(nn.Sequential):
-    """ConvBNAct(72, 5, stride=2, groups=72, act="relu"): the block ConvBNAct as compiled for
-    this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(72, 72, kernel_size=5, stride=2, padding=2, groups=72, bias=False),
-            nn.BatchNorm2d(72, eps=0.001, momentum=0.01),
-            nn.ReLU(),
-        )
+    def __init__(
+        self,
+        in_channels: int,
+        c: int,
+        k: int,
+        stride: int = 1,
+        groups: int = 1,
+        act: str = "hardswish",
+    ) -> None:
+        layers: list[nn.Module] = [
+            nn.Conv2d(
+                in_channels,
+                c,
+                kernel_size=k,
+                stride=stride,
+                padding=(k - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(c, eps=0.001, momentum=0.01),
+        ]
+        if act == "relu":
+            layers.append(nn.ReLU(inplace=True))
+        if act == "hardswish":
+            layers.append(nn.Hardswish())
+        super().__init__(*layers)
 
 
 class SqueezeExcitation(nn.Module):
-    """SqueezeExcitation(24): the block SqueezeExcitation as compiled for this input."""
+    """torchvision.ops.SqueezeExcitation with scale_activation=Hardsigmoid."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int, squeeze: int) -> None:
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(72, 24, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(24, 72, kernel_size=1)
-        self.scale_activation = nn.Hardsigmoid()
+        self.fc1 = nn.Conv2d(in_channels, squeeze, kernel_size=1)
+        self.activation = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(squeeze, in_channels, kernel_size=1)
+        self.scale_activation = nn.Hardsigmoid(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
         branch2 = self.avgpool(x)
@@ -182,488 +71,30 @@ class SqueezeExcitation(nn.Module):
         return x
 
 
-class ConvBNAct_10(nn.Sequential):
-    """ConvBNAct(40, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(72, 40, kernel_size=1, bias=False),
-            nn.BatchNorm2d(40, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_3(nn.Module):
-    """InvertedResidual(5, 72, 40, true, "relu", 2): the block InvertedResidual as compiled for
-    this input.
+class InvertedResidual(nn.Module):
+    """bneck: expand (1x1) -> depthwise kxk [-> SE] -> project (1x1, linear), with
+    an identity shortcut where the block keeps its shape.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, in_channels: int, k: int, expanded: int, c: int, use_se: bool, act: str, stride: int
+    ) -> None:
         super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_6(), ConvBNAct_9(), SqueezeExcitation(), ConvBNAct_10()
-        )
+        layers: list[nn.Module] = []
+        if expanded != in_channels:
+            layers.append(ConvBNAct(in_channels, expanded, 1, act=act))
+        layers.append(ConvBNAct(expanded, expanded, k, stride=stride, groups=expanded, act=act))
+        if use_se:
+            layers.append(SqueezeExcitation(expanded, _make_divisible(expanded // 4, 8)))
+        layers.append(ConvBNAct(expanded, c, 1, act="none"))
+        self.block = nn.Sequential(*layers)
+        self.use_residual = stride == 1 and in_channels == c
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_11(nn.Sequential):
-    """ConvBNAct(120, 1, act="relu"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(40, 120, kernel_size=1, bias=False),
-            nn.BatchNorm2d(120, eps=0.001, momentum=0.01),
-            nn.ReLU(),
-        )
-
-
-class ConvBNAct_12(nn.Sequential):
-    """ConvBNAct(120, 5, groups=120, act="relu"): the block ConvBNAct as compiled for this
-    input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(120, 120, kernel_size=5, padding=2, groups=120, bias=False),
-            nn.BatchNorm2d(120, eps=0.001, momentum=0.01),
-            nn.ReLU(),
-        )
-
-
-class SqueezeExcitation_(nn.Module):
-    """SqueezeExcitation(32): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(120, 32, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(32, 120, kernel_size=1)
-        self.scale_activation = nn.Hardsigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBNAct_13(nn.Sequential):
-    """ConvBNAct(40, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(120, 40, kernel_size=1, bias=False),
-            nn.BatchNorm2d(40, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_4(nn.Module):
-    """InvertedResidual(5, 120, 40, true, "relu", 1): the block InvertedResidual as compiled
-    for this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_11(), ConvBNAct_12(), SqueezeExcitation_(), ConvBNAct_13()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_14(nn.Sequential):
-    """ConvBNAct(240, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(40, 240, kernel_size=1, bias=False),
-            nn.BatchNorm2d(240, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_15(nn.Sequential):
-    """ConvBNAct(240, 3, stride=2, groups=240): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(240, 240, kernel_size=3, stride=2, padding=1, groups=240, bias=False),
-            nn.BatchNorm2d(240, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_16(nn.Sequential):
-    """ConvBNAct(80, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(240, 80, kernel_size=1, bias=False),
-            nn.BatchNorm2d(80, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_5(nn.Module):
-    """InvertedResidual(3, 240, 80, false, "hardswish", 2): the block InvertedResidual as
-    compiled for this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_14(), ConvBNAct_15(), ConvBNAct_16())
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_17(nn.Sequential):
-    """ConvBNAct(200, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(80, 200, kernel_size=1, bias=False),
-            nn.BatchNorm2d(200, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_18(nn.Sequential):
-    """ConvBNAct(200, 3, groups=200): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(200, 200, kernel_size=3, padding=1, groups=200, bias=False),
-            nn.BatchNorm2d(200, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_19(nn.Sequential):
-    """ConvBNAct(80, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(200, 80, kernel_size=1, bias=False),
-            nn.BatchNorm2d(80, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_6(nn.Module):
-    """InvertedResidual(3, 200, 80, false, "hardswish", 1): the block InvertedResidual as
-    compiled for this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_17(), ConvBNAct_18(), ConvBNAct_19())
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_20(nn.Sequential):
-    """ConvBNAct(184, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(80, 184, kernel_size=1, bias=False),
-            nn.BatchNorm2d(184, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_21(nn.Sequential):
-    """ConvBNAct(184, 3, groups=184): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(184, 184, kernel_size=3, padding=1, groups=184, bias=False),
-            nn.BatchNorm2d(184, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_22(nn.Sequential):
-    """ConvBNAct(80, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(184, 80, kernel_size=1, bias=False),
-            nn.BatchNorm2d(80, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_7(nn.Module):
-    """InvertedResidual(3, 184, 80, false, "hardswish", 1): the block InvertedResidual as
-    compiled for this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_20(), ConvBNAct_21(), ConvBNAct_22())
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_23(nn.Sequential):
-    """ConvBNAct(480, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(80, 480, kernel_size=1, bias=False),
-            nn.BatchNorm2d(480, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_24(nn.Sequential):
-    """ConvBNAct(480, 3, groups=480): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(480, 480, kernel_size=3, padding=1, groups=480, bias=False),
-            nn.BatchNorm2d(480, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class SqueezeExcitation_2(nn.Module):
-    """SqueezeExcitation(120): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(480, 120, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(120, 480, kernel_size=1)
-        self.scale_activation = nn.Hardsigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBNAct_25(nn.Sequential):
-    """ConvBNAct(112, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(480, 112, kernel_size=1, bias=False),
-            nn.BatchNorm2d(112, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_8(nn.Module):
-    """InvertedResidual(3, 480, 112, true, "hardswish", 1): the block InvertedResidual as
-    compiled for this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_23(), ConvBNAct_24(), SqueezeExcitation_2(), ConvBNAct_25()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_26(nn.Sequential):
-    """ConvBNAct(672, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(112, 672, kernel_size=1, bias=False),
-            nn.BatchNorm2d(672, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_27(nn.Sequential):
-    """ConvBNAct(672, 3, groups=672): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(672, 672, kernel_size=3, padding=1, groups=672, bias=False),
-            nn.BatchNorm2d(672, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class SqueezeExcitation_3(nn.Module):
-    """SqueezeExcitation(168): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(672, 168, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(168, 672, kernel_size=1)
-        self.scale_activation = nn.Hardsigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBNAct_28(nn.Sequential):
-    """ConvBNAct(112, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(672, 112, kernel_size=1, bias=False),
-            nn.BatchNorm2d(112, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_9(nn.Module):
-    """InvertedResidual(3, 672, 112, true, "hardswish", 1): the block InvertedResidual as
-    compiled for this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_26(), ConvBNAct_27(), SqueezeExcitation_3(), ConvBNAct_28()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_29(nn.Sequential):
-    """ConvBNAct(672, 5, stride=2, groups=672): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(672, 672, kernel_size=5, stride=2, padding=2, groups=672, bias=False),
-            nn.BatchNorm2d(672, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_30(nn.Sequential):
-    """ConvBNAct(160, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(672, 160, kernel_size=1, bias=False),
-            nn.BatchNorm2d(160, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_10(nn.Module):
-    """InvertedResidual(5, 672, 160, true, "hardswish", 2): the block InvertedResidual as
-    compiled for this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_26(), ConvBNAct_29(), SqueezeExcitation_3(), ConvBNAct_30()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_31(nn.Sequential):
-    """ConvBNAct(960, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(160, 960, kernel_size=1, bias=False),
-            nn.BatchNorm2d(960, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class ConvBNAct_32(nn.Sequential):
-    """ConvBNAct(960, 5, groups=960): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(960, 960, kernel_size=5, padding=2, groups=960, bias=False),
-            nn.BatchNorm2d(960, eps=0.001, momentum=0.01),
-            nn.Hardswish(),
-        )
-
-
-class SqueezeExcitation_4(nn.Module):
-    """SqueezeExcitation(240): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(960, 240, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(240, 960, kernel_size=1)
-        self.scale_activation = nn.Hardsigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBNAct_33(nn.Sequential):
-    """ConvBNAct(160, 1, act="none"): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(960, 160, kernel_size=1, bias=False),
-            nn.BatchNorm2d(160, eps=0.001, momentum=0.01),
-        )
-
-
-class InvertedResidual_11(nn.Module):
-    """InvertedResidual(5, 960, 160, true, "hardswish", 1): the block InvertedResidual as
-    compiled for this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_31(), ConvBNAct_32(), SqueezeExcitation_4(), ConvBNAct_33()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        x = branch1 + x
-        return x
+        out: Tensor = self.block(x)
+        if self.use_residual:
+            out += x
+        return out
 
 
 class MobileNetV3Large(nn.Module):
@@ -673,35 +104,36 @@ class MobileNetV3Large(nn.Module):
         self, num_classes: int = 1000, width_mult: float = 1.0, dropout: float = 0.2
     ) -> None:
         super().__init__()
-        if num_classes != 1000:
-            raise ValueError(f"compiled for num_classes=1000, got {num_classes!r}")
-        if width_mult != 1.0:
-            raise ValueError(f"compiled for width_mult=1.0, got {width_mult!r}")
-        if dropout != 0.2:
-            raise ValueError(f"compiled for dropout=0.2, got {dropout!r}")
-        self.features = nn.Sequential(
-            ConvBNAct(),
-            InvertedResidual(),
-            InvertedResidual_(),
-            InvertedResidual_2(),
-            InvertedResidual_3(),
-            InvertedResidual_4(),
-            InvertedResidual_4(),
-            InvertedResidual_5(),
-            InvertedResidual_6(),
-            InvertedResidual_7(),
-            InvertedResidual_7(),
-            InvertedResidual_8(),
-            InvertedResidual_9(),
-            InvertedResidual_10(),
-            InvertedResidual_11(),
-            InvertedResidual_11(),
-            ConvBNAct_31(),
-        )
+        kernels = [3, 3, 3, 5, 5, 5, 3, 3, 3, 3, 3, 3, 5, 5, 5]
+        expanded = [16, 64, 72, 72, 120, 120, 240, 200, 184, 184, 480, 672, 672, 960, 960]
+        channels = [16, 24, 24, 40, 40, 40, 80, 80, 80, 80, 112, 112, 160, 160, 160]
+        se = [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+        hs = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+        strides = [1, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 2, 1, 1]
+        last_out = _make_divisible(channels[-1] * width_mult, 8)
+        layers: list[nn.Module] = [ConvBNAct(3, _make_divisible(16 * width_mult, 8), 3, stride=2)]
+        channels2 = _make_divisible(16 * width_mult, 8)
+        for i in range(len(kernels)):
+            layers.append(
+                InvertedResidual(
+                    channels2,
+                    kernels[i],
+                    _make_divisible(expanded[i] * width_mult, 8),
+                    _make_divisible(channels[i] * width_mult, 8),
+                    se[i] == 1,
+                    "hardswish" if hs[i] == 1 else "relu",
+                    strides[i],
+                )
+            )
+            channels2 = _make_divisible(channels[i] * width_mult, 8)
+        layers.append(ConvBNAct(channels2, 6 * last_out, 1))
+        self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
         self.classifier = nn.Sequential(
-            nn.Linear(960, 1280), nn.Hardswish(), nn.Dropout(p=0.2), nn.Linear(1280, 1000)
+            nn.Linear(6 * last_out, _make_divisible(1280 * width_mult, 8)),
+            nn.Hardswish(inplace=True),
+            nn.Dropout(p=dropout),
+            nn.Linear(_make_divisible(1280 * width_mult, 8), num_classes),
         )
 
         for m in self.modules():
@@ -719,8 +151,11 @@ class MobileNetV3Large(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.features(x)
-        x = self.avgpool(x)
-        x = self.flatten1(x)
-        x = self.classifier(x)
+        x = self.features(x)  # -> 960×7×7
+
+        x = self.avgpool(x)  # -> 960×1×1
+        x = torch.flatten(x, 1)  # -> 960
+
+        x = self.classifier(x)  # -> 1000
+
         return x

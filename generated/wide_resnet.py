@@ -62,23 +62,19 @@ class WideResNet(nn.Module):
             channels = 16 * k
         self.block1 = nn.Sequential(*layers)
         layers2: list[nn.Module] = []
-        channels2 = 16 * k if n > 0 else 16
         for i in range(n):
-            layers2.append(WideBasic(channels2, 32 * k, 2 if i == 0 else 1, p))
-            channels2 = 32 * k
+            layers2.append(WideBasic(channels, 32 * k, 2 if i == 0 else 1, p))
+            channels = 32 * k
         self.block2 = nn.Sequential(*layers2)
         layers3: list[nn.Module] = []
-        channels3 = 32 * k if n > 0 else 16 * k if n > 0 else 16
         for i2 in range(n):
-            layers3.append(WideBasic(channels3, 64 * k, 2 if i2 == 0 else 1, p))
-            channels3 = 64 * k
+            layers3.append(WideBasic(channels, 64 * k, 2 if i2 == 0 else 1, p))
+            channels = 64 * k
         self.block3 = nn.Sequential(*layers3)
-        self.bn1 = nn.BatchNorm2d(64 * k if n > 0 else 32 * k if n > 0 else 16 * k if n > 0 else 16)
+        self.bn1 = nn.BatchNorm2d(channels)
         self.relu1 = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(
-            64 * k if n > 0 else 32 * k if n > 0 else 16 * k if n > 0 else 16, num_classes
-        )
+        self.fc = nn.Linear(channels, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv1(x)  # -> 16×32×32

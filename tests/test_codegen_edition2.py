@@ -200,3 +200,140 @@ def test_same_padding_of_pools_at_stride_is_computed_per_input(
     assert tuple(ref.shape[1:]) == net.output_shape
     scripted = torch.jit.script(model)
     assert torch.allclose(scripted(x), ref)
+
+
+# ---------------------------------------------------------------- the symbolic translator
+def _compiled(name: str, strategy: str) -> tuple[str, type[torch.nn.Module]]:
+    """The example's generated source by one strategy, and its network class."""
+    from cnndsl.codegen import class_names, compile_program
+    from cnndsl.loader import _import
+    from cnndsl.program import load_program
+
+    path = ROOT / "examples" / f"{name}.cnn"
+    program = load_program(path)
+    source = compile_program(program, path.name, strategy=strategy)
+    assert source is not None
+    cls = getattr(
+        _import(source, path), class_names(program)[("network", program.networks[-1].name)]
+    )
+    return source, cls
+
+
+def _classes(source: str) -> list[str]:
+    import re
+
+    return re.findall(r"^class (\w+)\((?:nn\.Module|nn\.Sequential)\)", source, re.M)
+
+
+# example, torchvision builder, one class per block and network (after the helpers the file
+# needs), parameter sets (the defaults, and others the class takes as parameters:
+# torchvision's builders take them too)
+SYMBOLIC = [
+    (
+        "mobilenet_v3_large",
+        torchvision.models.mobilenet_v3_large,
+        ["ConvBNAct", "SqueezeExcitation", "InvertedResidual", "MobileNetV3Large"],
+        [{}, {"width_mult": 0.75, "num_classes": 10}],
+    ),
+]
+
+
+@pytest.mark.parametrize("name, make, classes, params", SYMBOLIC, ids=[c[0] for c in SYMBOLIC])
+def test_symbolic_second_edition_examples_equal_torchvision(
+    name: str, make: object, classes: list[str], params: list[dict[str, object]]
+) -> None:
+    """The symbolic translator writes each block once (as torchvision does), and that file
+    equals torchvision's model name for name, weight for weight, output for output, at the
+    compiled parameters and at others; the default strategy picks it; the IR printer's file
+    has the same state_dict."""
+    from cnndsl.codegen.edition2 import symbolic_unsupported
+    from cnndsl.elaborate import elaborate
+    from cnndsl.program import load_program
+
+    program = load_program(ROOT / "examples" / f"{name}.cnn")
+    assert symbolic_unsupported(program, elaborate(program, None)) is None
+    source, cls = _compiled(name, "symbolic")
+    assert _classes(source) == classes
+    concrete_source, concrete = _compiled(name, "concrete")
+    assert len(_classes(concrete_source)) > len(classes)
+    torch.manual_seed(0)
+    shapes = {k: tuple(v.shape) for k, v in concrete().state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in cls().state_dict().items()} == shapes
+    gen = torch.Generator().manual_seed(3)
+    for kwargs in params:
+        torch.manual_seed(0)
+        ref = make(**kwargs)  # type: ignore[operator]
+        ours = cls(**kwargs)
+        state = ref.state_dict()
+        for key, value in state.items():  # norm statistics at random: no identity hides
+            if key.endswith("running_mean"):
+                value.copy_(torch.randn(value.shape, generator=gen) * 0.2)
+            elif key.endswith("running_var"):
+                value.copy_(torch.rand(value.shape, generator=gen) + 0.5)
+        assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == {
+            k: tuple(v.shape) for k, v in state.items()
+        }
+        ours.load_state_dict(state, strict=True)
+        ref.load_state_dict(state, strict=True)
+        ours.eval()
+        ref.eval()
+        for size in ((224, 224), (192, 256)):
+            x = torch.randn(2, 3, *size, generator=gen)
+            with torch.no_grad():
+                a, b = ours(x), ref(x)
+            assert a.shape == b.shape
+            assert ((a - b).abs().max() / b.abs().max()).item() <= 1e-5, (kwargs, size)
+
+
+def test_symbolic_leaves_the_rest_to_the_ir_printer() -> None:
+    from cnndsl.codegen.edition2 import symbolic_unsupported
+    from cnndsl.elaborate import elaborate
+    from cnndsl.program import load_program
+
+    for name, reason in [("regnet_y_400mf", "log()"), ("shufflenet_v2", "split")]:
+        program = load_program(ROOT / "examples" / f"{name}.cnn")
+        assert symbolic_unsupported(program, elaborate(program, None)) == reason
+
+
+def test_list_parameters_and_keyed_sequential_blocks_are_symbolic() -> None:
+    """A list parameter is a ``Sequence[int]`` with a tuple default, indexed and sliced in
+    the class; a sequential block with labels is an OrderedDict-built nn.Sequential; the
+    class built with other values equals the checker's network for those values."""
+    from pathlib import Path
+
+    from cnndsl.codegen import compile_program, generate
+    from cnndsl.elaborate import elaborate
+    from cnndsl.errors import Warnings
+    from cnndsl.loader import _import
+    from cnndsl.program import load_program
+    from cnndsl.syntax import List
+
+    src = (
+        "block CB(c, k) = { conv c k pad=((k - 1) // 2) bias=false\n"
+        "  if c > 8 { norm: bn }\n  act: relu }\n"
+        "network N(widths = [4, 8, 16], ks = [3, 5, 3]) {\n  input 3x16x16\n"
+        "  repeat len(widths) as i { CB(widths[i], ks[-1 - i]) }\n"
+        "  head: conv (sum(widths[1:]) + len(ks)) 1x1\n}"
+    )
+    program = load_program(source=src, filename="n.cnn")
+    source = compile_program(program, "n.cnn", strategy="symbolic")
+    assert source is not None
+    assert "widths: Sequence[int] = (4, 8, 16)" in source
+    assert "class CB(nn.Sequential)" in source and "OrderedDict" in source
+    assert "widths[i]" in source and "ks[-1 - i]" in source and "widths[1:]" in source
+    cls = _import(source, Path("n.cnn")).N
+    for widths, ks in (([4, 8, 16], [3, 5, 3]), ([12, 6], [1, 3])):
+        ours = cls(widths=widths, ks=ks)
+        # the checker's network for these values, printed from its IR
+        values = {"widths": List(widths), "ks": List(ks)}
+        networks = elaborate(program, "N", values, Warnings())
+        printed = generate(program, networks, "n.cnn", "concrete")
+        ref = _import(printed, Path("n.cnn")).N()
+        assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == {
+            k: tuple(v.shape) for k, v in ref.state_dict().items()
+        }
+        ours.load_state_dict(ref.state_dict())
+        ours.eval()
+        ref.eval()
+        x = torch.randn(1, 3, 16, 16)
+        assert torch.allclose(ours(x), ref(x), atol=1e-6)

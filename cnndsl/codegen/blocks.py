@@ -103,6 +103,13 @@ class SeqBuilder:
     def _item(self, key: str | None, ctor: str) -> str:
         return f"({key}, {ctor})" if self.keyed else ctor
 
+    def args(self) -> str:
+        """The arguments of ``nn.Sequential(…)`` (a sequential block's ``super().__init__``)."""
+        if self.dynamic:
+            return f"OrderedDict({self.var})" if self.keyed else f"*{self.var}"
+        inner = ", ".join(self._item(k, c) for k, c in self.items)
+        return f"OrderedDict([{inner}])" if self.keyed else inner
+
     def build(self) -> str:
         if self.dynamic:
             return (
@@ -154,8 +161,10 @@ class ClassGen:
         in_channels: s.Expr,
         rank: int,
         in_values: dict[str, s.Expr],
+        sequential: bool = False,
     ):
         self.file = file
+        self.seq_block = sequential  # a sequential block: an nn.Sequential subclass
         self.name = name
         self.class_name = file.class_names[(kind, name)]
         self.outputs_class = file.class_names[(f"{kind} outputs", name)]
@@ -169,6 +178,9 @@ class ClassGen:
         self.locals: set[str] = {*RESERVED_PARAMS, "x", *self.pnames.values()}
         self.let_exprs: dict[str, s.Expr] = {}
         self.placeholders: set[str] = set()
+        # locals that loops create to hold the running channels (set by each pass; after the
+        # loop they hold its output's channels)
+        self.running: set[str] = set()
         self.flags: set[str] = set()
         self.outputs: list[str] = []
         self.returns = "Tensor"
@@ -201,9 +213,17 @@ class ClassGen:
         init, fwd = Lines(), Lines()
         env: dict[str, s.Expr] = {p.name: s.Name(self.pnames[p.name]) for p in self.params}
         env.update(self.in_values)
+        state = State(self.in_channels, self.rank, None, fresh=False)
+        if self.seq_block:  # its elements are nn.Sequential's: super().__init__(*layers)
+            builder = SeqBuilder(lambda: self.local("layers"), keyed=_seq_keyed(self.body.body))
+            ctx = Ctx(init, fwd, env, "x", seq=builder)
+            state = self.statements(self.body.body, ctx, state)
+            init.add(f"super().__init__({builder.args()})")
+            code = ClassCode(self.class_name, "", "", init.render(0), [], "Tensor")
+            code.base = "nn.Sequential"
+            return code, BlockInfo(self.pnames, self.exported(state.channels), ())
         namer = SymNamer(*_labels(self.body.body))
         ctx = Ctx(init, fwd, env, "x", namer=namer, tensors={}, top=self.kind == "network")
-        state = State(self.in_channels, self.rank, None, fresh=False)
         state = self.statements(self.body.body, ctx, state)
         self.finish_forward(ctx)
         _drop_unused_bindings(fwd, set(ctx.tensors.values()) if ctx.tensors else set())
@@ -244,7 +264,7 @@ class ClassGen:
             return self.chain(stmt, ctx, state)
         if isinstance(stmt, s.Let):
             value = fold(subst(stmt.value, ctx.env))
-            if is_const(value):
+            if is_const(value) and not isinstance(value.value, s.List):  # type: ignore[union-attr]
                 ctx.env[stmt.name] = value
             else:
                 name = self.local(stmt.name)
@@ -493,9 +513,11 @@ class ClassGen:
         before = state.channels
         if not isinstance(state.channels, s.Name):
             name = self.local("channels")
+            self.running.add(name)
             ctx.init.add(f"{name} = {to_py(state.channels)}")
             state = State(s.Name(name), state.rank, state.spatial, state.fresh)
         ctx.init.add(f"for {loop_var} in range({to_py(count)}):")
+        start_line = len(ctx.init.items)
         with ctx.init.indent():
             inner = ctx.child()
             if var is not None:
@@ -507,8 +529,24 @@ class ClassGen:
             if out.channels != state.channels:
                 ctx.init.add(f"{to_py(state.channels)} = {to_py(out.channels)}")
         ctx.seq.count = add(start, mul(count, per))
-        channels = _after_loop(before, state.channels, out.channels, count, loop_var)
+        channels = _after_loop(
+            before,
+            state.channels,
+            out.channels,
+            count,
+            loop_var,
+            self.running_var(state, ctx, start_line),
+        )
         return State(channels, out.rank, None, fresh=True)
+
+    def running_var(self, state: State, ctx: Ctx, start: int) -> s.Name | None:
+        """The channels' variable when it is a local a loop made for the running channels
+        (see :func:`_after_loop`) and the loop's body (from line ``start``) sets it."""
+        var = state.channels
+        if isinstance(var, s.Name) and var.id in self.running:
+            if any(text.startswith(f"{var.id} = ") for _, text in ctx.init.items[start:]):
+                return var
+        return None
 
     def module_loop(
         self,
@@ -537,11 +575,13 @@ class ClassGen:
         before = state.channels
         if not isinstance(state.channels, s.Name):
             name = self.local("channels")
+            self.running.add(name)
             ctx.init.add(f"{name} = {to_py(state.channels)}")
             state = State(s.Name(name), state.rank, state.spatial, state.fresh)
         n_attr = self.flag("num_repeats", ctx.namer)
         ctx.init.add(f"self.{n_attr} = {to_py(count)}")
         ctx.init.add(f"for {loop_var} in range(self.{n_attr}):")
+        start_line = len(ctx.init.items)
         ctx.fwd.add(f"for {loop_var} in range(self.{n_attr}):")
         with ctx.init.indent(), ctx.fwd.indent():
             inner = ctx.child()
@@ -557,7 +597,14 @@ class ClassGen:
         for p, moved in probe.counters.items():
             step = fold(s.BinOp("-", moved, lit(1)))
             ctx.namer.counters[p] = fold(s.BinOp("+", base[p], s.BinOp("*", stored, step)))
-        channels = _after_loop(before, state.channels, out.channels, count, loop_var)
+        channels = _after_loop(
+            before,
+            state.channels,
+            out.channels,
+            count,
+            loop_var,
+            self.running_var(state, ctx, start_line),
+        )
         return State(channels, out.rank, None, fresh=False)
 
     def step_If(self, step: s.If, ctx: Ctx, state: State, label: Attr | None) -> State:
@@ -602,7 +649,7 @@ class ClassGen:
                 with ctx.init.indent():
                     b = self.statements(orelse, ctx.child(), state)
             ctx.seq.count = ifexp(cond, count_a, ctx.seq.count)
-            return State(ifexp(cond, a.channels, b.channels), state.rank, None, fresh=False)
+            return State(_either(cond, a.channels, b.channels), state.rank, None, fresh=False)
         assert ctx.namer is not None
         namer = ctx.namer
         before, used = dict(namer.counters), set(namer.used)
@@ -642,7 +689,7 @@ class ClassGen:
             if fwd_else.items:
                 ctx.fwd.add("else:")
                 ctx.fwd.items += fwd_else.items
-        return State(ifexp(cond, a.channels, b.channels), state.rank, None, fresh=False)
+        return State(_either(cond, a.channels, b.channels), state.rank, None, fresh=False)
 
     def arm(
         self, stmts: tuple[s.Stmt, ...], ctx: Ctx, state: State
@@ -907,10 +954,30 @@ class ClassGen:
 # ---------------------------------------------------------------- helpers of the translation
 
 
-def _after_loop(before: s.Expr, var: s.Expr, after: s.Expr, count: s.Expr, loop_var: str) -> s.Expr:
-    """Channels after a loop: ``before + count * delta`` when each pass adds a constant."""
+def _after_loop(
+    before: s.Expr,
+    var: s.Expr,
+    after: s.Expr,
+    count: s.Expr,
+    loop_var: str,
+    running: s.Name | None = None,
+) -> s.Expr:
+    """Channels after a loop: ``before + count * delta`` when each pass adds a constant, or
+    the last pass's when they do not depend on the pass. Else, or where that takes an
+    ``if`` on the count, or a nested loop set the channels, ``running``: the local a loop
+    made for the running channels when the body sets it (``channels = …``); it holds the
+    last pass's channels, or ``before`` after none."""
     if after == var:
-        return before
+        return running or before
+    result = _after_loop_expr(before, var, after, count, loop_var)
+    if running is not None and (result == UNKNOWN or isinstance(result, s.IfExp)):
+        return running
+    return result
+
+
+def _after_loop_expr(
+    before: s.Expr, var: s.Expr, after: s.Expr, count: s.Expr, loop_var: str
+) -> s.Expr:
     if isinstance(var, s.Name) and not free_names(after) & {var.id, loop_var}:
         if is_const(count):
             return after if count.value > 0 else before  # type: ignore[union-attr,operator]
@@ -919,6 +986,15 @@ def _after_loop(before: s.Expr, var: s.Expr, after: s.Expr, count: s.Expr, loop_
     if delta is not None and isinstance(var, s.Name) and not free_names(delta) & {var.id, loop_var}:
         return fold(s.BinOp("+", before, s.BinOp("*", count, delta)))
     return UNKNOWN
+
+
+def _either(cond: s.Expr, a: s.Expr, b: s.Expr) -> s.Expr:
+    """Channels after a symbolic ``if``: ``a if cond else b``, or the one arm it always is
+    (``expanded if expanded != in_channels else in_channels`` is ``expanded``)."""
+    if isinstance(cond, s.Compare) and len(cond.ops) == 1 and cond.ops[0] in ("==", "!="):
+        if {a, b} == set(cond.operands):
+            return a if cond.ops[0] == "!=" else b
+    return ifexp(cond, a, b)
 
 
 def _increment(after: s.Expr, var: s.Expr) -> s.Expr | None:

@@ -26,7 +26,9 @@ HELPERS = (
     "_same_pad",
     *(f"{kind}Pool{r}dSame" for kind in ("Max", "Min", "Avg") for r in (1, 2, 3)),
 )
-_NEW_FUNCS = frozenset({"sqrt", "log", "exp", "pow", "len", "sum", "size", "float", "abs"})
+# what the symbolic translator leaves to the IR printer (it writes lists, their indexing and
+# slices, `len()` and sequential blocks)
+_NEW_FUNCS = frozenset({"sqrt", "log", "exp", "pow", "sum", "size", "float", "abs"})
 _NEW_OPS = frozenset({"scale", "permute", "stochastic_depth"})
 
 
@@ -60,8 +62,6 @@ def symbolic_unsupported(program: Program, networks: list[ir.Network]) -> str | 
     used = {b for n in networks for b in _blocks(n.root)}
     defs += [b for name, b in program.blocks.items() if name in used]
     for d in defs:
-        if isinstance(d, s.BlockDef) and d.sequential:
-            return "a sequential block"
         for node in s.walk(d.body):
             reason = _syntax_reason(node)
             if reason:
@@ -78,8 +78,6 @@ def symbolic_unsupported(program: Program, networks: list[ir.Network]) -> str | 
 
 
 def _syntax_reason(node: object) -> str | None:
-    if isinstance(node, (s.ListExpr, s.Index, s.Slice)):
-        return "a list"
     if isinstance(node, s.BinOp) and node.op == "**":
         return "**"
     if isinstance(node, s.Call) and node.func in _NEW_FUNCS:

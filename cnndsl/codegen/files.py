@@ -12,7 +12,7 @@ from typing import Any
 from .. import ir
 from .. import syntax as s
 from ..errors import Span, source_lines
-from ..expr import IN_ATTRS, fold, is_const, lit, subst, to_py
+from ..expr import IN_ATTRS, fold, is_const, lit, py_value, subst, to_py
 from ..names import MERGE_KINDS, param_names, python_name
 from ..program import Program
 from ..unparse import expr as unparse_expr
@@ -93,7 +93,15 @@ class FileGen:
         for attr in reads:
             in_values[f"in.{attr}"] = s.Name(f"in_{attr}")
         gen = ClassGen(
-            self, name, block.params, block.body, "block", s.Name("in_channels"), rank, in_values
+            self,
+            name,
+            block.params,
+            block.body,
+            "block",
+            s.Name("in_channels"),
+            rank,
+            in_values,
+            block.sequential,
         )
         self.infos[name] = BlockInfo(gen.pnames, UNKNOWN, tuple(reads))
         code, info = gen.generate()
@@ -130,16 +138,18 @@ class FileGen:
                 continue
             default = fold(subst(p.default, rename))
             if is_const(default):
-                sig.append(f"{py[p.name]}: {typ} = {to_py(default)}")
+                value = default.value  # type: ignore[union-attr]
+                text = py_value(tuple(value)) if isinstance(value, s.List) else to_py(default)
+                sig.append(f"{py[p.name]}: {typ} = {text}")  # a list's default: a tuple
             else:
                 sig.append(f"{py[p.name]}: {typ} | None = None")
                 fill += [f"if {py[p.name]} is None:", f"    {py[p.name]} = {to_py(default)}"]
         if reads:  # keyword-only: they follow parameters that may have defaults
             sig += ["*", *(f"in_{a}: int" for a in reads)]
         code.signature = ", ".join(sig)
-        code.init = ["super().__init__()", *fill, *code.init]
+        code.init = [*([] if gen.seq_block else ["super().__init__()"]), *fill, *code.init]
         code.forward = _annotate_returned(_inline_renames(_fold_renames(code.forward)))
-        if gen.kind == "block":
+        if gen.kind == "block" and not gen.seq_block:
             _as_module_dict(code)
         if gen.outputs:
             code.outputs_tuple = (gen.outputs_class, ["out", *gen.outputs])
@@ -621,8 +631,10 @@ def _other_value(value: Any) -> Any:
         return not value
     if isinstance(value, int):
         return value + 1
+    if isinstance(value, float):  # a width multiplier, a probability
+        return value + 0.25
     if isinstance(value, (list, tuple)) and value and all(type(v) is int for v in value):
-        return [v + 1 for v in value]
+        return s.List(v + 1 for v in value)  # a list value as the checker evaluates lists
     return None
 
 
