@@ -33,37 +33,46 @@ class StochasticDepth(nn.Module):
         return x * noise
 
 
+def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's _make_divisible: at least divisor, never more than 10% below v."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class ConvBNAct(nn.Sequential):
-    """ConvBNAct(32, 3, stride=2): the block ConvBNAct as compiled for this input."""
+    """Conv2dNormActivation: conv (no bias) -> bn -> activation, an nn.Sequential."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int, c: int, k: int, stride: int = 1, groups: int = 1) -> None:
         super().__init__(
-            nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(32),
-            nn.SiLU(),
-        )
-
-
-class ConvBNAct_(nn.Sequential):
-    """ConvBNAct(32, 3, groups=32): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(32, 32, kernel_size=3, padding=1, groups=32, bias=False),
-            nn.BatchNorm2d(32),
-            nn.SiLU(),
+            nn.Conv2d(
+                in_channels,
+                c,
+                kernel_size=k,
+                stride=stride,
+                padding=(k - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(c),
+            nn.SiLU(inplace=True),
         )
 
 
 class SqueezeExcitation(nn.Module):
-    """SqueezeExcitation(8): the block SqueezeExcitation as compiled for this input."""
+    """torchvision.ops.SqueezeExcitation: a per-channel gate computed from the
+    globally pooled input.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int, squeeze: int) -> None:
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(32, 8, kernel_size=1)
-        self.activation = nn.SiLU()
-        self.fc2 = nn.Conv2d(8, 32, kernel_size=1)
+        self.fc1 = nn.Conv2d(in_channels, squeeze, kernel_size=1)
+        self.activation = nn.SiLU(inplace=True)
+        self.fc2 = nn.Conv2d(squeeze, in_channels, kernel_size=1)
         self.scale_activation = nn.Sigmoid()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -77,636 +86,46 @@ class SqueezeExcitation(nn.Module):
 
 
 class ConvBN(nn.Sequential):
-    """ConvBN(16, 1): the block ConvBN as compiled for this input."""
+    """Conv2dNormActivation with activation_layer=None (the linear projection)."""
 
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(32, 16, kernel_size=1, bias=False), nn.BatchNorm2d(16))
+    def __init__(self, in_channels: int, c: int, k: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, c, kernel_size=k, padding=(k - 1) // 2, bias=False),
+            nn.BatchNorm2d(c),
+        )
 
 
 class MBConv(nn.Module):
-    """MBConv(1, 3, 1, 16, 0.0): the block MBConv as compiled for this input."""
+    """MBConv: expand (1x1) -> depthwise kxk -> squeeze-and-excitation -> project
+    (1x1, linear), with an identity shortcut and stochastic depth where the
+    block keeps its shape.
+    """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, in_channels: int, expand_ratio: int, k: int, stride: int, c: int, p: float
+    ) -> None:
         super().__init__()
-        self.block = nn.Sequential(ConvBNAct_(), SqueezeExcitation(), ConvBN())
+        hidden = _make_divisible(in_channels * expand_ratio, 8)
+        use_res = stride == 1 and in_channels == c
+        layers: list[nn.Module] = []
+        if hidden != in_channels:
+            layers.append(ConvBNAct(in_channels, hidden, 1))
+        layers.append(ConvBNAct(hidden, hidden, k, stride=stride, groups=hidden))
+        layers.append(SqueezeExcitation(hidden, max(1, in_channels // 4)))
+        layers.append(ConvBN(hidden, c, 1))
+        self.block = nn.Sequential(*layers)
+        self.stochastic_depth = None
+        if use_res:
+            self.stochastic_depth = StochasticDepth(p, "row")
+        self.use_residual = use_res
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_2(nn.Sequential):
-    """ConvBNAct(96, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(16, 96, kernel_size=1, bias=False), nn.BatchNorm2d(96), nn.SiLU()
-        )
-
-
-class ConvBNAct_3(nn.Sequential):
-    """ConvBNAct(96, 3, stride=2, groups=96): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(96, 96, kernel_size=3, stride=2, padding=1, groups=96, bias=False),
-            nn.BatchNorm2d(96),
-            nn.SiLU(),
-        )
-
-
-class SqueezeExcitation_(nn.Module):
-    """SqueezeExcitation(4): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(96, 4, kernel_size=1)
-        self.activation = nn.SiLU()
-        self.fc2 = nn.Conv2d(4, 96, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBN_(nn.Sequential):
-    """ConvBN(24, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(96, 24, kernel_size=1, bias=False), nn.BatchNorm2d(24))
-
-
-class MBConv_(nn.Module):
-    """MBConv(6, 3, 2, 24, 0.0125): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_2(), ConvBNAct_3(), SqueezeExcitation_(), ConvBN_())
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_4(nn.Sequential):
-    """ConvBNAct(144, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(24, 144, kernel_size=1, bias=False), nn.BatchNorm2d(144), nn.SiLU()
-        )
-
-
-class ConvBNAct_5(nn.Sequential):
-    """ConvBNAct(144, 3, groups=144): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(144, 144, kernel_size=3, padding=1, groups=144, bias=False),
-            nn.BatchNorm2d(144),
-            nn.SiLU(),
-        )
-
-
-class SqueezeExcitation_2(nn.Module):
-    """SqueezeExcitation(6): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(144, 6, kernel_size=1)
-        self.activation = nn.SiLU()
-        self.fc2 = nn.Conv2d(6, 144, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBN_2(nn.Sequential):
-    """ConvBN(24, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(144, 24, kernel_size=1, bias=False), nn.BatchNorm2d(24))
-
-
-class MBConv_2(nn.Module):
-    """MBConv(6, 3, 1, 24, 0.025): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_4(), ConvBNAct_5(), SqueezeExcitation_2(), ConvBN_2())
-        self.stochastic_depth = StochasticDepth(0.025, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        branch1 = self.stochastic_depth(branch1)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_6(nn.Sequential):
-    """ConvBNAct(144, 5, stride=2, groups=144): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(144, 144, kernel_size=5, stride=2, padding=2, groups=144, bias=False),
-            nn.BatchNorm2d(144),
-            nn.SiLU(),
-        )
-
-
-class ConvBN_3(nn.Sequential):
-    """ConvBN(40, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(144, 40, kernel_size=1, bias=False), nn.BatchNorm2d(40))
-
-
-class MBConv_3(nn.Module):
-    """MBConv(6, 5, 2, 40, 0.037500000000000006): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_4(), ConvBNAct_6(), SqueezeExcitation_2(), ConvBN_3())
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_7(nn.Sequential):
-    """ConvBNAct(240, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(40, 240, kernel_size=1, bias=False), nn.BatchNorm2d(240), nn.SiLU()
-        )
-
-
-class ConvBNAct_8(nn.Sequential):
-    """ConvBNAct(240, 5, groups=240): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(240, 240, kernel_size=5, padding=2, groups=240, bias=False),
-            nn.BatchNorm2d(240),
-            nn.SiLU(),
-        )
-
-
-class SqueezeExcitation_3(nn.Module):
-    """SqueezeExcitation(10): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(240, 10, kernel_size=1)
-        self.activation = nn.SiLU()
-        self.fc2 = nn.Conv2d(10, 240, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBN_4(nn.Sequential):
-    """ConvBN(40, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(240, 40, kernel_size=1, bias=False), nn.BatchNorm2d(40))
-
-
-class MBConv_4(nn.Module):
-    """MBConv(6, 5, 1, 40, 0.05): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_7(), ConvBNAct_8(), SqueezeExcitation_3(), ConvBN_4())
-        self.stochastic_depth = StochasticDepth(0.05, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        branch1 = self.stochastic_depth(branch1)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_9(nn.Sequential):
-    """ConvBNAct(240, 3, stride=2, groups=240): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(240, 240, kernel_size=3, stride=2, padding=1, groups=240, bias=False),
-            nn.BatchNorm2d(240),
-            nn.SiLU(),
-        )
-
-
-class ConvBN_5(nn.Sequential):
-    """ConvBN(80, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(240, 80, kernel_size=1, bias=False), nn.BatchNorm2d(80))
-
-
-class MBConv_5(nn.Module):
-    """MBConv(6, 3, 2, 80, 0.0625): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(ConvBNAct_7(), ConvBNAct_9(), SqueezeExcitation_3(), ConvBN_5())
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_10(nn.Sequential):
-    """ConvBNAct(480, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(80, 480, kernel_size=1, bias=False), nn.BatchNorm2d(480), nn.SiLU()
-        )
-
-
-class ConvBNAct_11(nn.Sequential):
-    """ConvBNAct(480, 3, groups=480): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(480, 480, kernel_size=3, padding=1, groups=480, bias=False),
-            nn.BatchNorm2d(480),
-            nn.SiLU(),
-        )
-
-
-class SqueezeExcitation_4(nn.Module):
-    """SqueezeExcitation(20): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(480, 20, kernel_size=1)
-        self.activation = nn.SiLU()
-        self.fc2 = nn.Conv2d(20, 480, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBN_6(nn.Sequential):
-    """ConvBN(80, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(480, 80, kernel_size=1, bias=False), nn.BatchNorm2d(80))
-
-
-class MBConv_6(nn.Module):
-    """MBConv(6, 3, 1, 80, 0.07500000000000001): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_10(), ConvBNAct_11(), SqueezeExcitation_4(), ConvBN_6()
-        )
-        self.stochastic_depth = StochasticDepth(0.07500000000000001, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        branch1 = self.stochastic_depth(branch1)
-        x = branch1 + x
-        return x
-
-
-class MBConv_7(nn.Module):
-    """MBConv(6, 3, 1, 80, 0.08750000000000001): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_10(), ConvBNAct_11(), SqueezeExcitation_4(), ConvBN_6()
-        )
-        self.stochastic_depth = StochasticDepth(0.08750000000000001, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        branch1 = self.stochastic_depth(branch1)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_12(nn.Sequential):
-    """ConvBNAct(480, 5, groups=480): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(480, 480, kernel_size=5, padding=2, groups=480, bias=False),
-            nn.BatchNorm2d(480),
-            nn.SiLU(),
-        )
-
-
-class ConvBN_7(nn.Sequential):
-    """ConvBN(112, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(480, 112, kernel_size=1, bias=False), nn.BatchNorm2d(112))
-
-
-class MBConv_8(nn.Module):
-    """MBConv(6, 5, 1, 112, 0.1): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_10(), ConvBNAct_12(), SqueezeExcitation_4(), ConvBN_7()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_13(nn.Sequential):
-    """ConvBNAct(672, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(112, 672, kernel_size=1, bias=False), nn.BatchNorm2d(672), nn.SiLU()
-        )
-
-
-class ConvBNAct_14(nn.Sequential):
-    """ConvBNAct(672, 5, groups=672): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(672, 672, kernel_size=5, padding=2, groups=672, bias=False),
-            nn.BatchNorm2d(672),
-            nn.SiLU(),
-        )
-
-
-class SqueezeExcitation_5(nn.Module):
-    """SqueezeExcitation(28): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(672, 28, kernel_size=1)
-        self.activation = nn.SiLU()
-        self.fc2 = nn.Conv2d(28, 672, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBN_8(nn.Sequential):
-    """ConvBN(112, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(672, 112, kernel_size=1, bias=False), nn.BatchNorm2d(112))
-
-
-class MBConv_9(nn.Module):
-    """MBConv(6, 5, 1, 112, 0.1125): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_13(), ConvBNAct_14(), SqueezeExcitation_5(), ConvBN_8()
-        )
-        self.stochastic_depth = StochasticDepth(0.1125, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        branch1 = self.stochastic_depth(branch1)
-        x = branch1 + x
-        return x
-
-
-class MBConv_10(nn.Module):
-    """MBConv(6, 5, 1, 112, 0.125): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_13(), ConvBNAct_14(), SqueezeExcitation_5(), ConvBN_8()
-        )
-        self.stochastic_depth = StochasticDepth(0.125, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        branch1 = self.stochastic_depth(branch1)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_15(nn.Sequential):
-    """ConvBNAct(672, 5, stride=2, groups=672): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(672, 672, kernel_size=5, stride=2, padding=2, groups=672, bias=False),
-            nn.BatchNorm2d(672),
-            nn.SiLU(),
-        )
-
-
-class ConvBN_9(nn.Sequential):
-    """ConvBN(192, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(672, 192, kernel_size=1, bias=False), nn.BatchNorm2d(192))
-
-
-class MBConv_11(nn.Module):
-    """MBConv(6, 5, 2, 192, 0.1375): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_13(), ConvBNAct_15(), SqueezeExcitation_5(), ConvBN_9()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_16(nn.Sequential):
-    """ConvBNAct(1152, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(192, 1152, kernel_size=1, bias=False), nn.BatchNorm2d(1152), nn.SiLU()
-        )
-
-
-class ConvBNAct_17(nn.Sequential):
-    """ConvBNAct(1152, 5, groups=1152): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(1152, 1152, kernel_size=5, padding=2, groups=1152, bias=False),
-            nn.BatchNorm2d(1152),
-            nn.SiLU(),
-        )
-
-
-class SqueezeExcitation_6(nn.Module):
-    """SqueezeExcitation(48): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(1152, 48, kernel_size=1)
-        self.activation = nn.SiLU()
-        self.fc2 = nn.Conv2d(48, 1152, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBN_10(nn.Sequential):
-    """ConvBN(192, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(1152, 192, kernel_size=1, bias=False), nn.BatchNorm2d(192))
-
-
-class MBConv_12(nn.Module):
-    """MBConv(6, 5, 1, 192, 0.15000000000000002): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_16(), ConvBNAct_17(), SqueezeExcitation_6(), ConvBN_10()
-        )
-        self.stochastic_depth = StochasticDepth(0.15000000000000002, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        branch1 = self.stochastic_depth(branch1)
-        x = branch1 + x
-        return x
-
-
-class MBConv_13(nn.Module):
-    """MBConv(6, 5, 1, 192, 0.1625): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_16(), ConvBNAct_17(), SqueezeExcitation_6(), ConvBN_10()
-        )
-        self.stochastic_depth = StochasticDepth(0.1625, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        branch1 = self.stochastic_depth(branch1)
-        x = branch1 + x
-        return x
-
-
-class MBConv_14(nn.Module):
-    """MBConv(6, 5, 1, 192, 0.17500000000000002): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_16(), ConvBNAct_17(), SqueezeExcitation_6(), ConvBN_10()
-        )
-        self.stochastic_depth = StochasticDepth(0.17500000000000002, "row")
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.block(x)
-        branch1 = self.stochastic_depth(branch1)
-        x = branch1 + x
-        return x
-
-
-class ConvBNAct_18(nn.Sequential):
-    """ConvBNAct(1152, 3, groups=1152): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(1152, 1152, kernel_size=3, padding=1, groups=1152, bias=False),
-            nn.BatchNorm2d(1152),
-            nn.SiLU(),
-        )
-
-
-class ConvBN_11(nn.Sequential):
-    """ConvBN(320, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(1152, 320, kernel_size=1, bias=False), nn.BatchNorm2d(320))
-
-
-class MBConv_15(nn.Module):
-    """MBConv(6, 3, 1, 320, 0.1875): the block MBConv as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvBNAct_16(), ConvBNAct_18(), SqueezeExcitation_6(), ConvBN_11()
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.block(x)
-        return x
-
-
-class ConvBNAct_19(nn.Sequential):
-    """ConvBNAct(1280, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(320, 1280, kernel_size=1, bias=False), nn.BatchNorm2d(1280), nn.SiLU()
-        )
+        out: Tensor = self.block(x)
+        if self.stochastic_depth is not None:
+            out = self.stochastic_depth(out)
+        if self.use_residual:
+            out = out + x
+        return out
 
 
 class EfficientNetB0(nn.Module):
@@ -716,28 +135,35 @@ class EfficientNetB0(nn.Module):
         self, num_classes: int = 1000, dropout: float = 0.2, stochastic_depth_prob: float = 0.2
     ) -> None:
         super().__init__()
-        if num_classes != 1000:
-            raise ValueError(f"compiled for num_classes=1000, got {num_classes!r}")
-        if dropout != 0.2:
-            raise ValueError(f"compiled for dropout=0.2, got {dropout!r}")
-        if stochastic_depth_prob != 0.2:
-            raise ValueError(
-                f"compiled for stochastic_depth_prob=0.2, got {stochastic_depth_prob!r}"
-            )
-        self.features = nn.Sequential(
-            ConvBNAct(),
-            nn.Sequential(MBConv()),
-            nn.Sequential(MBConv_(), MBConv_2()),
-            nn.Sequential(MBConv_3(), MBConv_4()),
-            nn.Sequential(MBConv_5(), MBConv_6(), MBConv_7()),
-            nn.Sequential(MBConv_8(), MBConv_9(), MBConv_10()),
-            nn.Sequential(MBConv_11(), MBConv_12(), MBConv_13(), MBConv_14()),
-            nn.Sequential(MBConv_15()),
-            ConvBNAct_19(),
-        )
+        expand_ratios = [1, 6, 6, 6, 6, 6, 6]
+        kernels = [3, 3, 5, 3, 5, 5, 3]
+        strides = [1, 2, 2, 2, 1, 2, 1]
+        channels = [16, 24, 40, 80, 112, 192, 320]
+        depths = [1, 2, 2, 3, 3, 4, 1]
+        total_blocks = sum(depths)
+        layers: list[nn.Module] = [ConvBNAct(3, 32, 3, stride=2)]
+        channels2 = 32
+        for s in range(len(depths)):
+            layers2: list[nn.Module] = []
+            for i in range(depths[s]):
+                layers2.append(
+                    MBConv(
+                        channels2,
+                        expand_ratios[s],
+                        kernels[s],
+                        strides[s] if i == 0 else 1,
+                        channels[s],
+                        stochastic_depth_prob * (sum(depths[:s]) + i) / total_blocks,
+                    )
+                )
+                channels2 = channels[s]
+            layers.append(nn.Sequential(*layers2))
+        layers.append(ConvBNAct(channels2, 4 * channels[-1], 1))
+        self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
-        self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(1280, 1000))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout), nn.Linear(4 * channels[-1], num_classes)
+        )
 
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -757,8 +183,11 @@ class EfficientNetB0(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.features(x)
-        x = self.avgpool(x)
-        x = self.flatten1(x)
-        x = self.classifier(x)
+        x = self.features(x)  # -> 1280×7×7
+
+        x = self.avgpool(x)  # -> 1280×1×1
+        x = torch.flatten(x, 1)  # -> 1280
+
+        x = self.classifier(x)  # -> 1000
+
         return x

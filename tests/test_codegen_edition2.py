@@ -235,6 +235,12 @@ SYMBOLIC = [
         ["ConvBNAct", "SqueezeExcitation", "InvertedResidual", "MobileNetV3Large"],
         [{}, {"width_mult": 0.75, "num_classes": 10}],
     ),
+    (
+        "efficientnet_b0",
+        torchvision.models.efficientnet_b0,
+        ["StochasticDepth", "ConvBNAct", "SqueezeExcitation", "ConvBN", "MBConv", "EfficientNetB0"],
+        [{}, {"num_classes": 10, "dropout": 0.3, "stochastic_depth_prob": 0.1}],
+    ),
 ]
 
 

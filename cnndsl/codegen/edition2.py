@@ -27,9 +27,9 @@ HELPERS = (
     *(f"{kind}Pool{r}dSame" for kind in ("Max", "Min", "Avg") for r in (1, 2, 3)),
 )
 # what the symbolic translator leaves to the IR printer (it writes lists, their indexing and
-# slices, `len()` and sequential blocks)
-_NEW_FUNCS = frozenset({"sqrt", "log", "exp", "pow", "sum", "size", "float", "abs"})
-_NEW_OPS = frozenset({"scale", "permute", "stochastic_depth"})
+# slices, `len()`, `sum()`, `sqrt()`, `stochastic_depth` and sequential blocks)
+_NEW_FUNCS = frozenset({"log", "exp", "pow", "size", "float", "abs"})
+_NEW_OPS = frozenset({"scale", "permute"})
 
 
 def helper_source(env: Any, name: str) -> str:
