@@ -37,9 +37,10 @@ class DenseBlock(nn.ModuleDict):
 
     def __init__(self, in_channels: int, layers: int, growth: int) -> None:
         super().__init__()
+        channels = in_channels
         for i in range(layers):
-            self.add_module(f"denselayer{i + 1}", DenseLayer(in_channels, growth))
-            in_channels = in_channels + growth
+            self.add_module(f"denselayer{i + 1}", DenseLayer(channels, growth))
+            channels = channels + growth
 
     def forward(self, x: Tensor) -> Tensor:
         for layer in self.values():

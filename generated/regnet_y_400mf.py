@@ -2,52 +2,52 @@
 # To change it, edit the .cnn file and run: cnndsl compile examples/regnet_y_400mf.cnn
 """RegNetY400MF: PyTorch modules compiled from examples/regnet_y_400mf.cnn by cnndsl."""
 
+import math
 from collections import OrderedDict
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
 
+def _make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's _make_divisible: at least divisor, never more than 10% below v."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class ConvBNAct(nn.Sequential):
-    """ConvBNAct(32, 3, stride=2): the block ConvBNAct as compiled for this input."""
+    """Conv2dNormActivation: conv (no bias) -> bn [-> relu], an nn.Sequential."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int, c: int, k: int, stride: int = 1, groups: int = 1) -> None:
         super().__init__(
-            nn.Conv2d(3, 32, kernel_size=3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(32),
-            nn.ReLU(),
-        )
-
-
-class ConvBNAct_(nn.Sequential):
-    """ConvBNAct(48, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(32, 48, kernel_size=1, bias=False), nn.BatchNorm2d(48), nn.ReLU()
-        )
-
-
-class ConvBNAct_2(nn.Sequential):
-    """ConvBNAct(48, 3, stride=2, groups=6): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(48, 48, kernel_size=3, stride=2, padding=1, groups=6, bias=False),
-            nn.BatchNorm2d(48),
-            nn.ReLU(),
+            nn.Conv2d(
+                in_channels,
+                c,
+                kernel_size=k,
+                stride=stride,
+                padding=(k - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
         )
 
 
 class SqueezeExcitation(nn.Module):
-    """SqueezeExcitation(8): the block SqueezeExcitation as compiled for this input."""
+    """torchvision.ops.SqueezeExcitation (ReLU, sigmoid gate)."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int, squeeze: int) -> None:
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(48, 8, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(8, 48, kernel_size=1)
+        self.fc1 = nn.Conv2d(in_channels, squeeze, kernel_size=1)
+        self.activation = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(squeeze, in_channels, kernel_size=1)
         self.scale_activation = nn.Sigmoid()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -61,501 +61,54 @@ class SqueezeExcitation(nn.Module):
 
 
 class ConvBN(nn.Sequential):
-    """ConvBN(48, 1): the block ConvBN as compiled for this input."""
+    """ConvBN(c, k, stride=1), from line 27 of regnet_y_400mf.cnn."""
 
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(48, 48, kernel_size=1, bias=False), nn.BatchNorm2d(48))
-
-
-class ConvBN_(nn.Sequential):
-    """ConvBN(48, 1, stride=2): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(32, 48, kernel_size=1, stride=2, bias=False), nn.BatchNorm2d(48))
+    def __init__(self, in_channels: int, c: int, k: int, stride: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_channels, c, kernel_size=k, stride=stride, padding=(k - 1) // 2, bias=False
+            ),
+            nn.BatchNorm2d(c),
+        )
 
 
 class ResBottleneckBlock(nn.Module):
-    """ResBottleneckBlock(48, 2, 8, 1.0, 0.25): the block ResBottleneckBlock as compiled for
-    this input.
+    """ResBottleneckBlock: x + f(x) (or proj(x) + f(x)), then ReLU; f is
+    torchvision's BottleneckTransform: 1x1 (a), grouped 3x3 (b), SE, 1x1 (c).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width_out: int,
+        stride: int,
+        group_width: int,
+        bottleneck_multiplier: float,
+        se_ratio: float,
+    ) -> None:
         super().__init__()
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    ("a", ConvBNAct_()),
-                    ("b", ConvBNAct_2()),
-                    ("se", SqueezeExcitation()),
-                    ("c", ConvBN()),
-                ]
-            )
-        )
-        self.proj = ConvBN_()
-        self.activation = nn.ReLU()
+        w_b = int(round(width_out * bottleneck_multiplier))
+        layers: list[tuple[str, nn.Module]] = [
+            ("a", ConvBNAct(in_channels, w_b, 1)),
+            ("b", ConvBNAct(w_b, w_b, 3, stride=stride, groups=w_b // group_width)),
+        ]
+        if se_ratio > 0:
+            layers.append(("se", SqueezeExcitation(w_b, int(round(se_ratio * in_channels)))))
+        layers.append(("c", ConvBN(w_b, width_out, 1)))
+        self.f = nn.Sequential(OrderedDict(layers))
+        self.proj = None
+        if in_channels != width_out or stride != 1:
+            self.proj = ConvBN(in_channels, width_out, 1, stride=stride)
+        self.activation = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.f(x)
-        branch2 = self.proj(x)
-        x = branch1 + branch2
-        x = self.activation(x)
-        return x
-
-
-class ConvBNAct_3(nn.Sequential):
-    """ConvBNAct(104, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(48, 104, kernel_size=1, bias=False), nn.BatchNorm2d(104), nn.ReLU()
-        )
-
-
-class ConvBNAct_4(nn.Sequential):
-    """ConvBNAct(104, 3, stride=2, groups=13): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(104, 104, kernel_size=3, stride=2, padding=1, groups=13, bias=False),
-            nn.BatchNorm2d(104),
-            nn.ReLU(),
-        )
-
-
-class SqueezeExcitation_(nn.Module):
-    """SqueezeExcitation(12): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(104, 12, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(12, 104, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBN_2(nn.Sequential):
-    """ConvBN(104, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(104, 104, kernel_size=1, bias=False), nn.BatchNorm2d(104))
-
-
-class ConvBN_3(nn.Sequential):
-    """ConvBN(104, 1, stride=2): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(48, 104, kernel_size=1, stride=2, bias=False), nn.BatchNorm2d(104)
-        )
-
-
-class ResBottleneckBlock_(nn.Module):
-    """ResBottleneckBlock(104, 2, 8, 1.0, 0.25): the block ResBottleneckBlock as compiled for
-    this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    ("a", ConvBNAct_3()),
-                    ("b", ConvBNAct_4()),
-                    ("se", SqueezeExcitation_()),
-                    ("c", ConvBN_2()),
-                ]
-            )
-        )
-        self.proj = ConvBN_3()
-        self.activation = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.f(x)
-        branch2 = self.proj(x)
-        x = branch1 + branch2
-        x = self.activation(x)
-        return x
-
-
-class ConvBNAct_5(nn.Sequential):
-    """ConvBNAct(104, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(104, 104, kernel_size=1, bias=False), nn.BatchNorm2d(104), nn.ReLU()
-        )
-
-
-class ConvBNAct_6(nn.Sequential):
-    """ConvBNAct(104, 3, groups=13): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(104, 104, kernel_size=3, padding=1, groups=13, bias=False),
-            nn.BatchNorm2d(104),
-            nn.ReLU(),
-        )
-
-
-class SqueezeExcitation_2(nn.Module):
-    """SqueezeExcitation(26): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(104, 26, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(26, 104, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ResBottleneckBlock_2(nn.Module):
-    """ResBottleneckBlock(104, 1, 8, 1.0, 0.25): the block ResBottleneckBlock as compiled for
-    this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    ("a", ConvBNAct_5()),
-                    ("b", ConvBNAct_6()),
-                    ("se", SqueezeExcitation_2()),
-                    ("c", ConvBN_2()),
-                ]
-            )
-        )
-        self.activation = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.f(x)
-        x = branch1 + x
-        x = self.activation(x)
-        return x
-
-
-class ConvBNAct_7(nn.Sequential):
-    """ConvBNAct(208, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(104, 208, kernel_size=1, bias=False), nn.BatchNorm2d(208), nn.ReLU()
-        )
-
-
-class ConvBNAct_8(nn.Sequential):
-    """ConvBNAct(208, 3, stride=2, groups=26): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(208, 208, kernel_size=3, stride=2, padding=1, groups=26, bias=False),
-            nn.BatchNorm2d(208),
-            nn.ReLU(),
-        )
-
-
-class SqueezeExcitation_3(nn.Module):
-    """SqueezeExcitation(26): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(208, 26, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(26, 208, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBN_4(nn.Sequential):
-    """ConvBN(208, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(208, 208, kernel_size=1, bias=False), nn.BatchNorm2d(208))
-
-
-class ConvBN_5(nn.Sequential):
-    """ConvBN(208, 1, stride=2): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(104, 208, kernel_size=1, stride=2, bias=False), nn.BatchNorm2d(208)
-        )
-
-
-class ResBottleneckBlock_3(nn.Module):
-    """ResBottleneckBlock(208, 2, 8, 1.0, 0.25): the block ResBottleneckBlock as compiled for
-    this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    ("a", ConvBNAct_7()),
-                    ("b", ConvBNAct_8()),
-                    ("se", SqueezeExcitation_3()),
-                    ("c", ConvBN_4()),
-                ]
-            )
-        )
-        self.proj = ConvBN_5()
-        self.activation = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.f(x)
-        branch2 = self.proj(x)
-        x = branch1 + branch2
-        x = self.activation(x)
-        return x
-
-
-class ConvBNAct_9(nn.Sequential):
-    """ConvBNAct(208, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(208, 208, kernel_size=1, bias=False), nn.BatchNorm2d(208), nn.ReLU()
-        )
-
-
-class ConvBNAct_10(nn.Sequential):
-    """ConvBNAct(208, 3, groups=26): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(208, 208, kernel_size=3, padding=1, groups=26, bias=False),
-            nn.BatchNorm2d(208),
-            nn.ReLU(),
-        )
-
-
-class SqueezeExcitation_4(nn.Module):
-    """SqueezeExcitation(52): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(208, 52, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(52, 208, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ResBottleneckBlock_4(nn.Module):
-    """ResBottleneckBlock(208, 1, 8, 1.0, 0.25): the block ResBottleneckBlock as compiled for
-    this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    ("a", ConvBNAct_9()),
-                    ("b", ConvBNAct_10()),
-                    ("se", SqueezeExcitation_4()),
-                    ("c", ConvBN_4()),
-                ]
-            )
-        )
-        self.activation = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.f(x)
-        x = branch1 + x
-        x = self.activation(x)
-        return x
-
-
-class ConvBNAct_11(nn.Sequential):
-    """ConvBNAct(440, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(208, 440, kernel_size=1, bias=False), nn.BatchNorm2d(440), nn.ReLU()
-        )
-
-
-class ConvBNAct_12(nn.Sequential):
-    """ConvBNAct(440, 3, stride=2, groups=55): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(440, 440, kernel_size=3, stride=2, padding=1, groups=55, bias=False),
-            nn.BatchNorm2d(440),
-            nn.ReLU(),
-        )
-
-
-class SqueezeExcitation_5(nn.Module):
-    """SqueezeExcitation(52): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(440, 52, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(52, 440, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ConvBN_6(nn.Sequential):
-    """ConvBN(440, 1): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(nn.Conv2d(440, 440, kernel_size=1, bias=False), nn.BatchNorm2d(440))
-
-
-class ConvBN_7(nn.Sequential):
-    """ConvBN(440, 1, stride=2): the block ConvBN as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(208, 440, kernel_size=1, stride=2, bias=False), nn.BatchNorm2d(440)
-        )
-
-
-class ResBottleneckBlock_5(nn.Module):
-    """ResBottleneckBlock(440, 2, 8, 1.0, 0.25): the block ResBottleneckBlock as compiled for
-    this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    ("a", ConvBNAct_11()),
-                    ("b", ConvBNAct_12()),
-                    ("se", SqueezeExcitation_5()),
-                    ("c", ConvBN_6()),
-                ]
-            )
-        )
-        self.proj = ConvBN_7()
-        self.activation = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.f(x)
-        branch2 = self.proj(x)
-        x = branch1 + branch2
-        x = self.activation(x)
-        return x
-
-
-class ConvBNAct_13(nn.Sequential):
-    """ConvBNAct(440, 1): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(440, 440, kernel_size=1, bias=False), nn.BatchNorm2d(440), nn.ReLU()
-        )
-
-
-class ConvBNAct_14(nn.Sequential):
-    """ConvBNAct(440, 3, groups=55): the block ConvBNAct as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(440, 440, kernel_size=3, padding=1, groups=55, bias=False),
-            nn.BatchNorm2d(440),
-            nn.ReLU(),
-        )
-
-
-class SqueezeExcitation_6(nn.Module):
-    """SqueezeExcitation(110): the block SqueezeExcitation as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc1 = nn.Conv2d(440, 110, kernel_size=1)
-        self.activation = nn.ReLU()
-        self.fc2 = nn.Conv2d(110, 440, kernel_size=1)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch2 = self.avgpool(x)
-        branch2 = self.fc1(branch2)
-        branch2 = self.activation(branch2)
-        branch2 = self.fc2(branch2)
-        branch2 = self.scale_activation(branch2)
-        x = x * branch2
-        return x
-
-
-class ResBottleneckBlock_6(nn.Module):
-    """ResBottleneckBlock(440, 1, 8, 1.0, 0.25): the block ResBottleneckBlock as compiled for
-    this input.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.f = nn.Sequential(
-            OrderedDict(
-                [
-                    ("a", ConvBNAct_13()),
-                    ("b", ConvBNAct_14()),
-                    ("se", SqueezeExcitation_6()),
-                    ("c", ConvBN_6()),
-                ]
-            )
-        )
-        self.activation = nn.ReLU()
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.f(x)
-        x = branch1 + x
-        x = self.activation(x)
-        return x
+        identity = x
+        out: Tensor = self.f(x)
+        if self.proj is not None:
+            identity = self.proj(x)
+        out += identity
+        out = self.activation(out)
+        return out
 
 
 class RegNetY400MF(nn.Module):
@@ -574,79 +127,32 @@ class RegNetY400MF(nn.Module):
         stem_width: int = 32,
     ) -> None:
         super().__init__()
-        if num_classes != 1000:
-            raise ValueError(f"compiled for num_classes=1000, got {num_classes!r}")
-        if depth != 16:
-            raise ValueError(f"compiled for depth=16, got {depth!r}")
-        if w_0 != 48:
-            raise ValueError(f"compiled for w_0=48, got {w_0!r}")
-        if w_a != 27.89:
-            raise ValueError(f"compiled for w_a=27.89, got {w_a!r}")
-        if w_m != 2.09:
-            raise ValueError(f"compiled for w_m=2.09, got {w_m!r}")
-        if group_width != 8:
-            raise ValueError(f"compiled for group_width=8, got {group_width!r}")
-        if bottleneck_multiplier != 1.0:
-            raise ValueError(
-                f"compiled for bottleneck_multiplier=1.0, got {bottleneck_multiplier!r}"
-            )
-        if se_ratio != 0.25:
-            raise ValueError(f"compiled for se_ratio=0.25, got {se_ratio!r}")
-        if stem_width != 32:
-            raise ValueError(f"compiled for stem_width=32, got {stem_width!r}")
-        self.stem = ConvBNAct()
-        self.trunk_output = nn.Sequential(
-            OrderedDict(
-                [
-                    ("block1", nn.Sequential(OrderedDict([("block1-0", ResBottleneckBlock())]))),
+        num_stages = round(math.log((w_0 + (depth - 1) * w_a) / w_0) / math.log(w_m)) + 1
+        self.stem = ConvBNAct(3, stem_width, 3, stride=2)
+        layers: list[tuple[str, nn.Module]] = []
+        channels = stem_width
+        for s in range(num_stages):
+            first = min(depth, max(0, math.ceil((w_0 * w_m ** (s - 0.5) - w_0) / w_a)))
+            next2 = min(depth, max(0, math.ceil((w_0 * w_m ** (s + 0.5) - w_0) / w_a)))
+            w = int(round(w_0 * w_m**s / 8) * 8)
+            w_bot = int(w * bottleneck_multiplier)
+            g = min(group_width, w_bot)
+            width = int(_make_divisible(w_bot, g) / bottleneck_multiplier)
+            layers2: list[tuple[str, nn.Module]] = []
+            for i in range(next2 - first):
+                layers2.append(
                     (
-                        "block2",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    ("block2-0", ResBottleneckBlock_()),
-                                    ("block2-1", ResBottleneckBlock_2()),
-                                    ("block2-2", ResBottleneckBlock_2()),
-                                ]
-                            )
+                        f"block{s + 1}-{i}",
+                        ResBottleneckBlock(
+                            channels, width, 2 if i == 0 else 1, g, bottleneck_multiplier, se_ratio
                         ),
-                    ),
-                    (
-                        "block3",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    ("block3-0", ResBottleneckBlock_3()),
-                                    ("block3-1", ResBottleneckBlock_4()),
-                                    ("block3-2", ResBottleneckBlock_4()),
-                                    ("block3-3", ResBottleneckBlock_4()),
-                                    ("block3-4", ResBottleneckBlock_4()),
-                                    ("block3-5", ResBottleneckBlock_4()),
-                                ]
-                            )
-                        ),
-                    ),
-                    (
-                        "block4",
-                        nn.Sequential(
-                            OrderedDict(
-                                [
-                                    ("block4-0", ResBottleneckBlock_5()),
-                                    ("block4-1", ResBottleneckBlock_6()),
-                                    ("block4-2", ResBottleneckBlock_6()),
-                                    ("block4-3", ResBottleneckBlock_6()),
-                                    ("block4-4", ResBottleneckBlock_6()),
-                                    ("block4-5", ResBottleneckBlock_6()),
-                                ]
-                            )
-                        ),
-                    ),
-                ]
-            )
-        )
+                    )
+                )
+                channels = width
+            layers.append((f"block{s + 1}", nn.Sequential(OrderedDict(layers2))))
+        self.trunk_output = nn.Sequential(OrderedDict(layers))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
-        self.fc = nn.Linear(440, 1000)
+        self.fc = nn.Linear(channels, num_classes)
 
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -664,9 +170,12 @@ class RegNetY400MF(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.stem(x)
-        x = self.trunk_output(x)
-        x = self.avgpool(x)
-        x = self.flatten1(x)
-        x = self.fc(x)
+        x = self.stem(x)  # -> 32×112×112
+
+        x = self.trunk_output(x)  # -> 440×7×7
+
+        x = self.avgpool(x)  # -> 440×1×1
+        x = torch.flatten(x, 1)  # -> 440
+        x = self.fc(x)  # -> 1000
+
         return x

@@ -511,8 +511,8 @@ class ClassGen:
             return self.module_loop(count, var, loop_var, body, ctx, state, span)
         ctx.seq.go_dynamic(ctx)
         before = state.channels
-        if not isinstance(state.channels, s.Name):
-            name = self.local("channels")
+        if not (isinstance(state.channels, s.Name) and state.channels.id in self.running):
+            name = self.local("channels")  # never a parameter: the loop sets it
             self.running.add(name)
             ctx.init.add(f"{name} = {to_py(state.channels)}")
             state = State(s.Name(name), state.rank, state.spatial, state.fresh)
@@ -573,8 +573,8 @@ class ClassGen:
             step = fold(s.BinOp("-", moved, lit(1)))
             ctx.namer.counters[p] = fold(s.BinOp("+", base[p], s.BinOp("*", i, step)))
         before = state.channels
-        if not isinstance(state.channels, s.Name):
-            name = self.local("channels")
+        if not (isinstance(state.channels, s.Name) and state.channels.id in self.running):
+            name = self.local("channels")  # never a parameter: the loop sets it
             self.running.add(name)
             ctx.init.add(f"{name} = {to_py(state.channels)}")
             state = State(s.Name(name), state.rank, state.spatial, state.fresh)

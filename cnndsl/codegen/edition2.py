@@ -27,8 +27,8 @@ HELPERS = (
     *(f"{kind}Pool{r}dSame" for kind in ("Max", "Min", "Avg") for r in (1, 2, 3)),
 )
 # what the symbolic translator leaves to the IR printer (it writes lists, their indexing and
-# slices, `len()`, `sum()`, `sqrt()`, `stochastic_depth` and sequential blocks)
-_NEW_FUNCS = frozenset({"log", "exp", "pow", "size", "float", "abs"})
+# slices, sequential blocks, string labels, `**` and the other functions, `stochastic_depth`)
+_NEW_FUNCS = frozenset({"size"})
 _NEW_OPS = frozenset({"scale", "permute"})
 
 
@@ -78,8 +78,6 @@ def symbolic_unsupported(program: Program, networks: list[ir.Network]) -> str | 
 
 
 def _syntax_reason(node: object) -> str | None:
-    if isinstance(node, s.BinOp) and node.op == "**":
-        return "**"
     if isinstance(node, s.Call) and node.func in _NEW_FUNCS:
         return f"{node.func}()"
     if isinstance(node, s.Merge) and node.kind not in MERGE_KINDS:
@@ -89,8 +87,6 @@ def _syntax_reason(node: object) -> str | None:
         for b in node.branches
     ):
         return "a repeat or if spliced into a merge"
-    if isinstance(node, s.Label) and node.quoted:
-        return "a string label"
     if isinstance(node, s.Layer) and node.op in _NEW_OPS:
         return node.op
     if isinstance(node, s.Layer) and node.op == "upsample":
