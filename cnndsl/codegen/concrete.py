@@ -117,7 +117,8 @@ class Printer:
                 init += [f"self.register_parameter({member!r}, {ctor})"]
             else:
                 init += [*pre, attr.assign(ctor)]
-        forward = Forward(names, rank=len(node.in_shape) - 1)
+        last = isinstance(node.in_shape, ir.ChannelsLast)
+        forward = Forward(names, rank=len(node.in_shape) - 1, channels_last=last)
         if isinstance(node, ir.Merge):
             forward.merge(node, "x", "x")
         else:
@@ -144,7 +145,8 @@ class Printer:
         forward: list[str] = []
         if any(_runtime(child) for _, child in node.members):
             names = {child.uid: key for key, child in node.members}
-            fwd = Forward(names, rank=len(node.in_shape) - 1, indexed=True)
+            last = isinstance(node.in_shape, ir.ChannelsLast)
+            fwd = Forward(names, len(node.in_shape) - 1, indexed=True, channels_last=last)
             fwd.flow(node.body, "x", "x")
             forward = [*fwd.prologue(), *fwd.lines, "return x"]
         code = ClassCode(name, "", "self", init, forward, "Tensor", None)
@@ -237,6 +239,7 @@ class Forward:
     outputs: dict[str, str] = field(default_factory=dict)
     taken: set[str] = field(default_factory=lambda: {"x", "self", "in_size"})
     in_size: bool = False  # the forward reads its input's spatial size
+    channels_last: bool = False  # its input is channels-last (N×H×W×C)
 
     def var(self, base: str) -> str:
         """A fresh variable: ``base`` itself when free (a tensor's name), else ``base2``…"""
@@ -249,8 +252,10 @@ class Forward:
         return Attr((name,)).ref()
 
     def prologue(self) -> list[str]:
-        """``in_size = x.shape[2:]`` when a step reads the input's size at run time."""
-        return ["in_size = list(x.shape[2:])"] if self.in_size else []
+        """``in_size = x.shape[2:]`` when a step reads the input's size at run time
+        (``x.shape[1:-1]`` of a channels-last input)."""
+        spatial = "1:-1" if self.channels_last else "2:"
+        return [f"in_size = list(x.shape[{spatial}])"] if self.in_size else []
 
     def layer(self, node: ir.Layer, x: str, target: str) -> None:
         op = lookup(node.op)
