@@ -10,220 +10,60 @@ from torch import Tensor
 
 
 class Branch(nn.Sequential):
-    """Branch(58, 2): the block Branch as compiled for this input."""
+    """torchvision's branch2: 1x1 -> depthwise 3x3 (stride) -> 1x1, an nn.Sequential."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int, c: int, stride: int) -> None:
         super().__init__(
-            nn.Conv2d(24, 58, kernel_size=1, bias=False),
-            nn.BatchNorm2d(58),
-            nn.ReLU(),
-            nn.Conv2d(58, 58, kernel_size=3, stride=2, padding=1, groups=58, bias=False),
-            nn.BatchNorm2d(58),
-            nn.Conv2d(58, 58, kernel_size=1, bias=False),
-            nn.BatchNorm2d(58),
-            nn.ReLU(),
+            nn.Conv2d(in_channels, c, kernel_size=1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, kernel_size=3, stride=stride, padding=1, groups=c, bias=False),
+            nn.BatchNorm2d(c),
+            nn.Conv2d(c, c, kernel_size=1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
         )
 
 
 class InvertedResidual(nn.Module):
-    """InvertedResidual(116, 2): the block InvertedResidual as compiled for this input."""
+    """InvertedResidual(c, stride), from line 25 of shufflenet_v2.cnn."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int, c: int, stride: int) -> None:
         super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(24, 24, kernel_size=3, stride=2, padding=1, groups=24, bias=False),
-            nn.BatchNorm2d(24),
-            nn.Conv2d(24, 58, kernel_size=1, bias=False),
-            nn.BatchNorm2d(58),
-            nn.ReLU(),
-        )
-        self.branch2 = Branch()
+        half = c // 2
+        self.use_branch = stride > 1
+        if stride > 1:
+            self.branch1 = nn.Sequential(
+                nn.Conv2d(
+                    in_channels,
+                    in_channels,
+                    kernel_size=3,
+                    stride=stride,
+                    padding=1,
+                    groups=in_channels,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(in_channels),
+                nn.Conv2d(in_channels, half, kernel_size=1, bias=False),
+                nn.BatchNorm2d(half),
+                nn.ReLU(inplace=True),
+            )
+            self.branch2 = Branch(in_channels, half, stride)
+        else:
+            self.branch1 = nn.Sequential()
+            self.branch2 = Branch(in_channels // 2, half, stride)
         self.shuffle1 = nn.ChannelShuffle(2)
 
     def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        x = torch.cat([branch1, branch2], 1)
-        x = self.shuffle1(x)
-        return x
-
-
-class Branch_(nn.Sequential):
-    """Branch(58, 1): the block Branch as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(58, 58, kernel_size=1, bias=False),
-            nn.BatchNorm2d(58),
-            nn.ReLU(),
-            nn.Conv2d(58, 58, kernel_size=3, padding=1, groups=58, bias=False),
-            nn.BatchNorm2d(58),
-            nn.Conv2d(58, 58, kernel_size=1, bias=False),
-            nn.BatchNorm2d(58),
-            nn.ReLU(),
-        )
-
-
-class InvertedResidual_(nn.Module):
-    """InvertedResidual(116, 1): the block InvertedResidual as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.branch1 = nn.Sequential()
-        self.branch2 = Branch_()
-        self.shuffle1 = nn.ChannelShuffle(2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        chunk1, chunk2 = torch.chunk(x, 2, 1)
-        branch1 = self.branch1(chunk1)
-        branch2 = self.branch2(chunk2)
-        x = torch.cat([branch1, branch2], 1)
-        x = self.shuffle1(x)
-        return x
-
-
-class Branch_2(nn.Sequential):
-    """Branch(116, 2): the block Branch as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(116, 116, kernel_size=1, bias=False),
-            nn.BatchNorm2d(116),
-            nn.ReLU(),
-            nn.Conv2d(116, 116, kernel_size=3, stride=2, padding=1, groups=116, bias=False),
-            nn.BatchNorm2d(116),
-            nn.Conv2d(116, 116, kernel_size=1, bias=False),
-            nn.BatchNorm2d(116),
-            nn.ReLU(),
-        )
-
-
-class InvertedResidual_2(nn.Module):
-    """InvertedResidual(232, 2): the block InvertedResidual as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(116, 116, kernel_size=3, stride=2, padding=1, groups=116, bias=False),
-            nn.BatchNorm2d(116),
-            nn.Conv2d(116, 116, kernel_size=1, bias=False),
-            nn.BatchNorm2d(116),
-            nn.ReLU(),
-        )
-        self.branch2 = Branch_2()
-        self.shuffle1 = nn.ChannelShuffle(2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        x = torch.cat([branch1, branch2], 1)
-        x = self.shuffle1(x)
-        return x
-
-
-class Branch_3(nn.Sequential):
-    """Branch(116, 1): the block Branch as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(116, 116, kernel_size=1, bias=False),
-            nn.BatchNorm2d(116),
-            nn.ReLU(),
-            nn.Conv2d(116, 116, kernel_size=3, padding=1, groups=116, bias=False),
-            nn.BatchNorm2d(116),
-            nn.Conv2d(116, 116, kernel_size=1, bias=False),
-            nn.BatchNorm2d(116),
-            nn.ReLU(),
-        )
-
-
-class InvertedResidual_3(nn.Module):
-    """InvertedResidual(232, 1): the block InvertedResidual as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.branch1 = nn.Sequential()
-        self.branch2 = Branch_3()
-        self.shuffle1 = nn.ChannelShuffle(2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        chunk1, chunk2 = torch.chunk(x, 2, 1)
-        branch1 = self.branch1(chunk1)
-        branch2 = self.branch2(chunk2)
-        x = torch.cat([branch1, branch2], 1)
-        x = self.shuffle1(x)
-        return x
-
-
-class Branch_4(nn.Sequential):
-    """Branch(232, 2): the block Branch as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(232, 232, kernel_size=1, bias=False),
-            nn.BatchNorm2d(232),
-            nn.ReLU(),
-            nn.Conv2d(232, 232, kernel_size=3, stride=2, padding=1, groups=232, bias=False),
-            nn.BatchNorm2d(232),
-            nn.Conv2d(232, 232, kernel_size=1, bias=False),
-            nn.BatchNorm2d(232),
-            nn.ReLU(),
-        )
-
-
-class InvertedResidual_4(nn.Module):
-    """InvertedResidual(464, 2): the block InvertedResidual as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.branch1 = nn.Sequential(
-            nn.Conv2d(232, 232, kernel_size=3, stride=2, padding=1, groups=232, bias=False),
-            nn.BatchNorm2d(232),
-            nn.Conv2d(232, 232, kernel_size=1, bias=False),
-            nn.BatchNorm2d(232),
-            nn.ReLU(),
-        )
-        self.branch2 = Branch_4()
-        self.shuffle1 = nn.ChannelShuffle(2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        x = torch.cat([branch1, branch2], 1)
-        x = self.shuffle1(x)
-        return x
-
-
-class Branch_5(nn.Sequential):
-    """Branch(232, 1): the block Branch as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            nn.Conv2d(232, 232, kernel_size=1, bias=False),
-            nn.BatchNorm2d(232),
-            nn.ReLU(),
-            nn.Conv2d(232, 232, kernel_size=3, padding=1, groups=232, bias=False),
-            nn.BatchNorm2d(232),
-            nn.Conv2d(232, 232, kernel_size=1, bias=False),
-            nn.BatchNorm2d(232),
-            nn.ReLU(),
-        )
-
-
-class InvertedResidual_5(nn.Module):
-    """InvertedResidual(464, 1): the block InvertedResidual as compiled for this input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.branch1 = nn.Sequential()
-        self.branch2 = Branch_5()
-        self.shuffle1 = nn.ChannelShuffle(2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        chunk1, chunk2 = torch.chunk(x, 2, 1)
-        branch1 = self.branch1(chunk1)
-        branch2 = self.branch2(chunk2)
-        x = torch.cat([branch1, branch2], 1)
+        if self.use_branch:
+            branch1 = self.branch1(x)
+            branch2 = self.branch2(x)
+            x = torch.cat([branch1, branch2], 1)
+        else:
+            chunk1, chunk2 = torch.chunk(x, 2, 1)
+            branch12 = self.branch1(chunk1)
+            branch22 = self.branch2(chunk2)
+            x = torch.cat([branch12, branch22], 1)
         x = self.shuffle1(x)
         return x
 
@@ -238,52 +78,42 @@ class ShuffleNetV2(nn.Module):
         stages_out_channels: Sequence[int] = (24, 116, 232, 464, 1024),
     ) -> None:
         super().__init__()
-        if num_classes != 1000:
-            raise ValueError(f"compiled for num_classes=1000, got {num_classes!r}")
-        if list(stages_repeats) != [4, 8, 4]:
-            raise ValueError(f"compiled for stages_repeats=[4, 8, 4], got {stages_repeats!r}")
-        if list(stages_out_channels) != [24, 116, 232, 464, 1024]:
-            raise ValueError(
-                f"compiled for stages_out_channels=[24, 116, 232, 464, 1024], "
-                f"got {stages_out_channels!r}"
-            )
+        c = stages_out_channels
         self.conv1 = nn.Sequential(
-            nn.Conv2d(3, 24, kernel_size=3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(24),
-            nn.ReLU(),
+            nn.Conv2d(3, c[0], kernel_size=3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c[0]),
+            nn.ReLU(inplace=True),
         )
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.stage2 = nn.Sequential(
-            InvertedResidual(), InvertedResidual_(), InvertedResidual_(), InvertedResidual_()
-        )
-        self.stage3 = nn.Sequential(
-            InvertedResidual_2(),
-            InvertedResidual_3(),
-            InvertedResidual_3(),
-            InvertedResidual_3(),
-            InvertedResidual_3(),
-            InvertedResidual_3(),
-            InvertedResidual_3(),
-            InvertedResidual_3(),
-        )
-        self.stage4 = nn.Sequential(
-            InvertedResidual_4(), InvertedResidual_5(), InvertedResidual_5(), InvertedResidual_5()
-        )
+        channels = c[0]
+        self.num_repeats = len(stages_repeats)
+        for s in range(self.num_repeats):
+            layers: list[nn.Module] = [InvertedResidual(channels, c[s + 1], 2)]
+            channels2 = c[s + 1] // 2 + c[s + 1] // 2
+            for _ in range(stages_repeats[s] - 1):
+                layers.append(InvertedResidual(channels2, c[s + 1], 1))
+                channels2 = channels2 // 2 + c[s + 1] // 2
+            self.add_module(f"stage{s + 2}", nn.Sequential(*layers))
+            channels = channels2
         self.conv5 = nn.Sequential(
-            nn.Conv2d(464, 1024, kernel_size=1, bias=False), nn.BatchNorm2d(1024), nn.ReLU()
+            nn.Conv2d(channels, c[-1], kernel_size=1, bias=False),
+            nn.BatchNorm2d(c[-1]),
+            nn.ReLU(inplace=True),
         )
         self.gap1 = nn.AdaptiveAvgPool2d((1, 1))
-        self.flatten1 = nn.Flatten()
-        self.fc = nn.Linear(1024, 1000)
+        self.fc = nn.Linear(c[-1], num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv1(x)
-        x = self.maxpool(x)
-        x = self.stage2(x)
-        x = self.stage3(x)
-        x = self.stage4(x)
-        x = self.conv5(x)
-        x = self.gap1(x)
-        x = self.flatten1(x)
-        x = self.fc(x)
+        x = self.conv1(x)  # -> 24×112×112
+
+        x = self.maxpool(x)  # -> 24×56×56
+        for s in range(self.num_repeats):
+            x = getattr(self, f"stage{s + 2}")(x)
+
+        x = self.conv5(x)  # -> 1024×7×7
+
+        x = self.gap1(x)  # -> 1024×1×1
+        x = torch.flatten(x, 1)  # -> 1024
+        x = self.fc(x)  # -> 1000
+
         return x

@@ -242,6 +242,17 @@ def _regnet(num_classes: int = 1000, stem_width: int = 32, **block: float) -> to
     return RegNet(block_params, num_classes=num_classes, stem_width=stem_width)
 
 
+def _shufflenet(
+    stages_repeats: list[int] = [4, 8, 4],  # noqa: B006 - read only
+    stages_out_channels: list[int] = [24, 116, 232, 464, 1024],  # noqa: B006
+    num_classes: int = 1000,
+) -> torch.nn.Module:
+    """torchvision's ShuffleNetV2 (shufflenet_v2_x1_0's stages by default)."""
+    from torchvision.models import ShuffleNetV2
+
+    return ShuffleNetV2(stages_repeats, stages_out_channels, num_classes=num_classes)
+
+
 # example, torchvision builder, one class per block and network (after the helpers the file
 # needs), parameter sets (the defaults, and others the class takes as parameters:
 # torchvision's builders take them too)
@@ -272,6 +283,20 @@ SYMBOLIC = [
                 "w_0": 24,
                 "w_a": 36.44,
                 "w_m": 2.49,
+            },
+        ],
+    ),
+    (
+        "shufflenet_v2",
+        _shufflenet,
+        ["Branch", "InvertedResidual", "ShuffleNetV2"],
+        # shufflenet_v2_x0_5's widths, fewer blocks per stage
+        [
+            {},
+            {
+                "num_classes": 10,
+                "stages_repeats": [2, 3, 2],
+                "stages_out_channels": [24, 48, 96, 192, 1024],
             },
         ],
     ),
@@ -330,7 +355,10 @@ def test_symbolic_leaves_the_rest_to_the_ir_printer() -> None:
     from cnndsl.elaborate import elaborate
     from cnndsl.program import load_program
 
-    for name, reason in [("convnext_tiny", "layernorm dim="), ("shufflenet_v2", "split")]:
+    for name, reason in [
+        ("convnext_tiny", "layernorm dim="),
+        ("deeplabv3_resnet50", "upsample to a size"),
+    ]:
         program = load_program(ROOT / "examples" / f"{name}.cnn")
         assert symbolic_unsupported(program, elaborate(program, None)) == reason
 

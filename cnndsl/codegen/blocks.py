@@ -746,6 +746,8 @@ class ClassGen:
         cond: s.Expr | None,
         short_cond: s.Expr | None,
     ) -> State:
+        if kind == "split" and (label is not None or ctx.seq is not None):
+            raise _err("a split that is a module of its own", span, "put it in a block body")
         if label is not None or ctx.seq is not None:
             if cond is not None or short_cond is not None:
                 raise _err(
@@ -759,17 +761,26 @@ class ClassGen:
         outs: list[str] = []
         shapes: list[State] = []
         ctx = ctx.child()  # a `let` between branches holds for the later ones
+        chunks: list[str] = []
+        if kind == "split":  # branch i takes the i-th chunk of the channels (torch.chunk)
+            n = sum(1 for b in branches if isinstance(b, s.Chain))
+            chunks = [self.local(f"chunk{i + 1}") for i in range(n)]
+            lhs = ", ".join(chunks) + ("," if n == 1 else "")
+            ctx.fwd.add(f"{lhs} = torch.chunk({ctx.cur}, {n}, 1)")
+            state = State(fold(s.BinOp("//", state.channels, lit(n))), state.rank, state.spatial)
+            kind = "concat"
         for stmt in branches:
             if isinstance(stmt, s.Let):
                 self.statement(stmt, ctx, state)
                 continue
             assert isinstance(stmt, s.Chain)
+            source = chunks[len(outs)] if chunks else ctx.cur
             if not stmt.steps:
-                outs.append(ctx.cur)
+                outs.append(source)
                 shapes.append(state)
                 continue
             var = self.local(_branch_var(stmt, len(outs) + 1))
-            index = _start(ctx.fwd, var, ctx.cur)
+            index = _start(ctx.fwd, var, source)
             sub = ctx.child(cur=var)
             out = self.chain(stmt, sub, State(state.channels, state.rank, state.spatial, False))
             _fold_first_assign(ctx.fwd, var, index)

@@ -27,7 +27,8 @@ HELPERS = (
     *(f"{kind}Pool{r}dSame" for kind in ("Max", "Min", "Avg") for r in (1, 2, 3)),
 )
 # what the symbolic translator leaves to the IR printer (it writes lists, their indexing and
-# slices, sequential blocks, string labels, `**` and the other functions, `stochastic_depth`)
+# slices, sequential blocks, string labels, `split`, `**` and the other functions,
+# `stochastic_depth`)
 _NEW_FUNCS = frozenset({"size"})
 _NEW_OPS = frozenset({"scale", "permute"})
 
@@ -80,7 +81,7 @@ def symbolic_unsupported(program: Program, networks: list[ir.Network]) -> str | 
 def _syntax_reason(node: object) -> str | None:
     if isinstance(node, s.Call) and node.func in _NEW_FUNCS:
         return f"{node.func}()"
-    if isinstance(node, s.Merge) and node.kind not in MERGE_KINDS:
+    if isinstance(node, s.Merge) and node.kind not in (*MERGE_KINDS, "split"):
         return node.kind
     if isinstance(node, s.Merge) and any(
         isinstance(b, s.Chain) and len(b.steps) == 1 and isinstance(b.steps[0], s.Repeat | s.If)
