@@ -405,3 +405,22 @@ def test_list_parameters_and_keyed_sequential_blocks_are_symbolic() -> None:
         ref.eval()
         x = torch.randn(1, 3, 16, 16)
         assert torch.allclose(ours(x), ref(x), atol=1e-6)
+
+
+def test_numbers_from_the_elaboration_are_checked_against_other_list_values() -> None:
+    """A number the translator takes from the elaboration (the flattened size a `linear`
+    reads) that another value of a list parameter changes: the symbolic file is refused
+    (a list parameter is varied as the checker's list), and the default strategy prints the
+    file from the IR."""
+    from cnndsl.codegen import compile_program
+    from cnndsl.program import load_program
+
+    src = (
+        "network N(ws = [4, 2], n = 10) {\n  input 3x8x8\n"
+        "  conv ws[0] 3x3 stride=ws[1] pad=1\n  flatten\n  fc: linear n\n}"
+    )
+    program = load_program(source=src, filename="n.cnn")
+    with pytest.raises(ValueError, match="depends on ws"):
+        compile_program(program, "n.cnn", strategy="symbolic")
+    source = compile_program(program, "n.cnn")
+    assert source is not None and "nn.Linear(64, 10)" in source  # the IR's values

@@ -60,7 +60,15 @@ def symbolic_unsupported(program: Program, networks: list[ir.Network]) -> str | 
     symbolic translator does not write (the file is then printed from the IR), or None."""
     names = {n.name for n in networks}
     defs: list[Any] = [n for n in program.networks if n.name in names]
+    # the blocks instantiated, and those the source calls where no instance is (an arm that
+    # other parameter values take): the class is written for them too
     used = {b for n in networks for b in _blocks(n.root)}
+    todo = [*defs, *(program.blocks[b] for b in used if b in program.blocks)]
+    while todo:
+        for node in s.walk(todo.pop().body):
+            if isinstance(node, s.Call) and node.func in program.blocks and node.func not in used:
+                used.add(node.func)
+                todo.append(program.blocks[node.func])
     defs += [b for name, b in program.blocks.items() if name in used]
     for d in defs:
         for node in s.walk(d.body):
