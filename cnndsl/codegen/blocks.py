@@ -181,6 +181,7 @@ class ClassGen:
         # locals that loops create to hold the running channels (set by each pass; after the
         # loop they hold its output's channels)
         self.running: set[str] = set()
+        self.loop_vars: set[str] = set()  # the variables of the Python loops written
         self.flags: set[str] = set()
         self.outputs: list[str] = []
         self.returns = "Tensor"
@@ -505,8 +506,10 @@ class ClassGen:
             return state
         if var is not None:
             loop_var = self.local(var)
+            self.loop_vars.add(loop_var)
         else:  # module names count with the loop (conv{i + 2}); a Sequential needs no index
             loop_var = self.local("i") if ctx.seq is None else "_"
+            self.loop_vars.add(loop_var)
         if ctx.seq is None:
             return self.module_loop(count, var, loop_var, body, ctx, state, span)
         ctx.seq.go_dynamic(ctx)
@@ -654,6 +657,7 @@ class ClassGen:
         namer = ctx.namer
         before, used = dict(namer.counters), set(namer.used)
         outer = set(self.placeholders)
+        outer_loops = set(self.loop_vars)
         init_then, fwd_then, a, made_then = self.arm(then, ctx, state)
         after_then, used_then = dict(namer.counters), set(namer.used)
         namer.counters, namer.used = dict(before), set(used)
@@ -664,6 +668,10 @@ class ClassGen:
             namer.counters[p] = ifexp(cond, x, y)
         nested = self.placeholders - outer  # modules that a nested `if` creates or not
         both = {a.key() for a in made_then} & {a.key() for a in made_else}
+        # names an arm's own loop makes (layer{i}) exist only inside it: no placeholder, no test
+        loops = self.loop_vars - outer_loops
+        made_then = [a for a in made_then if not _names_in(a, loops)]
+        made_else = [a for a in made_else if not _names_in(a, loops)]
         for attr in dict.fromkeys(made_then + made_else):
             if attr.key() not in both or attr.key() in nested:  # each arm builds its own
                 ctx.init.add(self.placeholder(attr))
@@ -997,6 +1005,11 @@ def _after_loop_expr(
     if delta is not None and isinstance(var, s.Name) and not free_names(delta) & {var.id, loop_var}:
         return fold(s.BinOp("+", before, s.BinOp("*", count, delta)))
     return UNKNOWN
+
+
+def _names_in(attr: Attr, names: set[str]) -> bool:
+    """Whether a computed module name reads one of ``names``."""
+    return any(free_names(p) & names for p in attr.parts if not isinstance(p, str))
 
 
 def _either(cond: s.Expr, a: s.Expr, b: s.Expr) -> s.Expr:
