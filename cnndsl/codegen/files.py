@@ -87,7 +87,11 @@ class FileGen:
         ranks = {len(m.in_shape) - 1 for m in instances}
         if len(ranks) > 1:
             raise _err(f"block {name} is used with inputs of different ranks", block.span)
-        rank = ranks.pop() if ranks else 2
+        if not ranks:  # no instance (an arm other values take): the networks' input rank
+            ranks = {len(n.input_shape) - 1 for n in self.networks}
+            if len(ranks) != 1:
+                raise _err(f"block {name} has no instance to tell its input's rank", block.span)
+        rank = ranks.pop()
         reads = sorted(a[3:] for a in _reads_in(block.body) if a != "in.channels")
         in_values: dict[str, s.Expr] = {"in.channels": s.Name("in_channels")}
         for attr in reads:
