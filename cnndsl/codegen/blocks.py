@@ -74,11 +74,12 @@ class SeqBuilder:
     items: list[tuple[str | None, str]] = field(default_factory=list)
     dynamic: bool = False
     count: s.Expr = field(default_factory=lambda: lit(0))
+    loops: int = 0  # Python loops around the elements being added: their index is run time
 
     def key(self, label: Attr | None) -> str:
         if label is not None:
             return label.fstring() if label.static is None else repr(label.static)
-        if is_const(self.count):
+        if is_const(self.count) and not self.loops:
             return repr(str(self.count.value))  # type: ignore[union-attr]
         return f"str(len({self.var}))"
 
@@ -527,7 +528,9 @@ class ClassGen:
                 inner.env[var] = s.Name(loop_var)
             start = ctx.seq.count
             ctx.seq.count = add(start, lit(0))
+            ctx.seq.loops += 1
             out = self.statements(body, inner, state)
+            ctx.seq.loops -= 1
             per = fold(s.BinOp("-", ctx.seq.count, start))
             if out.channels != state.channels:
                 ctx.init.add(f"{to_py(state.channels)} = {to_py(out.channels)}")
