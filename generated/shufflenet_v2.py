@@ -26,7 +26,7 @@ class Branch(nn.Sequential):
 
 
 class InvertedResidual(nn.Module):
-    """InvertedResidual(c, stride), from line 25 of shufflenet_v2.cnn."""
+    """InvertedResidual(c, stride), from line 27 of shufflenet_v2.cnn."""
 
     def __init__(self, in_channels: int, c: int, stride: int) -> None:
         super().__init__()
@@ -85,18 +85,26 @@ class ShuffleNetV2(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        channels = c[0]
-        self.num_repeats = len(stages_repeats)
-        for s in range(self.num_repeats):
-            layers: list[nn.Module] = [InvertedResidual(channels, c[s + 1], 2)]
-            channels2 = c[s + 1] // 2 + c[s + 1] // 2
-            for _ in range(stages_repeats[s] - 1):
-                layers.append(InvertedResidual(channels2, c[s + 1], 1))
-                channels2 = channels2 // 2 + c[s + 1] // 2
-            self.add_module(f"stage{s + 2}", nn.Sequential(*layers))
-            channels = channels2
+        layers: list[nn.Module] = [InvertedResidual(c[0], c[1], 2)]
+        channels = c[1] // 2 + c[1] // 2
+        for _ in range(stages_repeats[0] - 1):
+            layers.append(InvertedResidual(channels, c[1], 1))
+            channels = channels // 2 + c[1] // 2
+        self.stage2 = nn.Sequential(*layers)
+        layers2: list[nn.Module] = [InvertedResidual(channels, c[2], 2)]
+        channels2 = c[2] // 2 + c[2] // 2
+        for _ in range(stages_repeats[1] - 1):
+            layers2.append(InvertedResidual(channels2, c[2], 1))
+            channels2 = channels2 // 2 + c[2] // 2
+        self.stage3 = nn.Sequential(*layers2)
+        layers3: list[nn.Module] = [InvertedResidual(channels2, c[3], 2)]
+        channels3 = c[3] // 2 + c[3] // 2
+        for _ in range(stages_repeats[2] - 1):
+            layers3.append(InvertedResidual(channels3, c[3], 1))
+            channels3 = channels3 // 2 + c[3] // 2
+        self.stage4 = nn.Sequential(*layers3)
         self.conv5 = nn.Sequential(
-            nn.Conv2d(channels, c[-1], kernel_size=1, bias=False),
+            nn.Conv2d(channels3, c[-1], kernel_size=1, bias=False),
             nn.BatchNorm2d(c[-1]),
             nn.ReLU(inplace=True),
         )
@@ -107,9 +115,10 @@ class ShuffleNetV2(nn.Module):
         x = self.conv1(x)  # -> 24×112×112
 
         x = self.maxpool(x)  # -> 24×56×56
-        for s in range(self.num_repeats):
-            x = getattr(self, f"stage{s + 2}")(x)
 
+        x = self.stage2(x)  # -> 116×28×28
+        x = self.stage3(x)  # -> 232×14×14
+        x = self.stage4(x)  # -> 464×7×7
         x = self.conv5(x)  # -> 1024×7×7
 
         x = self.gap1(x)  # -> 1024×1×1

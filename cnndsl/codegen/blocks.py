@@ -991,6 +991,8 @@ def _after_loop(
     last pass's channels, or ``before`` after none."""
     if after == var:
         return running or before
+    if running is not None and before == var:
+        return running  # an earlier loop's local, which this loop moves on: it holds the end
     result = _after_loop_expr(before, var, after, count, loop_var)
     if running is not None and (result == UNKNOWN or isinstance(result, s.IfExp)):
         return running
