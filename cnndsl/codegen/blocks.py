@@ -144,6 +144,7 @@ class BlockInfo:
     params: dict[str, str]  # each parameter's name in the generated signature
     out_channels: s.Expr  # in the signature's names (and in_channels, in_height…)
     reads: tuple[str, ...]  # in.height… attributes read by the body
+    rank: int | None = None  # the spatial rank of the input it was written for
 
 
 UNKNOWN = s.Name("<unknown channels>")
@@ -404,6 +405,11 @@ class ClassGen:
             return self.merge_refs(step, ctx, state)
         info = self.file.block(step.func)
         block = self.file.program.blocks[step.func]
+        if info.rank is not None and info.rank != state.rank:  # written without an instance
+            raise _err(
+                f"block {step.func} was written for {info.rank}-d inputs, called on {state.rank}-d",
+                step.span,
+            )
         state = self.known(state, ("module", step.span))
         args = [fold(subst(a, ctx.env)) for a in step.args]
         kwargs = [(kw.key, fold(subst(kw.value, ctx.env))) for kw in step.kwargs]

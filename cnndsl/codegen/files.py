@@ -110,6 +110,7 @@ class FileGen:
         self.infos[name] = BlockInfo(gen.pnames, UNKNOWN, tuple(reads))
         code, info = gen.generate()
         info.reads = tuple(reads)
+        info.rank = rank
         self.infos[name] = info
         code = self.finish(gen, code, block.params, instances, reads)
         code.doc = _docstring(block.span, _block_doc(block))
