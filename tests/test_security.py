@@ -28,7 +28,7 @@ PAYLOAD = f"__import__('pathlib').Path('{{root}}/{MARKER}').touch()"
 ALLOWED_CALLS = frozenset(
     {"super", "getattr", "setattr", "range", "len", "str", "int", "float", "isinstance", "list"}
     | {"tuple", "max", "min", "round", "abs", "ValueError", "OrderedDict", "Merge", "_pad"}
-    | {"_ceil_crop", "_make_divisible"}
+    | {"_ceil_crop", "_make_divisible", "sum"}  # sum: of the file's own lists (sum(depths))
 )
 SAFE_ROOTS = frozenset({"self", "nn", "torch", "F", "math"})
 
