@@ -621,22 +621,6 @@ def test_plots_are_rewritten_after_every_epoch(tmp_path: Path, process: bool) ->
     assert confusion == sorted(set(bests)) + [bests[-1]]  # each new best.pt, then on test
 
 
-class Slowly:
-    """Wraps the plot process's drawing: half a second more per drawing (the fork inherits
-    the patch), so drawing is slower than training, as on a machine whose cores training
-    fills."""
-
-    def __init__(self, draw):
-        self.draw = draw
-
-    def __get__(self, drawer, owner=None):
-        def draw(jobs):
-            time.sleep(0.5)
-            return self.draw(drawer, jobs)
-
-        return draw
-
-
 def test_the_plot_process_draws_every_epoch_at_most_one_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -647,7 +631,13 @@ def test_the_plot_process_draws_every_epoch_at_most_one_behind(
     from cnndsl.training import report
     from cnndsl.training.trainer import Trainer
 
-    monkeypatch.setattr(report.Drawer, "draw", Slowly(report.Drawer.draw))
+    draw = report.Drawer.draw
+
+    def slowly(drawer, jobs):  # half a second more per drawing (the fork inherits the patch)
+        time.sleep(0.5)
+        return draw(drawer, jobs)
+
+    monkeypatch.setattr(report.Drawer, "draw", slowly)
     watch = Watch(tiny(), tmp_path, STEPS)
     trainer = Trainer(lambda: watch, TINY, SGD, tmp_path, quiet(plot_process=True))
     policies = []

@@ -513,19 +513,14 @@ class ClassGen:
             return state
         if var is not None:
             loop_var = self.local(var)
-            self.loop_vars.add(loop_var)
         else:  # module names count with the loop (conv{i + 2}); a Sequential needs no index
             loop_var = self.local("i") if ctx.seq is None else "_"
-            self.loop_vars.add(loop_var)
+        self.loop_vars.add(loop_var)
         if ctx.seq is None:
             return self.module_loop(count, var, loop_var, body, ctx, state, span)
         ctx.seq.go_dynamic(ctx)
         before = state.channels
-        if not (isinstance(state.channels, s.Name) and state.channels.id in self.running):
-            name = self.local("channels")  # never a parameter: the loop sets it
-            self.running.add(name)
-            ctx.init.add(f"{name} = {to_py(state.channels)}")
-            state = State(s.Name(name), state.rank, state.spatial, state.fresh)
+        state = self.running_local(state, ctx)
         ctx.init.add(f"for {loop_var} in range({to_py(count)}):")
         start_line = len(ctx.init.items)
         with ctx.init.indent():
@@ -550,6 +545,16 @@ class ClassGen:
             self.running_var(state, ctx, start_line),
         )
         return State(channels, out.rank, None, fresh=True)
+
+    def running_local(self, state: State, ctx: Ctx) -> State:
+        """``state`` with its channels in a local a loop may set (a new one, unless they are
+        in such a local already): a loop never assigns to a parameter."""
+        if isinstance(state.channels, s.Name) and state.channels.id in self.running:
+            return state
+        name = self.local("channels")
+        self.running.add(name)
+        ctx.init.add(f"{name} = {to_py(state.channels)}")
+        return State(s.Name(name), state.rank, state.spatial, state.fresh)
 
     def running_var(self, state: State, ctx: Ctx, start: int) -> s.Name | None:
         """The channels' variable when it is a local a loop made for the running channels
@@ -585,11 +590,7 @@ class ClassGen:
             step = fold(s.BinOp("-", moved, lit(1)))
             ctx.namer.counters[p] = fold(s.BinOp("+", base[p], s.BinOp("*", i, step)))
         before = state.channels
-        if not (isinstance(state.channels, s.Name) and state.channels.id in self.running):
-            name = self.local("channels")  # never a parameter: the loop sets it
-            self.running.add(name)
-            ctx.init.add(f"{name} = {to_py(state.channels)}")
-            state = State(s.Name(name), state.rank, state.spatial, state.fresh)
+        state = self.running_local(state, ctx)
         n_attr = self.flag("num_repeats", ctx.namer)
         ctx.init.add(f"self.{n_attr} = {to_py(count)}")
         ctx.init.add(f"for {loop_var} in range(self.{n_attr}):")

@@ -7,7 +7,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -595,15 +595,21 @@ class Plots:
         submission is unwritten."""
         while self.conn.poll():
             self._receive()
-        if self.done >= self.sent:
-            return
+        with self._lifted():
+            while self.done < self.sent:
+                self._receive()
+
+    @contextlib.contextmanager
+    def _lifted(self) -> Iterator[None]:
+        """A wait for the plot process: it runs at normal priority meanwhile, and the time
+        waited is counted in ``waited``."""
         start = time.perf_counter()
         _foreground(self.proc.pid)
         try:
-            while self.done < self.sent:
-                self._receive()
+            yield
         finally:
-            _background(self.proc.pid)
+            if self.proc is not None:  # (gone when the wait found it dead)
+                _background(self.proc.pid)
             self.waited += time.perf_counter() - start
 
     def _receive(self) -> tuple[Any, ...]:
@@ -616,19 +622,14 @@ class Plots:
         """Wait until everything submitted is written; raise the plot process's error."""
         if self.proc is None:
             return
-        start = time.perf_counter()
-        _foreground(self.proc.pid)
         try:
-            self.conn.send(None if stop else ("sync",))
-            while (message := self._receive())[0] != "synced":
-                pass
+            with self._lifted():
+                self.conn.send(None if stop else ("sync",))
+                while (message := self._receive())[0] != "synced":
+                    pass
         except (OSError, EOFError):
             self._fallback()
             return
-        finally:
-            if self.proc is not None:
-                _background(self.proc.pid)
-            self.waited += time.perf_counter() - start
         _, self.drawn, error = message
         self.done = self.sent
         if stop:
